@@ -1,0 +1,56 @@
+"""The one place where HTTP and transport failures become the service's errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from app.errors import AuthenticationFailed, RateLimited, UpstreamRejected, UpstreamUnavailable
+
+
+async def send(client: httpx.AsyncClient, request: httpx.Request, *, api: str) -> httpx.Response:
+    """Send one request; the error text never carries the URL, which may hold a token."""
+    try:
+        return await client.send(request)
+    except httpx.TimeoutException as error:
+        raise UpstreamUnavailable(f"{api}: request timed out") from error
+    except httpx.TransportError as error:
+        raise UpstreamUnavailable(f"{api}: {type(error).__name__}") from error
+
+
+def retry_after_s(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
+def body_text(response: httpx.Response, limit: int = 300) -> str:
+    return response.text[:limit].strip()
+
+
+def raise_for_status(response: httpx.Response, *, api: str) -> None:
+    """Translate a non-2xx answer; 5xx and 429 are worth retrying, other 4xx are not."""
+    status = response.status_code
+    if response.is_success:
+        return
+    if status >= 500:
+        raise UpstreamUnavailable(f"{api} answered {status}")
+    if status == 429:
+        raise RateLimited(f"{api} answered 429", retry_after_s=retry_after_s(response))
+    if status in (401, 403):
+        raise AuthenticationFailed(f"{api} refused our credentials ({status})")
+    raise UpstreamRejected(f"{api} answered {status}: {body_text(response)}", status=status)
+
+
+def json_object(response: httpx.Response, *, api: str) -> dict[str, Any]:
+    """The body as a JSON object; anything else from a 2xx is a broken upstream."""
+    try:
+        document = response.json()
+    except ValueError as error:
+        raise UpstreamUnavailable(f"{api} answered {response.status_code} without JSON") from error
+    if not isinstance(document, dict):
+        raise UpstreamUnavailable(f"{api} answered JSON that is not an object")
+    return document

@@ -1,0 +1,318 @@
+"""Faster Forward Elements API client (organisation flow), behind the shared limiter.
+
+Every request, token requests included, waits for the limiter first. The access
+token travels as the `access_token` query parameter, as the spec requires, so no URL
+of this client is ever logged or put into an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from app.clients._http import body_text, json_object, raise_for_status, retry_after_s, send
+from app.errors import (
+    AuthenticationFailed,
+    DailyBudgetExhausted,
+    ElementsValidationError,
+    RateLimited,
+    UpstreamUnavailable,
+    ValidationItem,
+)
+from app.events import Operation
+from app.limiter import ElementsLimiter
+
+API = "Elements"
+KlantKind = Literal["particulier", "zakelijk"]
+ContactList = Literal["adressen", "emailadressen", "telefoonnummers"]
+DOSSIERS = "/api/data/klantdossiers"
+R = TypeVar("R", bound=BaseModel)
+
+
+class _Resource(BaseModel):
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=False)
+
+
+class ElementsAdres(_Resource):
+    id: int
+    straat: str | None = None
+    nummer: str | None = None
+    toevoeging: str | None = None
+    postcode: str | None = None
+    plaatsnaam: str | None = None
+
+
+class ElementsDossier(_Resource):
+    id: int
+    relatienummer: str | None = None
+    omschrijving: str | None = None
+    embedded: dict[str, Any] = Field(default_factory=dict, alias="_embedded")
+
+    @property
+    def standaardcorrespondentieadres(self) -> ElementsAdres | None:
+        adres = self.embedded.get("standaardcorrespondentieadres")
+        return ElementsAdres.model_validate(adres) if isinstance(adres, dict) else None
+
+
+class ElementsKlant(_Resource):
+    id: int
+
+
+class ElementsContact(_Resource):
+    """An e-mail address or phone number: Elements calls the value `naam`."""
+
+    id: int
+    naam: str
+
+
+@dataclass
+class _Token:
+    access: SecretStr
+    refresh: SecretStr | None
+    renew_at: float
+
+
+def _validation_error(response: httpx.Response) -> ElementsValidationError | None:
+    """The typed 'Validatie fouten' 400, or None for any other 400."""
+    try:
+        document = response.json()
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or document.get("message") != "Validatie fouten":
+        return None
+    errors = document.get("_embedded", {}).get("errors", [])
+    items = [
+        ValidationItem(str(e.get("path", "")), str(e.get("message", "")))
+        for e in errors
+        if isinstance(e, dict)
+    ]
+    return ElementsValidationError("Elements: Validatie fouten", items)
+
+
+def _resource_id(response: httpx.Response) -> int:
+    """The id at the end of a 201's `Location`."""
+    location = response.headers.get("Location", "")
+    tail = location.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+    if not tail.isdigit():
+        raise UpstreamUnavailable(
+            f"{API} answered {response.status_code} without a usable Location"
+        )
+    return int(tail)
+
+
+def _basic_auth(client_id: str, secret: SecretStr) -> str:
+    """The spec's PHP_AUTH_USER / PHP_AUTH_PW are PHP's names for HTTP Basic credentials."""
+    pair = f"{client_id}:{secret.get_secret_value()}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
+def _daily_limit_hit(response: httpx.Response) -> bool:
+    return "in one day" in response.text
+
+
+class ElementsClient:
+    """Takes a long-lived `httpx.AsyncClient` whose base URL is `ELEMENTS_BASE_URL`."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        limiter: ElementsLimiter,
+        *,
+        client_id: str,
+        client_secret: SecretStr,
+        organisation: str,
+        webservice: str,
+        scope: str,
+        refresh_margin_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._http = http
+        self._limiter = limiter
+        self._credentials = (client_id, client_secret)
+        self._grant = {
+            "grant_type": "organisation",
+            "organisation": organisation,
+            "webservice": webservice,
+            "scope": scope,
+        }
+        self._refresh_margin_s = refresh_margin_s
+        self._clock = clock
+        self._token: _Token | None = None
+        self._token_lock = asyncio.Lock()
+        self.on_response: Callable[[int], None] = lambda status: None
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """Through the limiter; 429s and validation errors become typed errors here."""
+        await self._limiter.acquire()
+        response = await send(self._http, request, api=API)
+        self.on_response(response.status_code)
+        if response.status_code == 429:
+            if _daily_limit_hit(response):
+                self._limiter.exhaust()
+                raise DailyBudgetExhausted(f"{API}: {body_text(response)}")
+            raise RateLimited(f"{API} answered 429", retry_after_s=retry_after_s(response))
+        if response.status_code == 400 and (error := _validation_error(response)):
+            raise error
+        return response
+
+    async def _request_token(self, form: dict[str, str]) -> _Token:
+        client_id, secret = self._credentials
+        request = self._http.build_request(
+            "POST",
+            "oauth/access_token",
+            data=form,
+            headers={"Authorization": _basic_auth(client_id, secret)},
+        )
+        response = await self._send(request)
+        if response.status_code in (400, 401):
+            raise AuthenticationFailed(f"{API} refused the {form['grant_type']} grant")
+        raise_for_status(response, api=API)
+        document = json_object(response, api=API)
+        try:
+            access = str(document["access_token"])
+            expires_in = float(document.get("expires_in", 3600))
+        except (KeyError, TypeError, ValueError) as error:
+            raise UpstreamUnavailable(f"{API} answered a token response without a token") from error
+        refresh = document.get("refresh_token")
+        return _Token(
+            access=SecretStr(access),
+            refresh=SecretStr(str(refresh)) if refresh else None,
+            renew_at=self._clock() + max(expires_in - self._refresh_margin_s, 0.0),
+        )
+
+    async def _access_token(self) -> str:
+        """Reuse the token until shortly before it expires, then refresh it (or log in again)."""
+        async with self._token_lock:
+            token = self._token
+            if token is None or self._clock() >= token.renew_at:
+                token = self._token = await self._renew(token)
+            return token.access.get_secret_value()
+
+    async def _renew(self, token: _Token | None) -> _Token:
+        if token is not None and token.refresh is not None:
+            try:
+                return await self._request_token(
+                    {
+                        "grant_type": "refresh_token",
+                        "refresh_token": token.refresh.get_secret_value(),
+                    }
+                )
+            except AuthenticationFailed:
+                pass
+        return await self._request_token(dict(self._grant))
+
+    def _forget_token(self, access: str) -> None:
+        if self._token is not None and self._token.access.get_secret_value() == access:
+            self._token = None
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        """One API call; a 401 drops the token and tries once more with a fresh one."""
+        for first_try in (True, False):
+            access = await self._access_token()
+            request = self._http.build_request(
+                method,
+                path.lstrip("/"),
+                params={**(params or {}), "access_token": access},
+                json=json,
+            )
+            response = await self._send(request)
+            if response.status_code == 401 and first_try:
+                self._forget_token(access)
+                continue
+            raise_for_status(response, api=API)
+            return response
+        raise AuthenticationFailed(f"{API} refused a fresh token")  # pragma: no cover
+
+    async def _collection(
+        self, path: str, key: str, params: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        document = json_object(await self._call("GET", path, params=params), api=API)
+        items = document.get("_embedded", {}).get(key, [])
+        if not isinstance(items, list):
+            raise UpstreamUnavailable(f"{API} answered a collection without _embedded.{key}")
+        return [i for i in items if isinstance(i, dict)]
+
+    async def _create(
+        self, path: str, payload: dict[str, Any], params: dict[str, str] | None = None
+    ) -> Operation:
+        response = await self._call("POST", path, params=params, json=payload)
+        return Operation(
+            method="POST", path=path, status=response.status_code, resourceId=_resource_id(response)
+        )
+
+    # klantdossiers
+
+    async def find_dossiers(self, **filters: str) -> list[ElementsDossier]:
+        items = await self._collection(DOSSIERS, "klantdossiers", params=filters)
+        return _parse(ElementsDossier, items)
+
+    async def create_dossier(self, payload: dict[str, Any]) -> Operation:
+        return await self._create(DOSSIERS, payload)
+
+    async def set_correspondentieadres(self, dossier_id: int, adres_id: int) -> Operation:
+        path = f"{DOSSIERS}/{dossier_id}"
+        payload = {"standaardCorrespondentieadres": {"id": adres_id}}
+        response = await self._call("PATCH", path, json=payload)
+        return Operation(
+            method="PATCH", path=path, status=response.status_code, resourceId=adres_id
+        )
+
+    # klanten and their contact lists
+
+    @staticmethod
+    def klanten_path(dossier_id: int, kind: KlantKind) -> str:
+        return f"{DOSSIERS}/{dossier_id}/klanten/{kind}"
+
+    async def klanten(self, dossier_id: int, kind: KlantKind) -> list[ElementsKlant]:
+        items = await self._collection(self.klanten_path(dossier_id, kind), kind)
+        return _parse(ElementsKlant, items)
+
+    async def create_klant(
+        self, dossier_id: int, kind: KlantKind, payload: dict[str, Any], *, rol: str | None = None
+    ) -> Operation:
+        params = {"rol": rol} if rol else None
+        return await self._create(self.klanten_path(dossier_id, kind), payload, params)
+
+    async def adressen(
+        self, dossier_id: int, kind: KlantKind, klant_id: int
+    ) -> list[ElementsAdres]:
+        path = f"{self.klanten_path(dossier_id, kind)}/{klant_id}/adressen"
+        return _parse(ElementsAdres, await self._collection(path, "adressen"))
+
+    async def contacts(
+        self, dossier_id: int, kind: KlantKind, klant_id: int, which: ContactList
+    ) -> list[ElementsContact]:
+        path = f"{self.klanten_path(dossier_id, kind)}/{klant_id}/{which}"
+        return _parse(ElementsContact, await self._collection(path, which))
+
+    async def add_to_klant(
+        self,
+        dossier_id: int,
+        kind: KlantKind,
+        klant_id: int,
+        which: ContactList,
+        payload: dict[str, Any],
+    ) -> Operation:
+        path = f"{self.klanten_path(dossier_id, kind)}/{klant_id}/{which}"
+        return await self._create(path, payload)
+
+
+def _parse(model: type[R], items: list[dict[str, Any]]) -> list[R]:
+    try:
+        return [model.model_validate(item) for item in items]
+    except ValidationError as error:
+        raise UpstreamUnavailable(f"{API} answered an unexpected {model.__name__}") from error

@@ -1,0 +1,129 @@
+"""The service's errors; the split under `SyncError` decides retry or fail.
+
+    SettingsError                     a variable is missing or malformed (start-up only)
+    SyncError                         anything that stops one event from syncing
+    ├── RetryableError                worth trying again later
+    │   ├── UpstreamUnavailable       5xx, timeout, connection error (ANVA, portal, Elements)
+    │   ├── RateLimited               Elements answered 429 (carries Retry-After when sent)
+    │   └── DailyBudgetExhausted      our own count or Elements' daily 429: wait for midnight
+    └── PermanentError                trying again gives the same answer
+        ├── UpstreamRejected          a 4xx other than 401/404/429 from any API
+        │   └── ElementsValidationError   Elements' "Validatie fouten" 400, with its items
+        ├── AuthenticationFailed      credentials refused (after one re-authentication)
+        ├── CustomerNotFound          neither ANVA nor the portal knows the dossier number
+        ├── CustomerIncomplete        known, but with no name to give the klant
+        ├── ContractNotFound          ANVA does not know the contract
+        └── InternalError             a bug of ours; the event fails rather than the worker
+
+Clients translate HTTP and transport failures into these at their boundary, so the
+pipeline never sees an `httpx` exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SettingsError(Exception):
+    """A configuration variable is missing or malformed."""
+
+
+class SyncError(Exception):
+    """One event could not be synced."""
+
+    code = "sync_error"
+    retryable = False
+
+
+class RetryableError(SyncError):
+    """A transient failure: the same request may succeed later."""
+
+    code = "retryable"
+    retryable = True
+
+
+class UpstreamUnavailable(RetryableError):
+    """An API answered 5xx, timed out or could not be reached."""
+
+    code = "upstream_unavailable"
+
+
+class RateLimited(RetryableError):
+    """Elements answered 429 for the per-second limit."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class DailyBudgetExhausted(RetryableError):
+    """The daily Elements request budget is spent until it resets."""
+
+    code = "daily_budget_exhausted"
+
+
+class PermanentError(SyncError):
+    """Trying again gives the same answer."""
+
+    code = "permanent"
+
+
+class UpstreamRejected(PermanentError):
+    """An API refused the request with a 4xx."""
+
+    code = "upstream_rejected"
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ValidationItem:
+    """One entry of Elements' `_embedded.errors`."""
+
+    path: str
+    message: str
+
+
+class ElementsValidationError(UpstreamRejected):
+    """Elements rejected a payload with its 'Validatie fouten' body."""
+
+    code = "elements_validation"
+
+    def __init__(self, message: str, items: list[ValidationItem]) -> None:
+        detail = "; ".join(f"{i.path or '/'}: {i.message}" for i in items)
+        super().__init__(f"{message}: {detail}" if detail else message, status=400)
+        self.items = items
+
+
+class AuthenticationFailed(PermanentError):
+    """An API refused our credentials."""
+
+    code = "authentication_failed"
+
+
+class CustomerNotFound(PermanentError):
+    """Neither ANVA nor the portal knows the customer."""
+
+    code = "customer_not_found"
+
+
+class CustomerIncomplete(PermanentError):
+    """The customer is known but has no name for a klant."""
+
+    code = "customer_incomplete"
+
+
+class ContractNotFound(PermanentError):
+    """ANVA does not know the contract."""
+
+    code = "contract_not_found"
+
+
+class InternalError(PermanentError):
+    """An unexpected exception while processing one event."""
+
+    code = "internal_error"

@@ -1,0 +1,81 @@
+"""Per-key ordering with bounded concurrency, and per-key mutual exclusion.
+
+Kafka orders messages within a partition, but a partition holds many keys; running
+one message at a time per partition would make the consumer, not the Elements
+limiter, the bottleneck. `KeyedDispatcher` runs each key's messages in arrival order
+and different keys side by side, at most `max_in_flight` at once; `submit` waits
+for a free slot, which is the consumer's back-pressure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager
+
+Job = Callable[[], Awaitable[None]]
+
+
+class KeyedDispatcher:
+    def __init__(self, *, max_in_flight: int) -> None:
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._tails: dict[Hashable, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def submit(self, key: Hashable, job: Job) -> None:
+        """Queue `job` behind the key's earlier jobs; returns once it is scheduled."""
+        await self._slots.acquire()
+        previous = self._tails.get(key)
+        task = asyncio.create_task(self._run_after(previous, job))
+        self._tails[key] = task
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._finished(key, done))
+
+    @staticmethod
+    async def _run_after(previous: asyncio.Task[None] | None, job: Job) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        await job()
+
+    def _finished(self, key: Hashable, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+        if self._tails.get(key) is task:
+            del self._tails[key]
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait for every queued job; False when some were still running at the deadline."""
+        if not self._tasks:
+            return True
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+        return not pending
+
+    async def cancel(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class KeyedLocks:
+    """One lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)

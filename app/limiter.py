@@ -1,0 +1,93 @@
+"""The one gate every Elements request passes: a rolling-second limit and a daily budget.
+
+`AsyncLimiter(5, 1)` would let a burst of up to nine through in the first second and
+burst again after every idle spell; a server that counts requests in any rolling
+second answers 429 to that. Spacing requests evenly instead — a bucket of one that
+drains every `(1 + margin) / rate` seconds — can never put more than `rate` requests
+in any one-second window, and the margin absorbs network jitter between our clock
+and the server's. At 5/s with a 50 ms margin that is one request every 210 ms,
+95% of the allowance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from aiolimiter import AsyncLimiter
+
+from app.errors import DailyBudgetExhausted
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def _today_in_amsterdam() -> date:
+    return datetime.now(AMSTERDAM).date()
+
+
+def request_spacing_s(rate_per_s: int, *, margin_s: float) -> float:
+    """Seconds between two requests so that no rolling second holds more than `rate_per_s`."""
+    return (1.0 + margin_s) / rate_per_s
+
+
+class ElementsLimiter:
+    """Shared by every Elements call (token requests too) of this process.
+
+    The daily budget counts requests per calendar day in Europe/Amsterdam, which is
+    when Elements resets its own count; `exhaust()` lets a daily-limit 429 from
+    Elements close the day early.
+    """
+
+    def __init__(
+        self,
+        *,
+        rate_per_s: int,
+        daily_limit: int,
+        margin_s: float = 0.05,
+        today: Callable[[], date] = _today_in_amsterdam,
+    ) -> None:
+        self.rate_per_s = rate_per_s
+        self.daily_limit = daily_limit
+        self._limiter = AsyncLimiter(1, request_spacing_s(rate_per_s, margin_s=margin_s))
+        self._today = today
+        self._day = today()
+        self._used = 0
+        self.total_wait_s = 0.0
+        self.granted = 0
+
+    def _roll_day(self) -> None:
+        today = self._today()
+        if today != self._day:
+            self._day = today
+            self._used = 0
+
+    @property
+    def remaining_today(self) -> int:
+        self._roll_day()
+        return max(self.daily_limit - self._used, 0)
+
+    def exhaust(self) -> None:
+        """Elements says the day's budget is spent, whatever our own count says."""
+        self._roll_day()
+        self._used = self.daily_limit
+
+    async def acquire(self) -> float:
+        """Wait for a slot; returns the seconds waited. Raises when today's budget is spent."""
+        if self.remaining_today <= 0:
+            raise DailyBudgetExhausted(
+                f"daily Elements budget of {self.daily_limit} requests is spent"
+            )
+        self._used += 1
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            await self._limiter.acquire()
+        except asyncio.CancelledError:
+            self._used -= 1
+            raise
+        waited = loop.time() - started
+        self.total_wait_s += waited
+        self.granted += 1
+        return waited

@@ -1,0 +1,161 @@
+"""One input message in, one outcome out: the single place that decides succeed, fail or reject.
+
+Nothing raised by the pipeline escapes `SyncService.handle`: an unusable message is
+rejected, a permanent error or exhausted retries fail the event, and both go to the
+dead-letter topic. Anything unexpected is a failure too — the worker never dies on data.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from app.errors import InternalError, PermanentError, RetryableError, SyncError
+from app.events import (
+    ContractChanged,
+    CustomerChanged,
+    FormSubmitted,
+    InputEvent,
+    Operation,
+    Rejection,
+    ResultData,
+    ResultError,
+    ResultEvent,
+    Status,
+    parse_event,
+)
+from app.pipeline.customer import Pipeline
+from app.retry import RetryPolicy, retrying
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result to publish, and why the input also goes to the dead-letter topic (if it does)."""
+
+    result: ResultEvent
+    dead_letter_reason: str | None = None
+    dead_letter_message: str | None = None
+
+
+@dataclass
+class _Progress:
+    operations: list[Operation]
+    dossier_id: int | None = None
+    attempts: int = 0
+    ignored_fields: list[str] | None = None
+
+
+class SyncService:
+    def __init__(self, pipeline: Pipeline, *, retry: RetryPolicy) -> None:
+        self._pipeline = pipeline
+        self._retry = retry
+
+    async def handle(self, raw: bytes | None, *, key: str | None = None) -> Outcome:
+        started = time.monotonic()
+        parsed = parse_event(raw)
+        if isinstance(parsed, Rejection):
+            return self._rejected(parsed, key, started)
+        progress = _Progress(operations=[])
+        bound = log.bind(event_id=parsed.id, event_type=parsed.type, key=key)
+        try:
+            async for attempt in retrying(self._retry):
+                with attempt:
+                    progress.attempts = attempt.retry_state.attempt_number
+                    await self._process(parsed, progress)
+        except SyncError as error:
+            bound.warning("event failed", error_code=error.code, error=str(error))
+            return self._failed(parsed, progress, error, key, started)
+        except Exception as error:
+            bound.exception("event failed unexpectedly")
+            internal = InternalError(f"internal error: {type(error).__name__}")
+            return self._failed(parsed, progress, internal, key, started)
+        bound.info("event synced", dossier_id=progress.dossier_id, writes=len(progress.operations))
+        return Outcome(self._result(parsed, "succeeded", progress, key, started))
+
+    async def _process(self, event: InputEvent, progress: _Progress) -> None:
+        data = event.data
+        match data:
+            case CustomerChanged():
+                desired = await self._pipeline.desired_customer(
+                    data.dossierNumber, data.portalCustomerId
+                )
+                progress.dossier_id = await self._pipeline.sync_customer(
+                    desired, progress.operations
+                )
+            case ContractChanged() | FormSubmitted():
+                raise PermanentError(f"{event.type} is not supported yet")
+
+    def _result(
+        self,
+        event: InputEvent,
+        status: Status,
+        progress: _Progress,
+        key: str | None,
+        started: float,
+        error: SyncError | None = None,
+    ) -> ResultEvent:
+        return ResultEvent(
+            subject=key,
+            data=ResultData(
+                eventId=event.id,
+                eventType=event.type,
+                status=status,
+                dossierId=progress.dossier_id,
+                operations=progress.operations,
+                error=_result_error(error) if error else None,
+                attempts=max(progress.attempts, 1),
+                durationMs=_ms_since(started),
+                ignoredFields=progress.ignored_fields,
+            ),
+        )
+
+    def _failed(
+        self,
+        event: InputEvent,
+        progress: _Progress,
+        error: SyncError,
+        key: str | None,
+        started: float,
+    ) -> Outcome:
+        result = self._result(event, "failed", progress, key, started, error)
+        return Outcome(result, dead_letter_reason=error.code, dead_letter_message=str(error))
+
+    @staticmethod
+    def _rejected(rejection: Rejection, key: str | None, started: float) -> Outcome:
+        log.warning(
+            "event rejected",
+            reason=rejection.reason,
+            detail=rejection.message,
+            key=key,
+            event_id=rejection.event_id,
+        )
+        result = ResultEvent(
+            subject=key,
+            data=ResultData(
+                eventId=rejection.event_id,
+                eventType=rejection.event_type,
+                status="rejected",
+                error=ResultError(
+                    code=rejection.reason, message=rejection.message, retryable=False
+                ),
+                attempts=1,
+                durationMs=_ms_since(started),
+            ),
+        )
+        return Outcome(
+            result, dead_letter_reason=rejection.reason, dead_letter_message=rejection.message
+        )
+
+
+def _result_error(error: SyncError) -> ResultError:
+    return ResultError(
+        code=error.code, message=str(error), retryable=isinstance(error, RetryableError)
+    )
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

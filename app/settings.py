@@ -1,0 +1,164 @@
+"""One settings tree, read once from the environment (and a `.env` file).
+
+The environment names are the service's public contract (see README), so each group
+is its own `BaseSettings` with the contract's prefix instead of a nested delimiter:
+`ELEMENTS_CLIENT_ID` stays `ELEMENTS_CLIENT_ID`, not `ELEMENTS__CLIENT_ID`.
+Kubernetes Secrets mounted as files work through `SETTINGS_SECRETS_DIR`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any, Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import SettingsError
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        secrets_dir=os.environ.get("SETTINGS_SECRETS_DIR"),
+    )
+
+
+class KafkaSettings(BaseSettings):
+    """Broker connection and consumer tuning."""
+
+    model_config = _config("KAFKA_")
+
+    bootstrap_servers: str = "localhost:9092"
+    group_id: str = "elements-sync"
+    enable_idempotence: bool = True
+    session_timeout_ms: Annotated[int, Field(ge=100)] = 10_000
+    heartbeat_interval_ms: Annotated[int, Field(ge=50)] = 3_000
+    topic_partitions: Annotated[int, Field(ge=1)] = 4
+    max_in_flight: Annotated[int, Field(ge=1)] = 64
+
+    @property
+    def servers(self) -> list[str]:
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+
+class TopicSettings(BaseSettings):
+    """Topic names; the worker creates missing ones with `KAFKA_TOPIC_PARTITIONS`."""
+
+    model_config = _config("TOPIC_")
+
+    customer_events: str = "customer-events"
+    contract_events: str = "contract-events"
+    form_submissions: str = "form-submissions"
+    results: str = "sync-results"
+    dead_letter: str = "sync-dead-letter"
+
+    @property
+    def inputs(self) -> tuple[str, str, str]:
+        return (self.customer_events, self.contract_events, self.form_submissions)
+
+
+class AnvaSettings(BaseSettings):
+    """ANVA Hub customer API, read with the integration's own bearer token."""
+
+    model_config = _config("ANVA_")
+
+    base_url: AnyHttpUrl
+    token: SecretStr
+    timeout_s: Annotated[float, Field(gt=0)] = 10.0
+
+
+class PortalSettings(BaseSettings):
+    """MijnKlantportaal customers API; the index TTL bounds how stale a page locator may be."""
+
+    model_config = _config("PORTAL_")
+
+    base_url: AnyHttpUrl = AnyHttpUrl("https://api.mijnklantportaal.nl/v1")
+    token: SecretStr
+    timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    index_ttl_s: Annotated[float, Field(ge=0)] = 300.0
+
+
+class ElementsSettings(BaseSettings):
+    """Faster Forward Elements, organisation flow; limits are for the whole deployment."""
+
+    model_config = _config("ELEMENTS_")
+
+    base_url: AnyHttpUrl
+    client_id: str
+    client_secret: SecretStr
+    organisation: str
+    webservice: str = "data"
+    scope: str = "klantdossier.read klantdossier.write"
+    kantoor_id: Annotated[int, Field(ge=1)]
+    dossierstatus_id: Annotated[int, Field(ge=1)] = 1
+    rate_limit: Annotated[int, Field(ge=1)] = 5
+    daily_limit: Annotated[int, Field(ge=1)] = 100_000
+    rate_margin_s: Annotated[float, Field(ge=0)] = 0.05
+    timeout_s: Annotated[float, Field(gt=0)] = 15.0
+    token_refresh_margin_s: Annotated[float, Field(ge=0)] = 60.0
+
+
+class Settings(BaseSettings):
+    """The whole tree; groups read their own prefixed variables."""
+
+    model_config = _config("")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    anva: AnvaSettings = Field(default_factory=AnvaSettings)
+    portal: PortalSettings = Field(default_factory=PortalSettings)
+    elements: ElementsSettings = Field(default_factory=ElementsSettings)
+    http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "INFO"
+    shutdown_grace_period_s: Annotated[float, Field(gt=0)] = 25.0
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+
+_PREFIXES: dict[type[BaseSettings], str] = {
+    KafkaSettings: "KAFKA_",
+    TopicSettings: "TOPIC_",
+    AnvaSettings: "ANVA_",
+    PortalSettings: "PORTAL_",
+    ElementsSettings: "ELEMENTS_",
+    Settings: "",
+}
+
+
+def _describe(error: ValidationError, prefix: str) -> str:
+    lines = []
+    for item in error.errors():
+        name = (prefix + "_".join(str(part) for part in item["loc"])).upper()
+        lines.append(f"{name}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the tree once; a missing or malformed variable is named in the error."""
+    groups: dict[str, Any] = {}
+    for field, cls in (
+        ("kafka", KafkaSettings),
+        ("topics", TopicSettings),
+        ("anva", AnvaSettings),
+        ("portal", PortalSettings),
+        ("elements", ElementsSettings),
+    ):
+        if field in overrides:
+            groups[field] = overrides.pop(field)
+            continue
+        try:
+            groups[field] = cls()
+        except ValidationError as error:
+            raise SettingsError(_describe(error, _PREFIXES[cls])) from None
+    try:
+        return Settings(**groups, **overrides)
+    except ValidationError as error:
+        raise SettingsError(_describe(error, "")) from None
