@@ -56,6 +56,7 @@ class ElementsLimiter:
         self._used = 0
         self.total_wait_s = 0.0
         self.granted = 0
+        self.on_wait: Callable[[float], None] = lambda waited_s: None
 
     def _roll_day(self) -> None:
         today = self._today()
@@ -90,4 +91,5 @@ class ElementsLimiter:
         waited = loop.time() - started
         self.total_wait_s += waited
         self.granted += 1
+        self.on_wait(waited)
         return waited

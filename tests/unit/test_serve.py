@@ -12,7 +12,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from app.simulators import serve as serve_module
-from app.simulators.serve import serve
+from app.serve import serve
 
 
 async def hello(request: Request) -> PlainTextResponse:

@@ -1,0 +1,54 @@
+"""Prometheus metrics of one runtime, in a registry of its own so runtimes can coexist in tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events = Counter(
+            "elements_sync_events",
+            "Input messages by type and outcome.",
+            ["type", "status"],
+            registry=self.registry,
+        )
+        self.processing = Histogram(
+            "elements_sync_processing_seconds",
+            "Time from taking an event to having its outcome, retries included.",
+            ["type"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=self.registry,
+        )
+        self.elements_requests = Counter(
+            "elements_sync_elements_requests",
+            "Requests to Elements by HTTP status.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.limiter_wait = Histogram(
+            "elements_sync_limiter_wait_seconds",
+            "Time a request waited for the shared Elements limiter.",
+            buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.budget_remaining = Gauge(
+            "elements_sync_daily_budget_remaining",
+            "Elements requests left today (Europe/Amsterdam).",
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "elements_sync_consumer_lag",
+            "Messages not yet consumed, by topic and partition.",
+            ["topic", "partition"],
+            registry=self.registry,
+        )
+
+    def track_budget(self, remaining: Callable[[], int]) -> None:
+        self.budget_remaining.set_function(lambda: float(remaining()))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,213 @@
+"""Everything the pipeline talks to, on this machine: broker, three API simulators, a worker.
+
+The demo, the benchmark and the end-to-end tests all run on a `Sandbox`, so they
+exercise the same wiring as production (`Runtime`) against real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import SecretStr
+
+from app.application import Runtime
+from app.embedded_broker import EmbeddedBroker
+from app.events import EventType, ResultEvent, input_event_bytes
+from app.retry import RetryPolicy
+from app.serve import serve
+from app.settings import (
+    AnvaSettings,
+    ElementsSettings,
+    KafkaSettings,
+    PortalSettings,
+    Settings,
+    TopicSettings,
+)
+from app.simulators.anva import AnvaSimulator
+from app.simulators.elements import ElementsSimulator
+from app.simulators.portal import PortalSimulator
+
+ANVA_TOKEN = "anva-sandbox-token"
+PORTAL_TOKEN = "portal-sandbox-token"
+ELEMENTS_CLIENT_ID = "elements-sync"
+ELEMENTS_SECRET = "elements-sandbox-secret"
+ELEMENTS_ORGANISATION = "4242"
+KANTOOR_ID = 14830
+
+
+@dataclass
+class SandboxOptions:
+    rate_limit: int = 5
+    daily_limit: int = 100_000
+    topic_partitions: int = 4
+    max_in_flight: int = 64
+    portal_per_page: int = 15
+    token_ttl_s: float = 3600.0
+    retry: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(initial_backoff_s=0.2, max_backoff_s=2.0)
+    )
+    secrets: dict[str, str] = field(default_factory=dict)
+
+
+class Sandbox:
+    def __init__(self, options: SandboxOptions | None = None) -> None:
+        self.options = options or SandboxOptions()
+        secrets = self.options.secrets
+        self.anva_token = secrets.get("anva", ANVA_TOKEN)
+        self.portal_token = secrets.get("portal", PORTAL_TOKEN)
+        self.elements_secret = secrets.get("elements", ELEMENTS_SECRET)
+        self.anva = AnvaSimulator(token=self.anva_token)
+        self.portal = PortalSimulator(
+            token=self.portal_token, per_page=self.options.portal_per_page
+        )
+        self.elements = ElementsSimulator(
+            client_id=ELEMENTS_CLIENT_ID,
+            client_secret=self.elements_secret,
+            organisation=ELEMENTS_ORGANISATION,
+            rate_limit=self.options.rate_limit,
+            daily_limit=self.options.daily_limit,
+            token_ttl_s=self.options.token_ttl_s,
+        )
+        suffix = uuid.uuid4().hex[:8]
+        self.topics = TopicSettings(
+            customer_events=f"customer-events-{suffix}",
+            contract_events=f"contract-events-{suffix}",
+            form_submissions=f"form-submissions-{suffix}",
+            results=f"sync-results-{suffix}",
+            dead_letter=f"sync-dead-letter-{suffix}",
+        )
+        self.group_id = f"elements-sync-{suffix}"
+        self.bootstrap_servers = ""
+        self.broker: EmbeddedBroker | None = None
+        self.urls: dict[str, str] = {}
+        self.runtime: Runtime | None = None
+        self._stack = AsyncExitStack()
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self, *, bootstrap_servers: str | None = None) -> None:
+        """Start the simulators, and the embedded broker unless one is named."""
+        if bootstrap_servers is None:
+            self.broker = EmbeddedBroker()
+            await self._stack.enter_async_context(self.broker)
+            bootstrap_servers = self.broker.bootstrap_servers
+        self.bootstrap_servers = bootstrap_servers
+        for name, sim in (
+            ("anva", self.anva),
+            ("portal", self.portal),
+            ("elements", self.elements),
+        ):
+            self.urls[name] = await self._stack.enter_async_context(serve(sim.app))
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers, enable_idempotence=False, acks="all"
+        )
+        await self._producer.start()
+        self._stack.push_async_callback(self._producer.stop)
+
+    def settings(self, **overrides: Any) -> Settings:
+        """Settings pointing a worker at this sandbox (what the environment would say in production)."""
+        return Settings(
+            kafka=KafkaSettings(
+                bootstrap_servers=self.bootstrap_servers,
+                group_id=self.group_id,
+                enable_idempotence=False,
+                session_timeout_ms=1000,
+                heartbeat_interval_ms=300,
+                topic_partitions=self.options.topic_partitions,
+                max_in_flight=self.options.max_in_flight,
+            ),
+            topics=self.topics,
+            anva=AnvaSettings(
+                base_url=f"{self.urls['anva']}/api", token=SecretStr(self.anva_token)
+            ),
+            portal=PortalSettings(
+                base_url=f"{self.urls['portal']}/v1", token=SecretStr(self.portal_token)
+            ),
+            elements=ElementsSettings(
+                base_url=self.urls["elements"],
+                client_id=ELEMENTS_CLIENT_ID,
+                client_secret=SecretStr(self.elements_secret),
+                organisation=ELEMENTS_ORGANISATION,
+                kantoor_id=KANTOOR_ID,
+                rate_limit=self.options.rate_limit,
+                daily_limit=self.options.daily_limit,
+            ),
+            http_port=0,
+            shutdown_grace_period_s=10.0,
+            **overrides,
+        )
+
+    async def start_worker(self, **overrides: Any) -> Runtime:
+        self.runtime = Runtime(self.settings(**overrides), retry=self.options.retry)
+        await self.runtime.start()
+        return self.runtime
+
+    async def stop_worker(self) -> None:
+        if self.runtime is not None:
+            await self.runtime.stop()
+            self.runtime = None
+
+    async def publish_raw(self, topic: str, key: str | None, value: bytes) -> None:
+        assert self._producer is not None, "start the sandbox first"
+        await self._producer.send_and_wait(
+            topic, value, key=key.encode() if key is not None else None
+        )
+
+    async def publish(
+        self, event_type: EventType, data: dict[str, Any], *, key: str, event_id: str | None = None
+    ) -> str:
+        """Publish a CloudEvent as upstream would; returns its id."""
+        topic = {
+            "customer.changed": self.topics.customer_events,
+            "contract.changed": self.topics.contract_events,
+            "form.submitted": self.topics.form_submissions,
+        }[event_type]
+        event_id = event_id or str(uuid.uuid4())
+        await self.publish_raw(topic, key, input_event_bytes(event_type, data, event_id=event_id))
+        return event_id
+
+    @asynccontextmanager
+    async def reader(self, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            yield consumer
+        finally:
+            await consumer.stop()
+
+    async def read(self, topic: str, count: int, *, timeout_s: float = 60.0) -> list[Any]:
+        """The first `count` records of `topic` (raises TimeoutError when fewer arrive)."""
+        records: list[Any] = []
+        async with self.reader(topic) as consumer:
+            async with asyncio.timeout(timeout_s):
+                while len(records) < count:
+                    batch = await consumer.getmany(timeout_ms=200)
+                    for partition_records in batch.values():
+                        records.extend(partition_records)
+        return records
+
+    async def results(self, count: int, *, timeout_s: float = 60.0) -> list[ResultEvent]:
+        records = await self.read(self.topics.results, count, timeout_s=timeout_s)
+        return [ResultEvent.model_validate_json(r.value) for r in records]
+
+    async def stop(self) -> None:
+        await self.stop_worker()
+        await self._stack.aclose()
+
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
