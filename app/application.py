@@ -95,6 +95,10 @@ class Runtime:
         self.metrics.events.labels(kind, data.status).inc()
         self.metrics.processing.labels(kind).observe(data.durationMs / 1000)
 
+    async def ready(self) -> bool:
+        """Connected to Kafka and consuming: what `/readyz` reports."""
+        return self.worker.consuming and await self.broker.ping(timeout=1.0)
+
     async def start(self) -> None:
         await ensure_topics(self.settings.kafka, self.settings.topics)
         await self.broker.start()

@@ -56,7 +56,7 @@ class Worker:
 
     def subscribe(self) -> None:
         kafka = self._settings.kafka
-        self._broker.subscriber(
+        self._subscriber = self._broker.subscriber(
             *self._settings.topics.inputs,
             group_id=kafka.group_id,
             ack_policy=AckPolicy.MANUAL,
@@ -64,7 +64,15 @@ class Worker:
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=kafka.heartbeat_interval_ms,
             listener=_Rebalance(self),
-        )(self.on_message)
+        )
+        self._subscriber(self.on_message)
+
+    @property
+    def consuming(self) -> bool:
+        return (
+            bool(getattr(self, "_subscriber", None) and self._subscriber.running)
+            and not self._stopping
+        )
 
     @property
     def in_flight(self) -> int:

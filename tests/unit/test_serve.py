@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from app.simulators import serve as serve_module
+from app import serve as serve_module
 from app.serve import serve
 
 
