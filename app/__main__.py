@@ -1,0 +1,69 @@
+"""`python -m app worker | demo | bench`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from app.errors import SettingsError
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+async def run_worker() -> int:
+    """Consume and serve HTTP until SIGTERM/SIGINT, then drain and exit 0."""
+    from app.application import Runtime
+    from app.http import http_app
+    from app.logs import configure_logging
+    from app.serve import serve
+    from app.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    runtime = Runtime(settings)
+    await runtime.start()
+    try:
+        async with serve(http_app(runtime), host="0.0.0.0", port=settings.http_port):
+            await _until_signalled()
+    finally:
+        drained = await runtime.stop()
+    return 0 if drained else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("worker", help="run the consumers and the HTTP server")
+    demo = commands.add_parser("demo", help="run the whole pipeline on this machine")
+    demo.add_argument("--customers", type=int, default=12)
+    bench = commands.add_parser("bench", help="sync new customers at the Elements rate limit")
+    bench.add_argument("--customers", type=int, default=40)
+    bench.add_argument("--rate", type=int, default=5, help="Elements requests per second")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "worker":
+            return asyncio.run(run_worker())
+        if args.command == "demo":
+            from app.demo import run_demo
+
+            return asyncio.run(run_demo(customers=args.customers))
+        from app.bench import run_bench
+
+        return asyncio.run(run_bench(customers=args.customers, rate=args.rate))
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""`python -m app demo`: the whole pipeline on this machine, nothing installed but the project.
+
+An embedded Kafka-compatible broker, the three API simulators and a worker, fed with
+sample events: new customers (particulier and zakelijk), a duplicate delivery, an
+unchanged re-sync and an address change. Each result is shown as it arrives; the run
+ends with a summary and exits 0 when every event succeeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from app.events import ResultEvent
+from app.logs import configure_logging
+from app.report import outcome_counts, table, traffic_figures
+from app.sandbox import Sandbox
+from app.simulators.seed import seed_customers
+
+
+def _line(done: int, total: int, result: ResultEvent) -> str:
+    data = result.data
+    where = f"dossier {data.dossierId}" if data.dossierId else "no dossier"
+    detail = f"{len(data.operations)} writes" if data.error is None else data.error.message
+    return f"  [{done:>2}/{total}] {data.status:<9} {data.eventType:<16} key {result.subject} → {where}, {detail}"
+
+
+class _Progress:
+    """Results as they arrive, printed, with a way to wait until a round is in."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.results: list[ResultEvent] = []
+        self._arrived = asyncio.Condition()
+
+    async def collect(self, sandbox: Sandbox, timeout_s: float) -> None:
+        async with sandbox.reader(sandbox.topics.results) as consumer, asyncio.timeout(timeout_s):
+            while len(self.results) < self.total:
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    for record in records:
+                        self.results.append(ResultEvent.model_validate_json(record.value))
+                        print(_line(len(self.results), self.total, self.results[-1]), flush=True)
+                async with self._arrived:
+                    self._arrived.notify_all()
+
+    async def until(self, count: int) -> None:
+        async with self._arrived:
+            await self._arrived.wait_for(lambda: len(self.results) >= count)
+
+
+async def _scenario(sandbox: Sandbox, customers: int, progress: _Progress) -> int:
+    """Publish the sample events in two rounds; returns how many were published."""
+    seeded = seed_customers(sandbox.anva, sandbox.portal, customers)
+    published = 0
+
+    async def customer_changed(dossier_number: str, event_id: str | None = None) -> None:
+        nonlocal published
+        await sandbox.publish(
+            "customer.changed",
+            {"dossierNumber": dossier_number},
+            key=dossier_number,
+            event_id=event_id,
+        )
+        published += 1
+
+    print(f"round 1: {customers} new customers")
+    for customer in seeded:
+        await customer_changed(customer.dossier_number)
+    await progress.until(published)
+    print("round 2: a duplicate delivery, an unchanged re-sync, an address change")
+    await customer_changed(seeded[0].dossier_number, "demo-duplicate")
+    await customer_changed(seeded[0].dossier_number, "demo-duplicate")
+    await customer_changed(seeded[1].dossier_number)
+    sandbox.portal.update_customer(
+        seeded[2].portal_id, address="Nieuwe Gracht 7-B", zipCode="3512 LC"
+    )
+    await customer_changed(seeded[2].dossier_number)
+    return published
+
+
+async def run_demo(*, customers: int) -> int:
+    configure_logging("console", "WARNING")
+    print(
+        "elements-sync demo: starting an embedded broker, the ANVA, portal and Elements simulators"
+    )
+    async with Sandbox() as sandbox:
+        await sandbox.start_worker()
+        print(
+            f"  broker {sandbox.bootstrap_servers}; Elements at {sandbox.urls['elements']} (5 requests/s)"
+        )
+        started = time.monotonic()
+        total = customers + 4
+        progress = _Progress(total)
+        collector = asyncio.create_task(progress.collect(sandbox, timeout_s=120 + 3 * total))
+        published = await _scenario(sandbox, customers, progress)
+        await collector
+        results = progress.results
+        elapsed_s = time.monotonic() - started
+        figures = traffic_figures(sandbox.elements, sandbox.options.rate_limit)
+        dossiers = sandbox.elements.dossiers()
+    assert published == total
+    print("\nsummary")
+    counts = outcome_counts(results)
+    print(table([(f"{kind} {status}", str(n)) for (kind, status), n in sorted(counts.items())]))
+    print(
+        table(
+            [
+                ("klantdossiers in Elements", str(len(dossiers))),
+                ("Elements requests", str(figures.requests)),
+                ("Elements writes", str(sum(len(r.data.operations) for r in results))),
+                ("429 answers", str(figures.too_many_requests)),
+                ("most requests in any rolling second", str(figures.max_in_rolling_second)),
+                ("elapsed", f"{elapsed_s:.1f} s"),
+            ]
+        )
+    )
+    failed = [r for r in results if r.data.status != "succeeded"]
+    print("all events succeeded" if not failed else f"{len(failed)} events did not succeed")
+    return 0 if not failed else 1
