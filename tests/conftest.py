@@ -1,0 +1,98 @@
+"""Fixtures: broker → bootstrap address → sandbox (simulators + settings) → worker.
+
+The broker is, in order of preference: the one `KAFKA_BOOTSTRAP_SERVERS` names,
+testcontainers' Kafka when a Docker engine answers, or the embedded `tansu` broker
+started per test (it starts in milliseconds and keeps nothing between tests).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from app.sandbox import Sandbox, SandboxOptions
+
+KAFKA_FROM_ENVIRONMENT = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+OWN_PREFIXES = (
+    "KAFKA_",
+    "TOPIC_",
+    "ANVA_",
+    "PORTAL_",
+    "ELEMENTS_",
+    "HTTP_PORT",
+    "LOG_",
+    "SETTINGS_",
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Keep the host's variables and any `.env` file out of every test."""
+    for name in list(os.environ):
+        if name.startswith(OWN_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def _docker_answers() -> bool:
+    """A cheap probe: no socket and no DOCKER_HOST means no engine, without asking."""
+    if not os.environ.get("DOCKER_HOST") and not os.path.exists("/var/run/docker.sock"):
+        return False
+    try:
+        from testcontainers.core.docker_client import DockerClient
+
+        client = DockerClient(timeout=2).client
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def external_kafka() -> Iterator[str | None]:
+    """A shared broker's address, or None to use an embedded broker per test."""
+    if KAFKA_FROM_ENVIRONMENT:
+        yield KAFKA_FROM_ENVIRONMENT
+    elif _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer() as kafka:
+            yield kafka.get_bootstrap_server()
+    else:
+        yield None
+
+
+SandboxFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_sandbox(external_kafka: str | None) -> AsyncIterator[SandboxFactory]:
+    """Start sandboxes with the given `SandboxOptions` fields; all are stopped afterwards."""
+    started: list[Sandbox] = []
+
+    async def make(**options: Any) -> Sandbox:
+        sandbox = Sandbox(SandboxOptions(**options))
+        await sandbox.start(bootstrap_servers=external_kafka)
+        started.append(sandbox)
+        return sandbox
+
+    yield make
+    for sandbox in reversed(started):
+        await sandbox.stop()
+
+
+@pytest.fixture
+async def sandbox(make_sandbox: SandboxFactory) -> Sandbox:
+    result: Sandbox = await make_sandbox()
+    return result
+
+
+@pytest.fixture
+def embedded_only(external_kafka: str | None) -> None:
+    if external_kafka is not None:
+        pytest.skip("needs the embedded broker, which the test stops and starts")
