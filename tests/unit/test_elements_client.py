@@ -1,0 +1,190 @@
+"""ElementsClient against the Elements simulator through httpx.ASGITransport (no sockets)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from app.clients.elements import ElementsClient
+from app.errors import (
+    AuthenticationFailed,
+    DailyBudgetExhausted,
+    ElementsValidationError,
+    UpstreamUnavailable,
+)
+from app.limiter import ElementsLimiter
+from app.simulators.elements import ElementsSimulator
+
+SECRET = "s3cret"
+
+
+@dataclass
+class FakeClock:
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Setup:
+    sim: ElementsSimulator
+    client: ElementsClient
+    clock: FakeClock
+    grants: list[str]
+
+    def token_grants(self) -> list[str]:
+        return self.grants
+
+
+@pytest.fixture
+async def setup() -> AsyncIterator[Setup]:
+    clock = FakeClock()
+    sim = ElementsSimulator(
+        client_id="elements-sync",
+        client_secret=SECRET,
+        organisation="4242",
+        rate_limit=10_000,
+        token_ttl_s=3600,
+        clock=clock,
+    )
+    grants: list[str] = []
+
+    async def record_grant(request: httpx.Request) -> None:
+        if request.url.path == "/oauth/access_token":
+            grants.append(parse_qs(request.content.decode())["grant_type"][0])
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sim.app),
+        base_url="http://elements",
+        event_hooks={"request": [record_grant]},
+    ) as http:
+        client = ElementsClient(
+            http,
+            ElementsLimiter(rate_per_s=10_000, daily_limit=1_000_000, margin_s=0),
+            client_id="elements-sync",
+            client_secret=SecretStr(SECRET),
+            organisation="4242",
+            webservice="data",
+            scope="klantdossier.read klantdossier.write",
+            refresh_margin_s=60,
+            clock=clock,
+        )
+        yield Setup(sim, client, clock, grants)
+
+
+DOSSIER = {
+    "omschrijving": "Test",
+    "relatienummer": "100234",
+    "dossierstatus": {"id": 1},
+    "kantoor": {"id": 1},
+}
+
+
+async def test_token_is_reused_until_shortly_before_it_expires(setup: Setup) -> None:
+    await setup.client.find_dossiers(relatienummer="1")
+    setup.clock.now += 3600 - 61
+    await setup.client.find_dossiers(relatienummer="1")
+
+    assert setup.token_grants() == ["organisation"]
+
+
+async def test_token_is_renewed_with_the_refresh_grant_near_expiry(setup: Setup) -> None:
+    await setup.client.find_dossiers(relatienummer="1")
+    setup.clock.now += 3600 - 59
+    await setup.client.find_dossiers(relatienummer="1")
+
+    assert setup.token_grants() == ["organisation", "refresh_token"]
+
+
+async def test_a_401_re_authenticates_once_and_repeats_the_request(setup: Setup) -> None:
+    await setup.client.find_dossiers(relatienummer="1")
+    setup.clock.now += 3600  # the server expires it; our margin thinks it is still young
+    setup.client._token.renew_at = setup.clock.now + 100  # type: ignore[union-attr]
+
+    assert await setup.client.find_dossiers(relatienummer="1") == []
+    statuses = [r.status for r in setup.sim.requests if r.path.startswith("/api")]
+    assert statuses == [200, 401, 200]
+
+
+async def test_wrong_client_secret_is_a_permanent_authentication_error(setup: Setup) -> None:
+    setup.client._credentials = ("elements-sync", SecretStr("wrong"))
+
+    with pytest.raises(AuthenticationFailed):
+        await setup.client.find_dossiers(relatienummer="1")
+
+
+async def test_created_resource_id_comes_from_the_location_header(setup: Setup) -> None:
+    operation = await setup.client.create_dossier(DOSSIER)
+
+    (found,) = await setup.client.find_dossiers(relatienummer="100234")
+    assert operation.resourceId == found.id
+    assert (operation.method, operation.path, operation.status) == (
+        "POST",
+        "/api/data/klantdossiers",
+        201,
+    )
+
+
+async def test_validation_400_becomes_a_typed_error_with_its_items(setup: Setup) -> None:
+    with pytest.raises(ElementsValidationError) as raised:
+        await setup.client.create_dossier({"omschrijving": "no kantoor"})
+
+    assert raised.value.items
+    assert any("kantoor" in item.message for item in raised.value.items)
+    assert raised.value.retryable is False
+
+
+async def test_hal_collections_are_parsed_into_models(setup: Setup) -> None:
+    dossier_id = (await setup.client.create_dossier(DOSSIER)).resourceId
+    assert dossier_id is not None
+    klant = await setup.client.create_klant(
+        dossier_id, "particulier", {"achternaam": "Vries"}, rol="eerste-persoon"
+    )
+    await setup.client.add_to_klant(
+        dossier_id,
+        "particulier",
+        klant.resourceId or 0,
+        "emailadressen",
+        {"naam": "a@b.nl", "type": "Algemeen"},
+    )
+
+    (klant_read,) = await setup.client.klanten(dossier_id, "particulier")
+    emails = await setup.client.contacts(dossier_id, "particulier", klant_read.id, "emailadressen")
+    assert klant_read.id == klant.resourceId
+    assert [e.naam for e in emails] == ["a@b.nl"]
+
+
+async def test_daily_limit_429_closes_the_budget_for_the_day() -> None:
+    limited = ElementsSimulator(
+        client_id="elements-sync", client_secret=SECRET, organisation="4242", daily_limit=1
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=limited.app), base_url="http://elements"
+    ) as http:
+        limiter = ElementsLimiter(rate_per_s=10_000, daily_limit=100, margin_s=0)
+        client = ElementsClient(
+            http,
+            limiter,
+            client_id="elements-sync",
+            client_secret=SecretStr(SECRET),
+            organisation="4242",
+            webservice="data",
+            scope="klantdossier.read klantdossier.write",
+        )
+        with pytest.raises(DailyBudgetExhausted):
+            await client.find_dossiers(relatienummer="1")
+    assert limiter.remaining_today == 0
+
+
+async def test_no_url_with_the_access_token_reaches_an_error_message(setup: Setup) -> None:
+    setup.sim.faults.fail_next(1, status=503)
+    with pytest.raises(UpstreamUnavailable) as raised:
+        await setup.client.find_dossiers(relatienummer="1")
+    assert "access_token" not in str(raised.value)
+    assert raised.value.retryable is True
