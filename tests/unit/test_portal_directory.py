@@ -1,0 +1,116 @@
+"""PortalClient pagination and the PortalDirectory lookup policy, against the portal simulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from app.clients.portal import PortalClient, PortalDirectory
+from app.simulators.portal import PortalSimulator
+
+TOKEN = "portal-token"
+
+
+@dataclass
+class Clock:
+    now: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Setup:
+    sim: PortalSimulator
+    client: PortalClient
+    directory: PortalDirectory
+    clock: Clock
+
+    def page_reads(self) -> int:
+        return len(self.sim.requests)
+
+
+def add(sim: PortalSimulator, index: int) -> None:
+    sim.add_customer(
+        customer_id=f"cst_{index}",
+        company_name=f"Company {index}",
+        address="Hoofdstraat 1",
+        zip_code="1234AB",
+        city="Utrecht",
+        primary_email=f"c{index}@example.nl",
+        phone=None,
+        integration="anva",
+        integration_id=str(100 + index),
+    )
+
+
+@pytest.fixture
+async def setup() -> AsyncIterator[Setup]:
+    sim = PortalSimulator(token=TOKEN, per_page=2)
+    for index in range(5):
+        add(sim, index)
+    clock = Clock()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sim.app), base_url="http://portal/v1"
+    ) as http:
+        client = PortalClient(http, SecretStr(TOKEN))
+        yield Setup(sim, client, PortalDirectory(client, ttl_s=300, clock=clock), clock)
+
+
+async def test_listing_goes_by_page_number_until_next_page_url_is_null(setup: Setup) -> None:
+    pages = await setup.client.all_pages()
+
+    assert [p.number for p in pages] == [1, 2, 3]
+    assert [c.id for p in pages for c in p.customers] == [f"cst_{i}" for i in range(5)]
+
+
+async def test_first_lookup_builds_the_locators_then_each_lookup_reads_one_page(
+    setup: Setup,
+) -> None:
+    first = await setup.directory.by_dossier_number("104")
+    reads_after_first = setup.page_reads()
+    second = await setup.directory.by_id("cst_1")
+
+    assert first is not None and first.id == "cst_4"
+    assert second is not None and second.companyName == "Company 1"
+    assert reads_after_first == 3 + 1
+    assert setup.page_reads() - reads_after_first == 1
+
+
+async def test_lookup_returns_the_current_state_not_a_cached_copy(setup: Setup) -> None:
+    await setup.directory.by_dossier_number("101")
+    setup.sim.update_customer("cst_1", primaryEmail="new@example.nl")
+
+    found = await setup.directory.by_dossier_number("101")
+
+    assert found is not None and found.primaryEmail == "new@example.nl"
+
+
+async def test_a_customer_added_after_the_build_is_found_by_one_rebuild(setup: Setup) -> None:
+    await setup.directory.by_dossier_number("100")
+    add(setup.sim, 5)
+
+    found = await setup.directory.by_dossier_number("105")
+
+    assert found is not None and found.id == "cst_5"
+    assert setup.directory.rebuilds == 2
+
+
+async def test_an_unknown_customer_costs_one_rebuild_and_gives_none(setup: Setup) -> None:
+    await setup.directory.by_dossier_number("100")
+
+    assert await setup.directory.by_dossier_number("999") is None
+    assert setup.directory.rebuilds == 2
+
+
+async def test_locators_older_than_the_ttl_are_rebuilt(setup: Setup) -> None:
+    await setup.directory.by_dossier_number("100")
+    setup.clock.now += 301
+
+    await setup.directory.by_dossier_number("100")
+
+    assert setup.directory.rebuilds == 2
