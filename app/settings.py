@@ -102,6 +102,19 @@ class ElementsSettings(BaseSettings):
     token_refresh_margin_s: Annotated[float, Field(ge=0)] = 60.0
 
 
+class FormsSettings(BaseSettings):
+    """The MijnKlantportaal Forms ingress; the spec defines no authentication, so it is optional."""
+
+    model_config = _config("FORMS_")
+
+    shared_secret: SecretStr | None = None
+    auth_scheme: Literal["header", "basic"] = "header"
+    auth_header: str = "X-Forms-Secret"
+    basic_user: str = "mijnklantportaal"
+    max_body_bytes: Annotated[int, Field(ge=1)] = 64 * 1024
+    publish_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+
+
 class Settings(BaseSettings):
     """The whole tree; groups read their own prefixed variables."""
 
@@ -112,6 +125,7 @@ class Settings(BaseSettings):
     anva: AnvaSettings = Field(default_factory=AnvaSettings)
     portal: PortalSettings = Field(default_factory=PortalSettings)
     elements: ElementsSettings = Field(default_factory=ElementsSettings)
+    forms: FormsSettings = Field(default_factory=FormsSettings)
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
@@ -129,6 +143,7 @@ _PREFIXES: dict[type[BaseSettings], str] = {
     AnvaSettings: "ANVA_",
     PortalSettings: "PORTAL_",
     ElementsSettings: "ELEMENTS_",
+    FormsSettings: "FORMS_",
     Settings: "",
 }
 
@@ -150,6 +165,7 @@ def load_settings(**overrides: Any) -> Settings:
         ("anva", AnvaSettings),
         ("portal", PortalSettings),
         ("elements", ElementsSettings),
+        ("forms", FormsSettings),
     ):
         if field in overrides:
             groups[field] = overrides.pop(field)
