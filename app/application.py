@@ -78,6 +78,7 @@ class Runtime:
                 kantoor_id=elements_settings.kantoor_id,
                 dossierstatus_id=elements_settings.dossierstatus_id,
             ),
+            contract_settings=settings.contracts,
         )
         self.service = SyncService(self.pipeline, retry=retry or RetryPolicy())
         self.broker = KafkaBroker(

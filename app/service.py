@@ -86,7 +86,11 @@ class SyncService:
                 progress.dossier_id = await self._pipeline.sync_customer(
                     desired, progress.operations
                 )
-            case ContractChanged() | FormSubmitted():
+            case ContractChanged():
+                progress.dossier_id = await self._pipeline.sync_contract(
+                    data.contractId, data.dossierNumber, progress.operations
+                )
+            case FormSubmitted():
                 raise PermanentError(f"{event.type} is not supported yet")
 
     def _result(

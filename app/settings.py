@@ -102,6 +102,48 @@ class ElementsSettings(BaseSettings):
     token_refresh_margin_s: Annotated[float, Field(ge=0)] = 60.0
 
 
+DEFAULT_CONTRACT_STATUS_MAP = {
+    "nieuw": 1,
+    "new": 1,
+    "pending": 1,
+    "aanvraag": 1,
+    "lopend": 2,
+    "actief": 2,
+    "active": 2,
+    "beeindigd": 3,
+    "beëindigd": 3,
+    "ended": 3,
+    "cancelled": 3,
+    "geroyeerd": 3,
+}
+
+
+class ContractSettings(BaseSettings):
+    """Tenant ids a new Elements contract needs, which ANVA cannot provide; set them per tenant.
+
+    `status_map` maps an ANVA contract status (case-insensitive) to an Elements status id,
+    e.g. `ELEMENTS_CONTRACT_STATUS_MAP='{"lopend": 2}'`; unknown statuses get `default_status_id`.
+    """
+
+    model_config = _config("ELEMENTS_CONTRACT_")
+
+    status_map: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CONTRACT_STATUS_MAP))
+    default_status_id: Annotated[int, Field(ge=1)] = 1
+    propositie_id: Annotated[int, Field(ge=1)] = 1
+    accountmanager_id: Annotated[int, Field(ge=1)] = 1
+    bronvermelding_id: Annotated[int, Field(ge=1)] = 1
+    leverancier_id: Annotated[int, Field(ge=1)] = 1
+    inkoop_via_id: Annotated[int, Field(ge=1)] = 1
+    accountbeheerder_workflowgroep_id: Annotated[int, Field(ge=1)] = 1
+    registratie_activiteit_id: Annotated[int, Field(ge=1)] = 1
+    registratie_type_id: Annotated[int, Field(ge=1)] = 1
+
+    def status_id(self, anva_status: str | None) -> int:
+        key = (anva_status or "").strip().casefold()
+        lowered = {k.casefold(): v for k, v in self.status_map.items()}
+        return lowered.get(key, self.default_status_id)
+
+
 class FormsSettings(BaseSettings):
     """The MijnKlantportaal Forms ingress; the spec defines no authentication, so it is optional."""
 
@@ -125,6 +167,7 @@ class Settings(BaseSettings):
     anva: AnvaSettings = Field(default_factory=AnvaSettings)
     portal: PortalSettings = Field(default_factory=PortalSettings)
     elements: ElementsSettings = Field(default_factory=ElementsSettings)
+    contracts: ContractSettings = Field(default_factory=ContractSettings)
     forms: FormsSettings = Field(default_factory=FormsSettings)
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
     log_format: Literal["json", "console"] = "json"
@@ -143,6 +186,7 @@ _PREFIXES: dict[type[BaseSettings], str] = {
     AnvaSettings: "ANVA_",
     PortalSettings: "PORTAL_",
     ElementsSettings: "ELEMENTS_",
+    ContractSettings: "ELEMENTS_CONTRACT_",
     FormsSettings: "FORMS_",
     Settings: "",
 }
@@ -165,6 +209,7 @@ def load_settings(**overrides: Any) -> Settings:
         ("anva", AnvaSettings),
         ("portal", PortalSettings),
         ("elements", ElementsSettings),
+        ("contracts", ContractSettings),
         ("forms", FormsSettings),
     ):
         if field in overrides:

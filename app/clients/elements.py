@@ -271,6 +271,27 @@ class ElementsClient:
             method="PATCH", path=path, status=response.status_code, resourceId=adres_id
         )
 
+    # contracten
+
+    async def producten(self, dossier_id: int) -> list[ElementsProduct]:
+        path = f"{DOSSIERS}/{dossier_id}/producten"
+        return _parse(ElementsProduct, await self._collection(path, "producten"))
+
+    async def create_contract(self, dossier_id: int, payload: dict[str, Any]) -> Operation:
+        return await self._create(f"{DOSSIERS}/{dossier_id}/contracten", payload)
+
+    async def contract_registraties(
+        self, dossier_id: int, product_id: int
+    ) -> list[ElementsRegistratie]:
+        path = f"{DOSSIERS}/{dossier_id}/contracten/{product_id}/registraties"
+        return _parse(ElementsRegistratie, await self._collection(path, "registraties"))
+
+    async def add_contract_registratie(
+        self, dossier_id: int, product_id: int, payload: dict[str, Any]
+    ) -> Operation:
+        path = f"{DOSSIERS}/{dossier_id}/contracten/{product_id}/registraties"
+        return await self._create(path, payload)
+
     # klanten and their contact lists
 
     @staticmethod
@@ -309,6 +330,20 @@ class ElementsClient:
     ) -> Operation:
         path = f"{self.klanten_path(dossier_id, kind)}/{klant_id}/{which}"
         return await self._create(path, payload)
+
+
+class ElementsProduct(_Resource):
+    """An item of a dossier's producten; contracts have `soort` "contracten"."""
+
+    id: int
+    soort: str | None = None
+    contractnummer: str | None = None
+
+
+class ElementsRegistratie(_Resource):
+    id: int
+    omschrijving: str | None = None
+    onderwerp: str | None = None
 
 
 def _parse(model: type[R], items: list[dict[str, Any]]) -> list[R]:

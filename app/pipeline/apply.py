@@ -20,11 +20,12 @@ from app.pipeline.plan import (
 
 
 @dataclass
-class _Target:
-    """Ids known so far: from the current state, or created by earlier steps."""
+class Applied:
+    """Ids known after a plan: from the current state, or created by its steps."""
 
     dossier_id: int | None
     klant: tuple[KlantKind, int] | None
+    standaard_adres_id: int | None
     new_adres_id: int | None = None
 
     def dossier(self) -> int:
@@ -43,14 +44,16 @@ async def apply_plan(
     steps: list[Step],
     current: DossierState | None,
     operations: list[Operation],
-) -> int:
+) -> Applied:
     """Apply `steps`; every write is appended to `operations` as it succeeds.
 
-    Returns the dossier id. `operations` is the caller's, so writes made before a
-    failure are still reported.
+    `operations` is the caller's, so writes made before a failure are still reported.
     """
     klant = (current.klant.kind, current.klant.id) if current and current.klant else None
-    target = _Target(dossier_id=current.id if current else None, klant=klant)
+    standaard = current.standaard_adres.id if current and current.standaard_adres else None
+    target = Applied(
+        dossier_id=current.id if current else None, klant=klant, standaard_adres_id=standaard
+    )
     for step in steps:
         match step:
             case CreateDossier(payload):
@@ -68,9 +71,11 @@ async def apply_plan(
                 if chosen is None:
                     raise RuntimeError("plan points the dossier at an address it did not add")
                 done = await elements.set_correspondentieadres(target.dossier(), chosen)
+                target.standaard_adres_id = chosen
             case AddEmail(payload):
                 done = await elements.add_to_klant(*target.klant_ref(), "emailadressen", payload)
             case AddPhone(payload):
                 done = await elements.add_to_klant(*target.klant_ref(), "telefoonnummers", payload)
         operations.append(done)
-    return target.dossier()
+    target.dossier()
+    return target
