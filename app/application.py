@@ -19,8 +19,8 @@ from app.clients.elements import ElementsClient
 from app.clients.portal import PortalClient, PortalDirectory
 from app.limiter import ElementsLimiter
 from app.metrics import Metrics
-from app.pipeline.customer import Pipeline
 from app.pipeline.plan import DossierDefaults
+from app.pipeline.sync import Pipeline
 from app.retry import RetryPolicy
 from app.service import Outcome, SyncService
 from app.settings import Settings

@@ -48,7 +48,8 @@ KAFKA_RETRY_AFTER_S = 5
 
 _ID_PREFIXES = {CUSTOMER_HEADER: "cst_", FORM_HEADER: "frm_"}
 _ID_PATTERNS = {
-    name: re.compile(re.escape(prefix) + "[A-Za-z0-9]{1,64}") for name, prefix in _ID_PREFIXES.items()
+    name: re.compile(re.escape(prefix) + "[A-Za-z0-9]{1,64}")
+    for name, prefix in _ID_PREFIXES.items()
 }
 _JSON_RANGES = frozenset({"application/json", "application/*", "*/*"})
 _BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="elements-sync"'}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from app.errors import InternalError, PermanentError, RetryableError, SyncError
+from app.errors import InternalError, RetryableError, SyncError
 from app.events import (
     ContractChanged,
     CustomerChanged,
@@ -26,7 +26,7 @@ from app.events import (
     Status,
     parse_event,
 )
-from app.pipeline.customer import Pipeline
+from app.pipeline.sync import Pipeline
 from app.retry import RetryPolicy, retrying
 
 log = structlog.get_logger(__name__)
@@ -91,7 +91,9 @@ class SyncService:
                     data.contractId, data.dossierNumber, progress.operations
                 )
             case FormSubmitted():
-                raise PermanentError(f"{event.type} is not supported yet")
+                progress.dossier_id, progress.ignored_fields = await self._pipeline.apply_form(
+                    data, progress.operations
+                )
 
     def _result(
         self,

@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 import structlog
 
+from app.address import split_street_address
 from app.clients.anva import AnvaClient, AnvaContract
-from app.clients.elements import ElementsClient
-from app.clients.portal import PortalDirectory
-from app.errors import ContractNotFound, PermanentError
-from app.events import Operation
+from app.clients.elements import ContactList, ElementsClient
+from app.clients.portal import PortalCustomer, PortalDirectory
+from app.errors import ContractNotFound, CustomerNotFound, PermanentError
+from app.events import FormSubmitted, Operation
 from app.keyed import KeyedLocks
 from app.limiter import AMSTERDAM
 from app.pipeline.apply import Applied, apply_plan
 from app.pipeline.contract import KnownContract, created_contract, find_contract
 from app.pipeline.contract_mapping import contract_payload, fingerprint, registratie_payload
-from app.pipeline.current import read_dossier
+from app.pipeline.current import read_adressen, read_dossier, read_dossier_core
+from app.pipeline.form import FormChanges
 from app.pipeline.mapping import desired_customer
 from app.pipeline.model import DesiredCustomer
-from app.pipeline.plan import DossierDefaults, plan_customer
+from app.pipeline.plan import DossierDefaults, address_is_current, plan_customer
 from app.pipeline.resolve import resolve_customer
 from app.settings import ContractSettings
 
 log = structlog.get_logger(__name__)
+CONTACT_LISTS: tuple[tuple[str, ContactList], ...] = (
+    ("email", "emailadressen"),
+    ("phone", "telefoonnummers"),
+)
 
 
 def _today() -> date:
@@ -132,3 +138,70 @@ class Pipeline:
             await self.elements.add_contract_registratie(dossier_id, known.product_id, registratie)
         )
         return known
+
+    async def _linked_customer(self, portal_customer_id: str) -> tuple[str, PortalCustomer]:
+        """The portal customer and the dossier number its `integrationId` gives."""
+        customer = await self.portal.by_id(portal_customer_id)
+        if customer is None:
+            raise CustomerNotFound(f"the portal does not know customer {portal_customer_id}")
+        if customer.dossier_number is None:
+            raise CustomerNotFound(f"portal customer {portal_customer_id} is not linked to ANVA")
+        return customer.dossier_number, customer
+
+    async def apply_form(
+        self, form: FormSubmitted, operations: list[Operation]
+    ) -> tuple[int, list[str]]:
+        """Apply the submitted fields to the customer's dossier; returns it and the ignored fields."""
+        changes = FormChanges.from_fields(form.fields)
+        number, customer = await self._linked_customer(form.customerId)
+        account = await self.anva.account_for_dossier(number)
+        base = desired_customer(number, account, customer)
+        async with self.dossier_locks.hold(number):
+            wanted = replace(base, adres=None, email=changes.email, phone=changes.phone)
+            current = await read_dossier(self.elements, wanted)
+            if current is None:
+                desired = replace(
+                    base,
+                    adres=changes.adres_over(base.adres) or base.adres,
+                    email=changes.email or base.email,
+                    phone=changes.phone or base.phone,
+                )
+            else:
+                standaard = current.standaard_adres.adres if current.standaard_adres else base.adres
+                desired = replace(wanted, adres=changes.adres_over(standaard))
+                if not address_is_current(desired, current):
+                    await read_adressen(self.elements, current)
+            steps = plan_customer(desired, current, self.defaults)
+            applied = await apply_plan(self.elements, steps, current, operations)
+        return applied.dossier(), changes.ignored
+
+    async def prefill(self, portal_customer_id: str) -> dict[str, str]:
+        """The form fields known for a customer: Elements' current values over the portal's."""
+        number, customer = await self._linked_customer(portal_customer_id)
+        street = split_street_address(customer.address or "")
+        values = {
+            "email": customer.primaryEmail,
+            "phone": customer.phone,
+            "street": street.straat,
+            "houseNumber": street.nummer,
+            "houseNumberAddition": street.toevoeging,
+            "postcode": customer.zipCode,
+            "city": customer.city,
+        }
+        state = await read_dossier_core(self.elements, number, "particulier")
+        if state is not None and state.standaard_adres is not None:
+            adres = state.standaard_adres.adres
+            values.update(
+                street=adres.straat,
+                houseNumber=adres.nummer,
+                houseNumberAddition=adres.toevoeging,
+                postcode=adres.postcode,
+                city=adres.plaatsnaam,
+            )
+        if state is not None and state.klant is not None:
+            klant = state.klant
+            for field_name, which in CONTACT_LISTS:
+                found = await self.elements.contacts(state.id, klant.kind, klant.id, which)
+                if found:
+                    values[field_name] = max(found, key=lambda c: c.id).naam
+        return {name: value for name, value in values.items() if value}
