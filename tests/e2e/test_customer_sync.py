@@ -8,29 +8,12 @@ import pytest
 
 from app.sandbox import Sandbox
 from app.simulators.seed import sample_customer, seed_customer
+from tests.e2e.helpers import only_dossier, only_klant, sync
 
 pytestmark = pytest.mark.e2e
 
 PARTICULIER = 0  # seed index of "Jan de Vries", Hoofdstraat 12-A
 ZAKELIJK = 2  # seed index of a business ANVA knows no person for
-
-
-def only_dossier(sandbox: Sandbox, dossier_number: str) -> dict[str, Any]:
-    matching = [d for d in sandbox.elements.dossiers() if d["relatienummer"] == dossier_number]
-    assert len(matching) == 1, f"expected one dossier {dossier_number}, found {len(matching)}"
-    return matching[0]
-
-
-def only_klant(dossier: dict[str, Any]) -> dict[str, Any]:
-    klanten = dossier["klanten"]["particulier"] + dossier["klanten"]["zakelijk"]
-    assert len(klanten) == 1, f"expected one klant, found {len(klanten)}"
-    return klanten[0]
-
-
-async def sync(sandbox: Sandbox, dossier_number: str, *, event_id: str | None = None) -> str:
-    return await sandbox.publish(
-        "customer.changed", {"dossierNumber": dossier_number}, key=dossier_number, event_id=event_id
-    )
 
 
 async def test_new_particulier_gets_one_dossier_with_person_address_email_and_phone(

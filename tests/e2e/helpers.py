@@ -1,0 +1,25 @@
+"""Small assertions shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.sandbox import Sandbox
+
+
+def only_dossier(sandbox: Sandbox, dossier_number: str) -> dict[str, Any]:
+    matching = [d for d in sandbox.elements.dossiers() if d["relatienummer"] == dossier_number]
+    assert len(matching) == 1, f"expected one dossier {dossier_number}, found {len(matching)}"
+    return matching[0]
+
+
+def only_klant(dossier: dict[str, Any]) -> dict[str, Any]:
+    klanten = dossier["klanten"]["particulier"] + dossier["klanten"]["zakelijk"]
+    assert len(klanten) == 1, f"expected one klant, found {len(klanten)}"
+    return klanten[0]
+
+
+async def sync(sandbox: Sandbox, dossier_number: str, *, event_id: str | None = None) -> str:
+    return await sandbox.publish(
+        "customer.changed", {"dossierNumber": dossier_number}, key=dossier_number, event_id=event_id
+    )
