@@ -8,10 +8,9 @@ and closes every client.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import httpx
-from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
 from app.clients.anva import AnvaClient
@@ -22,7 +21,7 @@ from app.metrics import Metrics
 from app.pipeline.plan import DossierDefaults
 from app.pipeline.sync import Pipeline
 from app.retry import RetryPolicy
-from app.service import Outcome, SyncService
+from app.service import SyncService
 from app.settings import Settings
 from app.topics import ensure_topics
 from app.worker import Worker
@@ -80,21 +79,24 @@ class Runtime:
             ),
             contract_settings=settings.contracts,
         )
-        self.service = SyncService(self.pipeline, retry=retry or RetryPolicy())
+        self.service = SyncService(self.pipeline, self.limiter, retry=retry or RetryPolicy())
         self.broker = KafkaBroker(
             settings.kafka.servers,
             enable_idempotence=settings.kafka.enable_idempotence,
             acks="all",
             logger=None,
         )
-        self.worker = Worker(self.broker, self.service, settings, on_outcome=self._count)
+        self.worker = Worker(
+            self.broker, self.service, settings, self.metrics, pause_reason=self._pause_reason
+        )
         self.worker.subscribe()
 
-    def _count(self, record: ConsumerRecord[Any, Any], outcome: Outcome) -> None:
-        data = outcome.result.data
-        kind = data.eventType or "unknown"
-        self.metrics.events.labels(kind, data.status).inc()
-        self.metrics.processing.labels(kind).observe(data.durationMs / 1000)
+    def _pause_reason(self) -> str | None:
+        if self.limiter.exhausted:
+            return "daily_budget"
+        if self.service.backing_off:
+            return "upstream_outage"
+        return None
 
     async def ready(self) -> bool:
         """Connected to Kafka and consuming: what `/readyz` reports."""
@@ -103,6 +105,7 @@ class Runtime:
     async def start(self) -> None:
         await ensure_topics(self.settings.kafka, self.settings.topics)
         await self.broker.start()
+        self.worker.start_flow_control()
 
     async def stop(self) -> bool:
         """Drain, disconnect, close; False when in-flight work had to be abandoned."""

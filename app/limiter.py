@@ -74,6 +74,15 @@ class ElementsLimiter:
         self._roll_day()
         self._used = self.daily_limit
 
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining_today <= 0
+
+    async def wait_for_budget(self, *, poll_s: float = 5.0) -> None:
+        """Return once today's budget has room again (after midnight Europe/Amsterdam)."""
+        while self.exhausted:  # noqa: ASYNC110 - the day rolls over by the clock, not by an event
+            await asyncio.sleep(poll_s)
+
     async def acquire(self) -> float:
         """Wait for a slot; returns the seconds waited. Raises when today's budget is spent."""
         if self.remaining_today <= 0:

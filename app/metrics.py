@@ -47,6 +47,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.intake_paused = Gauge(
+            "elements_sync_intake_paused",
+            "1 while the worker takes no new messages, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+
     def track_budget(self, remaining: Callable[[], int]) -> None:
         self.budget_remaining.set_function(lambda: float(remaining()))
 

@@ -2,6 +2,9 @@
 
 Retrying re-runs the whole event — read, plan, apply — rather than one request, so a
 write whose answer was lost is found by the next read instead of being repeated.
+An unreachable upstream is retried for up to `max_outage_s` (an outage of minutes
+must not fail events in bulk); other transient errors for `max_attempts`. A spent
+daily budget is not retried here at all: the event waits for the budget instead.
 """
 
 from __future__ import annotations
@@ -13,18 +16,18 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
+    retry_if_not_exception_type,
 )
 from tenacity.wait import wait_random_exponential
 
-from app.errors import RateLimited, RetryableError
+from app.errors import DailyBudgetExhausted, RateLimited, RetryableError, UpstreamUnavailable
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 5
     max_elapsed_s: float = 120.0
+    max_outage_s: float = 600.0
     initial_backoff_s: float = 0.5
     max_backoff_s: float = 30.0
 
@@ -45,10 +48,25 @@ def backoff_wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     return wait
 
 
-def retrying(policy: RetryPolicy) -> AsyncRetrying:
+def should_stop(policy: RetryPolicy) -> Callable[[RetryCallState], bool]:
+    def stop(state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        elapsed_s = state.seconds_since_start or 0.0
+        if isinstance(error, UpstreamUnavailable):
+            return elapsed_s >= policy.max_outage_s
+        return state.attempt_number >= policy.max_attempts or elapsed_s >= policy.max_elapsed_s
+
+    return stop
+
+
+def retrying(
+    policy: RetryPolicy, *, before_sleep: Callable[[RetryCallState], None] | None = None
+) -> AsyncRetrying:
     return AsyncRetrying(
-        retry=retry_if_exception_type(RetryableError),
-        stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_elapsed_s),
+        retry=retry_if_exception_type(RetryableError)
+        & retry_if_not_exception_type(DailyBudgetExhausted),
+        stop=should_stop(policy),
         wait=backoff_wait(policy),
+        before_sleep=before_sleep,
         reraise=True,
     )

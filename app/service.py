@@ -11,8 +11,15 @@ import time
 from dataclasses import dataclass
 
 import structlog
+from tenacity import RetryCallState
 
-from app.errors import InternalError, RetryableError, SyncError
+from app.errors import (
+    DailyBudgetExhausted,
+    InternalError,
+    RetryableError,
+    SyncError,
+    UpstreamUnavailable,
+)
 from app.events import (
     ContractChanged,
     CustomerChanged,
@@ -26,6 +33,7 @@ from app.events import (
     Status,
     parse_event,
 )
+from app.limiter import ElementsLimiter
 from app.pipeline.sync import Pipeline
 from app.retry import RetryPolicy, retrying
 
@@ -50,9 +58,37 @@ class _Progress:
 
 
 class SyncService:
-    def __init__(self, pipeline: Pipeline, *, retry: RetryPolicy) -> None:
+    def __init__(self, pipeline: Pipeline, budget: ElementsLimiter, *, retry: RetryPolicy) -> None:
         self._pipeline = pipeline
+        self._budget = budget
         self._retry = retry
+        self.backing_off: set[int] = set()
+        """Events waiting out an upstream outage: while any does, the worker takes no new ones."""
+
+    async def _run(self, event: InputEvent, progress: _Progress) -> None:
+        """Retry transient failures; wait (without failing) while the daily budget is spent."""
+        token = id(progress)
+
+        def note_outage(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, UpstreamUnavailable):
+                self.backing_off.add(token)
+
+        try:
+            while True:
+                try:
+                    async for attempt in retrying(self._retry, before_sleep=note_outage):
+                        with attempt:
+                            progress.attempts += 1
+                            await self._process(event, progress)
+                    return
+                except DailyBudgetExhausted:
+                    log.warning(
+                        "daily Elements budget spent; waiting for it to reset", event_id=event.id
+                    )
+                    await self._budget.wait_for_budget()
+        finally:
+            self.backing_off.discard(token)
 
     async def handle(self, raw: bytes | None, *, key: str | None = None) -> Outcome:
         started = time.monotonic()
@@ -62,10 +98,7 @@ class SyncService:
         progress = _Progress(operations=[])
         bound = log.bind(event_id=parsed.id, event_type=parsed.type, key=key)
         try:
-            async for attempt in retrying(self._retry):
-                with attempt:
-                    progress.attempts = attempt.retry_state.attempt_number
-                    await self._process(parsed, progress)
+            await self._run(parsed, progress)
         except SyncError as error:
             bound.warning("event failed", error_code=error.code, error=str(error))
             return self._failed(parsed, progress, error, key, started)

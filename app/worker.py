@@ -20,6 +20,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from app.keyed import KeyedDispatcher
+from app.metrics import Metrics
 from app.offsets import OffsetTracker
 from app.service import Outcome, SyncService
 from app.settings import Settings
@@ -27,7 +28,7 @@ from app.settings import Settings
 log = structlog.get_logger(__name__)
 
 CLOUDEVENTS_JSON = "application/cloudevents+json"
-OutcomeHook = Callable[[ConsumerRecord[Any, Any], Outcome], None]
+FLOW_CHECK_INTERVAL_S = 0.5
 
 
 def _text(value: bytes | None) -> str | None:
@@ -40,8 +41,9 @@ class Worker:
         broker: KafkaBroker,
         service: SyncService,
         settings: Settings,
+        metrics: Metrics,
         *,
-        on_outcome: OutcomeHook = lambda record, outcome: None,
+        pause_reason: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._broker = broker
         self._service = service
@@ -51,7 +53,10 @@ class Worker:
         self._commit_lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = False
-        self._on_outcome = on_outcome
+        self._metrics = metrics
+        self._external_pause_reason = pause_reason
+        self._paused_for: str | None = None
+        self._flow_task: asyncio.Task[None] | None = None
         self.assigned: set[TopicPartition] = set()
 
     def subscribe(self) -> None:
@@ -87,6 +92,77 @@ class Worker:
         partition = TopicPartition(record.topic, record.partition)
         self._offsets.start(partition, record.offset)
         await self._dispatcher.submit(record.key, lambda: self._process(record, partition))
+        self._apply_flow()
+
+    def _count(self, outcome: Outcome) -> None:
+        data = outcome.result.data
+        kind = data.eventType or "unknown"
+        self._metrics.events.labels(kind, data.status).inc()
+        self._metrics.processing.labels(kind).observe(data.durationMs / 1000)
+
+    # flow control: stop fetching (without leaving the group) while work cannot proceed
+
+    @property
+    def paused_for(self) -> str | None:
+        return self._paused_for
+
+    def pause_reason(self) -> str | None:
+        if self._dispatcher.in_flight >= self._settings.kafka.max_in_flight:
+            return "backlog"
+        return self._external_pause_reason()
+
+    def _live_consumer(self) -> AIOKafkaConsumer | None:
+        consumer = getattr(getattr(self, "_subscriber", None), "consumer", None)
+        return consumer if isinstance(consumer, AIOKafkaConsumer) else None
+
+    def _apply_flow(self) -> None:
+        """Pause every assigned partition while there is a reason, resume when there is none.
+
+        Pausing keeps the consumer polling and in its group, which a handler blocked for
+        hours (a spent daily budget) would not: it would be evicted after max.poll.interval.
+        """
+        consumer = self._live_consumer()
+        reason = None if self._stopping else self.pause_reason()
+        if consumer is None or reason == self._paused_for:
+            return
+        partitions = consumer.assignment()
+        if reason is not None:
+            consumer.pause(*partitions)
+            log.warning("intake paused", reason=reason)
+        else:
+            consumer.resume(*partitions)
+            log.info("intake resumed", was=self._paused_for)
+        for label in ("backlog", "daily_budget", "upstream_outage"):
+            self._metrics.intake_paused.labels(label).set(1 if label == reason else 0)
+        self._paused_for = reason
+
+    async def _observe_lag(self) -> None:
+        """Messages behind the partition end: not yet fetched, plus fetched but unfinished."""
+        consumer = self._live_consumer()
+        if consumer is None:
+            return
+        for partition in consumer.assignment():
+            highwater = consumer.highwater(partition)
+            if highwater is None:
+                continue
+            try:
+                fetched = await consumer.position(partition)
+            except KafkaError:
+                continue
+            lag = max(highwater - fetched, 0) + self._offsets.pending(partition)
+            self._metrics.consumer_lag.labels(partition.topic, str(partition.partition)).set(lag)
+
+    async def _watch_flow(self) -> None:
+        while not self._stopping:
+            try:
+                self._apply_flow()
+                await self._observe_lag()
+            except Exception:
+                log.exception("flow control check failed")
+            await asyncio.sleep(FLOW_CHECK_INTERVAL_S)
+
+    def start_flow_control(self) -> None:
+        self._flow_task = asyncio.create_task(self._watch_flow())
 
     async def _process(self, record: ConsumerRecord[Any, Any], partition: TopicPartition) -> None:
         key = _text(record.key)
@@ -104,7 +180,8 @@ class Worker:
                     headers={"content-type": CLOUDEVENTS_JSON},
                 )
             )
-        self._on_outcome(record, outcome)
+        self._count(outcome)
+        self._apply_flow()
         commit_at = self._offsets.finish(partition, record.offset)
         if commit_at is not None:
             await self._commit(partition, commit_at)
@@ -166,9 +243,17 @@ class Worker:
         for partition in revoked:
             self._offsets.forget(partition)
 
+    def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        consumer = self._live_consumer()
+        if consumer is not None and self._paused_for is not None:
+            consumer.pause(*assigned)
+
     async def drain(self, timeout_s: float) -> bool:
         """Stop taking messages and wait for those in flight; True when all finished."""
         self._stopping = True
+        if self._flow_task is not None:
+            self._flow_task.cancel()
+            await asyncio.gather(self._flow_task, return_exceptions=True)
         drained = await self._dispatcher.drain(timeout_s)
         if not drained:
             await self._dispatcher.cancel()
@@ -184,3 +269,4 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self._worker.assigned |= set(assigned)
+        self._worker.partitions_assigned(set(assigned))
