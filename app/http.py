@@ -1,4 +1,4 @@
-"""The worker's HTTP side: health, readiness and metrics for Kubernetes and Prometheus."""
+"""The worker's HTTP side: portal forms, health, readiness, metrics and the AsyncAPI document."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.application import Runtime
+from app.forms import forms_routes
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -23,8 +24,13 @@ def http_app(runtime: Runtime) -> Starlette:
     async def metrics(request: Request) -> Response:
         return Response(runtime.metrics.render(), media_type=PROMETHEUS_TEXT)
 
+    async def asyncapi(request: Request) -> Response:
+        return Response(runtime.asyncapi_json(), media_type="application/json")
+
     return Starlette(
         routes=[
+            *forms_routes(runtime.worker, runtime.pipeline, runtime.settings.forms),
+            Route("/asyncapi.json", asyncapi, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from app.application import Runtime
 from app.embedded_broker import EmbeddedBroker
 from app.events import EventType, ResultEvent, input_event_bytes
+from app.http import http_app
 from app.retry import RetryPolicy
 from app.serve import serve
 from app.settings import (
@@ -88,6 +89,7 @@ class Sandbox:
         self.urls: dict[str, str] = {}
         self.runtime: Runtime | None = None
         self._stack = AsyncExitStack()
+        self._http = AsyncExitStack()
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self, *, bootstrap_servers: str | None = None) -> None:
@@ -143,12 +145,16 @@ class Sandbox:
         )
 
     async def start_worker(self, **overrides: Any) -> Runtime:
+        """Start a worker on this sandbox, with its HTTP side at `urls["worker"]`."""
         self.runtime = Runtime(self.settings(**overrides), retry=self.options.retry)
         await self.runtime.start()
+        self._http = AsyncExitStack()
+        self.urls["worker"] = await self._http.enter_async_context(serve(http_app(self.runtime)))
         return self.runtime
 
     async def stop_worker(self) -> None:
         if self.runtime is not None:
+            await self._http.aclose()
             await self.runtime.stop()
             self.runtime = None
 

@@ -19,6 +19,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from app.events import ResultEvent
 from app.keyed import KeyedDispatcher
 from app.metrics import Metrics
 from app.offsets import OffsetTracker
@@ -60,7 +61,29 @@ class Worker:
         self.assigned: set[TopicPartition] = set()
 
     def subscribe(self) -> None:
+        """Register the input subscriber and the output publishers (also the AsyncAPI document)."""
         kafka = self._settings.kafka
+        topics = self._settings.topics
+        self._results = self._broker.publisher(
+            topics.results,
+            title="elements-sync results",
+            description="One elements.sync.result CloudEvent per input message, keyed like it.",
+            schema=ResultEvent,
+        )
+        self._forms = self._broker.publisher(
+            topics.form_submissions,
+            title="elements-sync form submissions",
+            description="form.submitted CloudEvents written by the HTTP ingress, keyed by customer id.",
+        )
+        self._dead_letters = self._broker.publisher(
+            topics.dead_letter,
+            title="elements-sync dead letters",
+            description=(
+                "The original bytes of inputs that failed or were rejected; headers "
+                "x-dead-letter-reason, x-dead-letter-message, x-original-topic/partition/offset."
+            ),
+            schema=bytes,
+        )
         self._subscriber = self._broker.subscriber(
             *self._settings.topics.inputs,
             group_id=kafka.group_id,
@@ -69,6 +92,12 @@ class Worker:
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=kafka.heartbeat_interval_ms,
             listener=_Rebalance(self),
+            title="elements-sync inputs",
+            description=(
+                "CloudEvents 1.0 (structured JSON) of type customer.changed, contract.changed or "
+                "form.submitted, keyed by dossier number (forms: by portal customer id). "
+                "Every message gets exactly one result."
+            ),
         )
         self._subscriber(self.on_message)
 
@@ -77,6 +106,12 @@ class Worker:
         return (
             bool(getattr(self, "_subscriber", None) and self._subscriber.running)
             and not self._stopping
+        )
+
+    async def publish_form(self, customer_id: str, event: bytes) -> None:
+        """The forms ingress's publisher: returns once Kafka acknowledged the event."""
+        await self._forms.publish(
+            event, key=customer_id.encode(), headers={"content-type": CLOUDEVENTS_JSON}
         )
 
     @property
@@ -173,9 +208,8 @@ class Worker:
             if outcome.dead_letter_reason is not None:
                 await self._until_published(lambda: self._dead_letter(record, outcome))
             await self._until_published(
-                lambda: self._broker.publish(
+                lambda: self._results.publish(
                     outcome.result.to_bytes(),
-                    topic=self._settings.topics.results,
                     key=record.key,
                     headers={"content-type": CLOUDEVENTS_JSON},
                 )
@@ -198,9 +232,8 @@ class Worker:
                 "x-event-id": outcome.result.data.eventId or "",
             }
         )
-        return await self._broker.publish(
+        return await self._dead_letters.publish(
             record.value or b"",
-            topic=self._settings.topics.dead_letter,
             key=record.key,
             headers=headers,
         )
