@@ -53,13 +53,14 @@ def clean_phone(phone: str) -> str | None:
     return cleaned if any(c.isdigit() for c in cleaned) else None
 
 
+_COUNTRY_CODE = re.compile(r"^(?:\+|00)31(?:\(0\))?")
+
+
 def phone_key(phone: str) -> str:
-    """Digits only, with the Dutch country code folded into a leading 0, for comparison."""
-    digits = re.sub(r"\D", "", phone)
-    stripped = phone.strip()
-    if stripped.startswith("+31") or stripped.startswith("0031"):
-        digits = "0" + digits[4:] if stripped.startswith("0031") else "0" + digits[2:]
-    return digits
+    """Digits only, with the Dutch country code (and a '(0)' trunk after it) folded into a 0."""
+    compact = re.sub(r"[\s-]", "", phone)
+    national, folded = _COUNTRY_CODE.subn("0", compact)
+    return re.sub(r"\D", "", national if folded else compact)
 
 
 def email_key(email: str) -> str:

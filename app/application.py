@@ -7,6 +7,8 @@ and closes every client.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
 from types import TracebackType
 from typing import Self
 
@@ -18,7 +20,7 @@ from app import __version__
 from app.clients.anva import AnvaClient
 from app.clients.elements import ElementsClient
 from app.clients.portal import PortalClient, PortalDirectory
-from app.limiter import ElementsLimiter
+from app.limiter import ElementsLimiter, today_in_amsterdam
 from app.metrics import Metrics
 from app.pipeline.plan import DossierDefaults
 from app.pipeline.sync import Pipeline
@@ -38,7 +40,15 @@ def _http_client(base_url: str, timeout_s: float) -> httpx.AsyncClient:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        retry: RetryPolicy | None = None,
+        today: Callable[[], date] = today_in_amsterdam,
+        budget_poll_s: float = 5.0,
+    ) -> None:
+        """`retry` and `today` are for tests and the sandbox; production uses the defaults."""
         self.settings = settings
         self.metrics = Metrics()
         elements_settings = settings.elements
@@ -46,6 +56,8 @@ class Runtime:
             rate_per_s=elements_settings.rate_limit,
             daily_limit=elements_settings.daily_limit,
             margin_s=elements_settings.rate_margin_s,
+            today=today,
+            budget_poll_s=budget_poll_s,
         )
         self.limiter.on_wait = self.metrics.limiter_wait.observe
         self.metrics.track_budget(lambda: self.limiter.remaining_today)

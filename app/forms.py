@@ -1,7 +1,8 @@
 """The MijnKlantportaal Forms ingress: the portal's "sending data" and "retrieving data" calls.
 
-A submission is answered 2xx only once its `form.submitted` event is durably in Kafka, because
-the portal does not retry: a 2xx is our promise that the worker will see the form. Prefill
+A submission is answered 2xx only once its `form.submitted` event is durably in Kafka: the
+portal tells the customer the form was sent, so a 2xx is our promise that the worker will see
+it, and anything less must be an error the customer can see and act on. Prefill
 answers 200 whenever it can, because any other status shows the customer an error; only an
 upstream outage (worth trying again) is a 503.
 
@@ -139,9 +140,8 @@ def _id_header(request: Request, name: str) -> str:
     value = request.headers.get(name)
     if value is None:
         raise _Refusal(400, "missing_header", f"header {name} is required")
-    pattern = _ID_PATTERNS[name]
-    if not pattern.fullmatch(value):
-        prefix = pattern.pattern[:4]
+    if not _ID_PATTERNS[name].fullmatch(value):
+        prefix = _ID_PREFIXES[name]
         raise _Refusal(
             400,
             "invalid_header",
@@ -295,6 +295,18 @@ def forms_routes(
         return JSONResponse({name: known[name] for name in PREFILL_FIELDS if known.get(name)})
 
     return [
-        Route("/forms/submissions", _guarded(submissions), methods=["POST", "PUT", "PATCH", "GET"]),
-        Route("/forms/prefill", _guarded(prefill_values), methods=["GET", "POST"]),
+        _route("/forms/submissions", submissions, ["POST", "PUT", "PATCH", "GET"]),
+        _route("/forms/prefill", prefill_values, ["GET", "POST"]),
     ]
+
+
+def _route(path: str, handler: Handler, methods: list[str]) -> Route:
+    """A guarded route for exactly `methods`.
+
+    Starlette adds HEAD wherever GET is allowed; a HEAD must not publish a submission and
+    the portal never sends one, so it is taken out again and answered 405 like any other.
+    """
+    route = Route(path, _guarded(handler), methods=methods)
+    if route.methods is not None:
+        route.methods.discard("HEAD")
+    return route

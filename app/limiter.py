@@ -23,7 +23,7 @@ from app.errors import DailyBudgetExhausted
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
-def _today_in_amsterdam() -> date:
+def today_in_amsterdam() -> date:
     return datetime.now(AMSTERDAM).date()
 
 
@@ -46,12 +46,14 @@ class ElementsLimiter:
         rate_per_s: int,
         daily_limit: int,
         margin_s: float = 0.05,
-        today: Callable[[], date] = _today_in_amsterdam,
+        today: Callable[[], date] = today_in_amsterdam,
+        budget_poll_s: float = 5.0,
     ) -> None:
         self.rate_per_s = rate_per_s
         self.daily_limit = daily_limit
         self._limiter = AsyncLimiter(1, request_spacing_s(rate_per_s, margin_s=margin_s))
         self._today = today
+        self._budget_poll_s = budget_poll_s
         self._day = today()
         self._used = 0
         self.total_wait_s = 0.0
@@ -78,10 +80,10 @@ class ElementsLimiter:
     def exhausted(self) -> bool:
         return self.remaining_today <= 0
 
-    async def wait_for_budget(self, *, poll_s: float = 5.0) -> None:
+    async def wait_for_budget(self) -> None:
         """Return once today's budget has room again (after midnight Europe/Amsterdam)."""
         while self.exhausted:  # noqa: ASYNC110 - the day rolls over by the clock, not by an event
-            await asyncio.sleep(poll_s)
+            await asyncio.sleep(self._budget_poll_s)
 
     async def acquire(self) -> float:
         """Wait for a slot; returns the seconds waited. Raises when today's budget is spent."""

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -20,6 +21,7 @@ from app.application import Runtime
 from app.embedded_broker import EmbeddedBroker
 from app.events import EventType, ResultEvent, input_event_bytes
 from app.http import http_app
+from app.limiter import today_in_amsterdam
 from app.retry import RetryPolicy
 from app.serve import serve
 from app.settings import (
@@ -46,6 +48,8 @@ KANTOOR_ID = 14830
 class SandboxOptions:
     rate_limit: int = 5
     daily_limit: int = 100_000
+    elements_daily_limit: int | None = None
+    """Elements' own daily limit when it should differ from the worker's."""
     topic_partitions: int = 4
     max_in_flight: int = 64
     portal_per_page: int = 15
@@ -54,6 +58,7 @@ class SandboxOptions:
         default_factory=lambda: RetryPolicy(initial_backoff_s=0.2, max_backoff_s=2.0)
     )
     secrets: dict[str, str] = field(default_factory=dict)
+    today: Callable[[], date] = today_in_amsterdam
 
 
 class Sandbox:
@@ -72,8 +77,9 @@ class Sandbox:
             client_secret=self.elements_secret,
             organisation=ELEMENTS_ORGANISATION,
             rate_limit=self.options.rate_limit,
-            daily_limit=self.options.daily_limit,
+            daily_limit=self.options.elements_daily_limit or self.options.daily_limit,
             token_ttl_s=self.options.token_ttl_s,
+            today=self.options.today,
         )
         suffix = uuid.uuid4().hex[:8]
         self.topics = TopicSettings(
@@ -146,7 +152,12 @@ class Sandbox:
 
     async def start_worker(self, **overrides: Any) -> Runtime:
         """Start a worker on this sandbox, with its HTTP side at `urls["worker"]`."""
-        self.runtime = Runtime(self.settings(**overrides), retry=self.options.retry)
+        self.runtime = Runtime(
+            self.settings(**overrides),
+            retry=self.options.retry,
+            today=self.options.today,
+            budget_poll_s=0.2,
+        )
         await self.runtime.start()
         self._http = AsyncExitStack()
         self.urls["worker"] = await self._http.enter_async_context(serve(http_app(self.runtime)))

@@ -1,0 +1,179 @@
+"""Faults in Elements, ANVA, the portal and Kafka: every event accounted for, Elements clean."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import httpx
+import pytest
+
+from app.retry import RetryPolicy
+from app.sandbox import Sandbox
+from app.simulators.seed import seed_customer
+from tests.conftest import SandboxFactory
+from tests.e2e.elements_state import duplicate_entities
+from tests.e2e.helpers import only_dossier, sync
+
+pytestmark = pytest.mark.e2e
+
+
+async def eventually(condition: object, *, timeout_s: float = 30.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not condition():  # type: ignore[operator]  # noqa: ASYNC110 - polls state of other components
+            await asyncio.sleep(0.05)
+
+
+async def test_elements_5xx_answers_are_retried_until_the_event_succeeds(sandbox: Sandbox) -> None:
+    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
+    await sandbox.start_worker()
+    sandbox.elements.faults.fail_next(3, status=503)
+
+    await sync(sandbox, customer.dossier_number)
+    (result,) = await sandbox.results(1)
+
+    assert result.data.status == "succeeded"
+    assert result.data.attempts > 1
+    assert duplicate_entities(sandbox.elements.dossiers()) == []
+
+
+async def test_writes_whose_answer_was_lost_are_found_not_repeated(sandbox: Sandbox) -> None:
+    """Each of the first six writes is applied by Elements and then answered 502."""
+    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
+    await sandbox.start_worker()
+    sandbox.elements.faults.apply_then_fail_next(6, status=502)
+
+    await sync(sandbox, customer.dossier_number)
+    (result,) = await sandbox.results(1)
+
+    assert result.data.status == "succeeded"
+    assert duplicate_entities(sandbox.elements.dossiers()) == []
+    dossier = only_dossier(sandbox, customer.dossier_number)
+    assert dossier["_embedded"]["standaardcorrespondentieadres"]["straat"] == "Hoofdstraat"
+    assert sandbox.elements.write_count() == 6
+
+
+async def test_lost_answers_at_random_leave_no_duplicate_entity(sandbox: Sandbox) -> None:
+    customers = [seed_customer(sandbox.anva, sandbox.portal, i) for i in range(5)]
+    await sandbox.start_worker()
+    sandbox.elements.faults.random(apply_then_502_rate=0.3, error_rate=0.1, seed=11)
+
+    for customer in customers:
+        await sync(sandbox, customer.dossier_number)
+    results = await sandbox.results(5, timeout_s=120)
+
+    assert [r.data.status for r in results] == ["succeeded"] * 5
+    assert duplicate_entities(sandbox.elements.dossiers()) == []
+    assert len(sandbox.elements.dossiers()) == 5
+
+
+async def test_a_payload_elements_rejects_fails_with_its_message_and_is_dead_lettered(
+    sandbox: Sandbox,
+) -> None:
+    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
+    sandbox.anva.update_account(1, lastName="x" * 300)
+    await sandbox.start_worker()
+
+    await sync(sandbox, customer.dossier_number)
+    (result,) = await sandbox.results(1)
+    (dead,) = await sandbox.read(sandbox.topics.dead_letter, 1)
+
+    assert result.data.status == "failed"
+    assert result.data.error is not None
+    assert result.data.error.code == "elements_validation"
+    assert result.data.error.retryable is False
+    assert "achternaam" in result.data.error.message
+    assert result.data.attempts == 1
+    assert dict(dead.headers)["x-dead-letter-reason"] == b"elements_validation"
+
+
+async def test_an_anva_outage_pauses_intake_and_nothing_fails(sandbox: Sandbox) -> None:
+    customers = [seed_customer(sandbox.anva, sandbox.portal, i) for i in range(3)]
+    runtime = await sandbox.start_worker()
+    sandbox.anva.faults.down(True)
+
+    for customer in customers:
+        await sync(sandbox, customer.dossier_number)
+    await eventually(lambda: runtime.worker.paused_for == "upstream_outage")
+    async with httpx.AsyncClient(base_url=sandbox.urls["worker"]) as http:
+        ready = await http.get("/readyz")
+    sandbox.anva.faults.down(False)
+    results = await sandbox.results(3, timeout_s=60)
+
+    assert ready.status_code == 200
+    assert [r.data.status for r in results] == ["succeeded"] * 3
+    await eventually(lambda: runtime.worker.paused_for is None)
+
+
+async def test_an_outage_longer_than_the_maximum_fails_the_event_as_retryable(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox: Sandbox = await make_sandbox(
+        retry=RetryPolicy(max_outage_s=1.5, initial_backoff_s=0.1, max_backoff_s=0.5)
+    )
+    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
+    await sandbox.start_worker()
+    sandbox.portal.faults.down(True)
+
+    await sync(sandbox, customer.dossier_number)
+    (result,) = await sandbox.results(1)
+
+    assert result.data.status == "failed"
+    assert result.data.error is not None
+    assert result.data.error.code == "upstream_unavailable"
+    assert result.data.error.retryable is True
+    assert len(await sandbox.read(sandbox.topics.dead_letter, 1)) == 1
+
+
+@dataclass
+class Calendar:
+    day: date = date(2026, 11, 23)
+
+    def __call__(self) -> date:
+        return self.day
+
+
+@pytest.mark.parametrize(
+    ("ours", "elements"), [(12, None), (100_000, 12)], ids=["own-count", "elements-429"]
+)
+async def test_a_spent_daily_budget_pauses_intake_until_the_next_day_and_fails_nothing(
+    make_sandbox: SandboxFactory, ours: int, elements: int | None
+) -> None:
+    calendar = Calendar()
+    sandbox: Sandbox = await make_sandbox(
+        daily_limit=ours, elements_daily_limit=elements, today=calendar
+    )
+    customers = [seed_customer(sandbox.anva, sandbox.portal, i) for i in range(2)]
+    runtime = await sandbox.start_worker()
+
+    for customer in customers:
+        await sync(sandbox, customer.dossier_number)
+    await eventually(lambda: runtime.worker.paused_for == "daily_budget")
+    async with httpx.AsyncClient(base_url=sandbox.urls["worker"]) as http:
+        ready = await http.get("/readyz")
+        metrics = (await http.get("/metrics")).text
+    calendar.day += timedelta(days=1)
+    results = await sandbox.results(2, timeout_s=60)
+
+    assert ready.status_code == 200
+    assert 'elements_sync_intake_paused{reason="daily_budget"} 1.0' in metrics
+    assert [r.data.status for r in results] == ["succeeded"] * 2
+    assert duplicate_entities(sandbox.elements.dossiers()) == []
+
+
+async def test_the_worker_reconnects_after_a_broker_restart(
+    sandbox: Sandbox, embedded_only: None
+) -> None:
+    customers = [seed_customer(sandbox.anva, sandbox.portal, i) for i in range(2)]
+    await sandbox.start_worker()
+    await sync(sandbox, customers[0].dossier_number)
+    await sandbox.results(1)
+    assert sandbox.broker is not None
+
+    await sandbox.broker.restart()
+    await sync(sandbox, customers[1].dossier_number)
+    (result,) = await sandbox.results(1, timeout_s=90)
+
+    assert result.data.status == "succeeded"
+    assert result.subject == customers[1].dossier_number
