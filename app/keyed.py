@@ -13,6 +13,10 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 
+import structlog
+
+log = structlog.get_logger(__name__)
+
 Job = Callable[[], Awaitable[None]]
 
 
@@ -42,6 +46,8 @@ class KeyedDispatcher:
         await job()
 
     def _finished(self, key: Hashable, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("job failed", key=repr(key), error=repr(error), exc_info=error)
         self._tasks.discard(task)
         self._slots.release()
         if self._tails.get(key) is task:

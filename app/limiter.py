@@ -86,21 +86,26 @@ class ElementsLimiter:
             await asyncio.sleep(self._budget_poll_s)
 
     async def acquire(self) -> float:
-        """Wait for a slot; returns the seconds waited. Raises when today's budget is spent."""
-        if self.remaining_today <= 0:
-            raise DailyBudgetExhausted(
-                f"daily Elements budget of {self.daily_limit} requests is spent"
-            )
-        self._used += 1
+        """Wait for a slot; returns the seconds waited. Raises when today's budget is spent.
+
+        The day's count is taken only once the slot is granted (nothing awaits between
+        the check and the count), so a waiter that is cancelled, or that waited across
+        midnight, never miscounts a day.
+        """
+        self._raise_if_exhausted()
         loop = asyncio.get_running_loop()
         started = loop.time()
-        try:
-            await self._limiter.acquire()
-        except asyncio.CancelledError:
-            self._used -= 1
-            raise
+        await self._limiter.acquire()
+        self._raise_if_exhausted()
+        self._used += 1
         waited = loop.time() - started
         self.total_wait_s += waited
         self.granted += 1
         self.on_wait(waited)
         return waited
+
+    def _raise_if_exhausted(self) -> None:
+        if self.exhausted:
+            raise DailyBudgetExhausted(
+                f"daily Elements budget of {self.daily_limit} requests is spent"
+            )

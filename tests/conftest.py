@@ -7,6 +7,7 @@ started per test (it starts in milliseconds and keeps nothing between tests).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -16,6 +17,12 @@ import pytest
 from app.sandbox import Sandbox, SandboxOptions
 
 KAFKA_FROM_ENVIRONMENT = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+
+# The looptime plugin asks the policy for an event loop around every test, async or not;
+# before pytest-asyncio made one, that creates a loop nobody closes, whose ResourceWarning
+# (an error here) then fails some later test. With "no loop" set, that call raises and
+# looptime passes over it; pytest-asyncio still makes a loop for each async test.
+asyncio.set_event_loop(None)
 OWN_PREFIXES = (
     "KAFKA_",
     "TOPIC_",

@@ -102,6 +102,10 @@ class ElementsSimulator:
         """Every answered request, in arrival order (a delayed one keeps its place)."""
         return [self._records[n] for n in sorted(self._records)]
 
+    def issued_tokens(self) -> list[str]:
+        """Every access and refresh token issued so far."""
+        return list(self._tokens.issued)
+
     def count_status(self, status: int) -> int:
         return sum(1 for r in self.requests if r.status == status)
 

@@ -53,6 +53,8 @@ class TokenServer:
         self._clock = clock
         self._access: dict[str, _AccessToken] = {}
         self._refresh: dict[str, tuple[str, ...]] = {}
+        self.issued: list[str] = []
+        """Every access and refresh token handed out, for tests that look for leaks."""
 
     async def endpoint(self, request: Request) -> Response:
         form = {
@@ -135,6 +137,7 @@ class TokenServer:
 
     def _issue(self, scopes: tuple[str, ...]) -> Response:
         access, refresh = secrets.token_hex(20), secrets.token_hex(20)
+        self.issued += [access, refresh]
         self._access[access] = _AccessToken(self._clock(), scopes)
         self._refresh[refresh] = scopes
         return JSONResponse(

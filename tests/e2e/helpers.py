@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from app.sandbox import Sandbox
@@ -23,3 +25,10 @@ async def sync(sandbox: Sandbox, dossier_number: str, *, event_id: str | None = 
     return await sandbox.publish(
         "customer.changed", {"dossierNumber": dossier_number}, key=dossier_number, event_id=event_id
     )
+
+
+async def eventually(condition: Callable[[], object], *, timeout_s: float = 30.0) -> None:
+    """Wait until `condition()` holds: for state of other components that signal nothing."""
+    async with asyncio.timeout(timeout_s):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)

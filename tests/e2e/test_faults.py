@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -14,15 +13,9 @@ from app.sandbox import Sandbox
 from app.simulators.seed import seed_customer
 from tests.conftest import SandboxFactory
 from tests.e2e.elements_state import duplicate_entities
-from tests.e2e.helpers import only_dossier, sync
+from tests.e2e.helpers import eventually, only_dossier, sync
 
 pytestmark = pytest.mark.e2e
-
-
-async def eventually(condition: object, *, timeout_s: float = 30.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not condition():  # type: ignore[operator]  # noqa: ASYNC110 - polls state of other components
-            await asyncio.sleep(0.05)
 
 
 async def test_elements_5xx_answers_are_retried_until_the_event_succeeds(sandbox: Sandbox) -> None:

@@ -1,0 +1,122 @@
+"""`python -m app worker` as its own process, configured by environment like in production."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from app.settings import Settings
+from tests.conftest import OWN_PREFIXES
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
+    """The contract's variables for `settings`, over a copy of this process's environment."""
+    kafka, topics, elements = settings.kafka, settings.topics, settings.elements
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)}
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
+        KAFKA_GROUP_ID=kafka.group_id,
+        KAFKA_ENABLE_IDEMPOTENCE="false",
+        KAFKA_SESSION_TIMEOUT_MS=str(kafka.session_timeout_ms),
+        KAFKA_HEARTBEAT_INTERVAL_MS=str(kafka.heartbeat_interval_ms),
+        KAFKA_TOPIC_PARTITIONS=str(kafka.topic_partitions),
+        TOPIC_CUSTOMER_EVENTS=topics.customer_events,
+        TOPIC_CONTRACT_EVENTS=topics.contract_events,
+        TOPIC_FORM_SUBMISSIONS=topics.form_submissions,
+        TOPIC_RESULTS=topics.results,
+        TOPIC_DEAD_LETTER=topics.dead_letter,
+        ANVA_BASE_URL=str(settings.anva.base_url),
+        ANVA_TOKEN=settings.anva.token.get_secret_value(),
+        PORTAL_BASE_URL=str(settings.portal.base_url),
+        PORTAL_TOKEN=settings.portal.token.get_secret_value(),
+        ELEMENTS_BASE_URL=str(elements.base_url),
+        ELEMENTS_CLIENT_ID=elements.client_id,
+        ELEMENTS_CLIENT_SECRET=elements.client_secret.get_secret_value(),
+        ELEMENTS_ORGANISATION=elements.organisation,
+        ELEMENTS_KANTOOR_ID=str(elements.kantoor_id),
+        ELEMENTS_RATE_LIMIT=str(elements.rate_limit),
+        ELEMENTS_DAILY_LIMIT=str(elements.daily_limit),
+        HTTP_PORT=str(_free_port()),
+        LOG_FORMAT="json",
+        LOG_LEVEL="DEBUG",
+        SHUTDOWN_GRACE_PERIOD_S="10",
+    )
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.url = f"http://127.0.0.1:{env['HTTP_PORT']}"
+        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process object
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def start(self, *, ready_timeout_s: float = 30.0) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "app",
+            "worker",
+            env=self.env,
+            cwd=Path(__file__).parents[2],
+            stdout=self._log,
+            stderr=self._log,
+        )
+        async with httpx.AsyncClient(base_url=self.url) as http, asyncio.timeout(ready_timeout_s):
+            while True:
+                if self._process.returncode is not None:
+                    raise RuntimeError(
+                        f"worker exited {self._process.returncode}: {self.output()[-2000:]}"
+                    )
+                try:
+                    if (await http.get("/readyz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+
+    def _running(self) -> asyncio.subprocess.Process:
+        assert self._process is not None, "start the worker first"
+        return self._process
+
+    async def kill(self) -> None:
+        process = self._running()
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+
+    async def terminate(self, *, timeout_s: float = 30.0) -> int:
+        process = self._running()
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(timeout_s):
+            return await process.wait()
+
+    def output(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")
+
+    async def __aenter__(self) -> WorkerProcess:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        process = self._process
+        if process is not None and process.returncode is None:
+            process.kill()
+            await process.wait()
+        self._log.close()

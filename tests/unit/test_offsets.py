@@ -1,0 +1,88 @@
+"""The commit point is the lowest offset still unfinished, per partition."""
+
+from __future__ import annotations
+
+from app.offsets import OffsetTracker
+
+P = ("customer-events", 0)
+Q = ("customer-events", 1)
+
+
+def tracker(*offsets: int, partition: object = P) -> OffsetTracker:
+    tracked = OffsetTracker()
+    for offset in offsets:
+        tracked.start(partition, offset)
+    return tracked
+
+
+def finish_all(tracked: OffsetTracker, *offsets: int, partition: object = P) -> list[int | None]:
+    return [tracked.finish(partition, offset) for offset in offsets]
+
+
+def test_in_order_finishes_advance_commit_by_one() -> None:
+    assert finish_all(tracker(5, 6, 7), 5, 6, 7) == [6, 7, 8]
+
+
+def test_out_of_order_finishes_commit_only_up_to_lowest_unfinished() -> None:
+    tracked = tracker(5, 6, 7)
+    assert finish_all(tracked, 7, 6) == [5, None]
+    assert tracked.pending(P) == 1
+    assert tracked.finish(P, 5) == 8
+
+
+def test_commit_stops_at_a_gap_and_jumps_when_it_closes() -> None:
+    tracked = tracker(1, 2, 3, 4)
+    assert finish_all(tracked, 1, 3, 4) == [2, None, None]
+    assert tracked.finish(P, 2) == 5
+
+
+def test_commit_never_passes_an_offset_started_later_and_still_running() -> None:
+    tracked = tracker(1)
+    assert tracked.finish(P, 1) == 2
+    tracked.start(P, 2)
+    tracked.start(P, 3)
+    assert tracked.finish(P, 3) is None
+    assert tracked.finish(P, 2) == 4
+
+
+def test_finishing_an_unknown_offset_returns_none() -> None:
+    tracked = tracker(5)
+    assert tracked.finish(P, 6) is None
+    assert tracked.finish(Q, 5) is None
+    assert tracked.pending(P) == 1
+
+
+def test_finishing_an_offset_twice_returns_none_the_second_time() -> None:
+    tracked = tracker(5, 6)
+    assert finish_all(tracked, 5, 5) == [6, None]
+
+
+def test_partitions_are_tracked_independently() -> None:
+    tracked = tracker(5, 6)
+    tracked.start(Q, 100)
+    assert tracked.finish(Q, 100) == 101
+    assert tracked.finish(P, 6) == 5
+    assert tracked.pending(P) == 1
+
+
+def test_forget_drops_a_partition() -> None:
+    tracked = tracker(5, 6)
+    tracked.start(Q, 1)
+    tracked.forget(P)
+    assert tracked.pending(P) == 0
+    assert tracked.finish(P, 5) is None
+    assert tracked.pending(Q) == 1
+
+
+def test_forgotten_partition_starts_afresh_when_assigned_again() -> None:
+    tracked = tracker(5, 6)
+    assert tracked.finish(P, 5) == 6
+    tracked.forget(P)
+    tracked.start(P, 3)
+    assert tracked.finish(P, 3) == 4
+
+
+def test_forget_of_unknown_partition_is_harmless() -> None:
+    tracked = OffsetTracker()
+    tracked.forget(P)
+    assert tracked.pending(P) == 0
