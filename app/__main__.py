@@ -1,4 +1,4 @@
-"""`python -m app worker | demo | bench`."""
+"""`python -m app worker | demo | bench | soak`."""
 
 from __future__ import annotations
 
@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     bench = commands.add_parser("bench", help="sync new customers at the Elements rate limit")
     bench.add_argument("--customers", type=int, default=40)
     bench.add_argument("--rate", type=int, default=5, help="Elements requests per second")
+    soak = commands.add_parser("soak", help="many events through faulty simulators")
+    soak.add_argument("--customers", type=int, default=250)
+    soak.add_argument("--rate", type=int, default=50, help="Elements requests per second")
+    soak.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     try:
         if args.command == "worker":
@@ -55,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             from app.demo import run_demo
 
             return asyncio.run(run_demo(customers=args.customers))
+        if args.command == "soak":
+            from app.soak import run_soak
+
+            return asyncio.run(run_soak(customers=args.customers, rate=args.rate, seed=args.seed))
         from app.bench import run_bench
 
         return asyncio.run(run_bench(customers=args.customers, rate=args.rate))

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from types import TracebackType
-from typing import Self
 
 import httpx
 from faststream.kafka import KafkaBroker
@@ -24,7 +22,6 @@ from app.limiter import ElementsLimiter, today_in_amsterdam
 from app.metrics import Metrics
 from app.pipeline.plan import DossierDefaults
 from app.pipeline.sync import Pipeline
-from app.retry import RetryPolicy
 from app.service import SyncService
 from app.settings import Settings
 from app.topics import ensure_topics
@@ -44,11 +41,10 @@ class Runtime:
         self,
         settings: Settings,
         *,
-        retry: RetryPolicy | None = None,
         today: Callable[[], date] = today_in_amsterdam,
         budget_poll_s: float = 5.0,
     ) -> None:
-        """`retry` and `today` are for tests and the sandbox; production uses the defaults."""
+        """`today` and `budget_poll_s` are for tests and the sandbox; production uses the defaults."""
         self.settings = settings
         self.metrics = Metrics()
         elements_settings = settings.elements
@@ -93,7 +89,7 @@ class Runtime:
             ),
             contract_settings=settings.contracts,
         )
-        self.service = SyncService(self.pipeline, self.limiter, retry=retry or RetryPolicy())
+        self.service = SyncService(self.pipeline, self.limiter, retry=settings.retry)
         self.broker = KafkaBroker(
             settings.kafka.servers,
             enable_idempotence=settings.kafka.enable_idempotence,
@@ -138,15 +134,3 @@ class Runtime:
         for client in (self._anva_http, self._portal_http, self._elements_http):
             await client.aclose()
         return drained
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()

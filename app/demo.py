@@ -1,8 +1,9 @@
 """`python -m app demo`: the whole pipeline on this machine, nothing installed but the project.
 
 An embedded Kafka-compatible broker, the three API simulators and a worker, fed with
-sample events: new customers (particulier and zakelijk), a duplicate delivery, an
-unchanged re-sync and an address change. Each result is shown as it arrives; the run
+sample events: new customers (particulier and zakelijk), a contract before its customer,
+a duplicate delivery, an unchanged re-sync, an address change, a contract event twice,
+and a form submission through the worker's own HTTP ingress. Each result is shown as it arrives; the run
 ends with a summary and exits 0 when every event succeeded.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+
+import httpx
 
 from app.events import ResultEvent
 from app.logs import configure_logging
@@ -49,34 +52,85 @@ class _Progress:
             await self._arrived.wait_for(lambda: len(self.results) >= count)
 
 
-async def _scenario(sandbox: Sandbox, customers: int, progress: _Progress) -> int:
-    """Publish the sample events in two rounds; returns how many were published."""
-    seeded = seed_customers(sandbox.anva, sandbox.portal, customers)
-    published = 0
+class _Publisher:
+    """Publishes the demo's events the way upstream does, counting them."""
 
-    async def customer_changed(dossier_number: str, event_id: str | None = None) -> None:
-        nonlocal published
-        await sandbox.publish(
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.published = 0
+
+    async def customer_changed(self, dossier_number: str, event_id: str | None = None) -> None:
+        await self.sandbox.publish(
             "customer.changed",
             {"dossierNumber": dossier_number},
             key=dossier_number,
             event_id=event_id,
         )
-        published += 1
+        self.published += 1
 
-    print(f"round 1: {customers} new customers")
+    async def contract_changed(self, contract_id: str, dossier_number: str) -> None:
+        await self.sandbox.publish(
+            "contract.changed",
+            {"contractId": contract_id, "dossierNumber": dossier_number},
+            key=dossier_number,
+        )
+        self.published += 1
+
+    async def form_post(self, portal_id: str, fields: dict[str, str]) -> None:
+        """Through the worker's own forms ingress, as MijnKlantportaal calls it."""
+        async with httpx.AsyncClient(base_url=self.sandbox.urls["worker"]) as http:
+            answer = await http.post(
+                "/forms/submissions",
+                headers={"X-Customer-Id": portal_id, "X-Form-Id": "frm_contactgegevens"},
+                json=fields,
+            )
+        answer.raise_for_status()
+        self.published += 1
+
+
+def _add_contract(sandbox: Sandbox, contract_id: str, dossier_number: str) -> None:
+    sandbox.anva.add_contract(
+        contract_id=contract_id,
+        dossier_number=dossier_number,
+        format="Aansprakelijkheid particulier",
+        status="Lopend",
+        metadata={"omschrijving": "AVP", "startDate": "2026-01-01"},
+    )
+
+
+def expected_events(customers: int) -> int:
+    return customers + 8
+
+
+async def _scenario(sandbox: Sandbox, customers: int, progress: _Progress) -> int:
+    """Publish the sample events in two rounds; returns how many were published."""
+    seeded = seed_customers(sandbox.anva, sandbox.portal, customers + 1)
+    late = seeded.pop()
+    _add_contract(sandbox, "AVP-0001", seeded[0].dossier_number)
+    _add_contract(sandbox, "AVP-0002", late.dossier_number)
+    events = _Publisher(sandbox)
+
+    print(f"round 1: {customers} new customers, and a contract that arrives before its customer")
     for customer in seeded:
-        await customer_changed(customer.dossier_number)
-    await progress.until(published)
-    print("round 2: a duplicate delivery, an unchanged re-sync, an address change")
-    await customer_changed(seeded[0].dossier_number, "demo-duplicate")
-    await customer_changed(seeded[0].dossier_number, "demo-duplicate")
-    await customer_changed(seeded[1].dossier_number)
+        await events.customer_changed(customer.dossier_number)
+    await events.contract_changed("AVP-0002", late.dossier_number)
+    await progress.until(events.published)
+    print(
+        "round 2: a duplicate delivery, an unchanged re-sync, an address change, "
+        "a contract (twice) and a form submission"
+    )
+    await events.customer_changed(seeded[0].dossier_number, "demo-duplicate")
+    await events.customer_changed(seeded[0].dossier_number, "demo-duplicate")
+    await events.customer_changed(seeded[1].dossier_number)
     sandbox.portal.update_customer(
         seeded[2].portal_id, address="Nieuwe Gracht 7-B", zipCode="3512 LC"
     )
-    await customer_changed(seeded[2].dossier_number)
-    return published
+    await events.customer_changed(seeded[2].dossier_number)
+    await events.contract_changed("AVP-0001", seeded[0].dossier_number)
+    await progress.until(events.published)
+    await events.contract_changed("AVP-0001", seeded[0].dossier_number)
+    await events.form_post(seeded[3].portal_id, {"email": "nieuw@example.nl", "houseNumber": "14"})
+    return events.published
 
 
 async def run_demo(*, customers: int) -> int:
@@ -90,7 +144,7 @@ async def run_demo(*, customers: int) -> int:
             f"  broker {sandbox.bootstrap_servers}; Elements at {sandbox.urls['elements']} (5 requests/s)"
         )
         started = time.monotonic()
-        total = customers + 4
+        total = expected_events(customers)
         progress = _Progress(total)
         collector = asyncio.create_task(progress.collect(sandbox, timeout_s=120 + 3 * total))
         published = await _scenario(sandbox, customers, progress)
@@ -102,11 +156,12 @@ async def run_demo(*, customers: int) -> int:
     assert published == total
     print("\nsummary")
     counts = outcome_counts(results)
-    print(table([(f"{kind} {status}", str(n)) for (kind, status), n in sorted(counts.items())]))
     print(
         table(
             [
+                *[(f"{kind} {status}", str(n)) for (kind, status), n in sorted(counts.items())],
                 ("klantdossiers in Elements", str(len(dossiers))),
+                ("contracts in Elements", str(sum(len(d["contracten"]) for d in dossiers))),
                 ("Elements requests", str(figures.requests)),
                 ("Elements writes", str(sum(len(r.data.operations) for r in results))),
                 ("429 answers", str(figures.too_many_requests)),

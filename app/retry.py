@@ -10,7 +10,6 @@ daily budget is not retried here at all: the event waits for the budget instead.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from tenacity import (
     AsyncRetrying,
@@ -21,18 +20,10 @@ from tenacity import (
 from tenacity.wait import wait_random_exponential
 
 from app.errors import DailyBudgetExhausted, RateLimited, RetryableError, UpstreamUnavailable
+from app.settings import RetrySettings
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 5
-    max_elapsed_s: float = 120.0
-    max_outage_s: float = 600.0
-    initial_backoff_s: float = 0.5
-    max_backoff_s: float = 30.0
-
-
-def backoff_wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+def backoff_wait(policy: RetrySettings) -> Callable[[RetryCallState], float]:
     """Random exponential wait, but never shorter than a 429's `Retry-After`."""
     jittered = wait_random_exponential(
         multiplier=policy.initial_backoff_s, max=policy.max_backoff_s
@@ -48,7 +39,7 @@ def backoff_wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     return wait
 
 
-def should_stop(policy: RetryPolicy) -> Callable[[RetryCallState], bool]:
+def should_stop(policy: RetrySettings) -> Callable[[RetryCallState], bool]:
     def stop(state: RetryCallState) -> bool:
         error = state.outcome.exception() if state.outcome else None
         elapsed_s = state.seconds_since_start or 0.0
@@ -60,7 +51,7 @@ def should_stop(policy: RetryPolicy) -> Callable[[RetryCallState], bool]:
 
 
 def retrying(
-    policy: RetryPolicy, *, before_sleep: Callable[[RetryCallState], None] | None = None
+    policy: RetrySettings, *, before_sleep: Callable[[RetryCallState], None] | None = None
 ) -> AsyncRetrying:
     return AsyncRetrying(
         retry=retry_if_exception_type(RetryableError)

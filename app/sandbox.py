@@ -22,13 +22,13 @@ from app.embedded_broker import EmbeddedBroker
 from app.events import EventType, ResultEvent, input_event_bytes
 from app.http import http_app
 from app.limiter import today_in_amsterdam
-from app.retry import RetryPolicy
 from app.serve import serve
 from app.settings import (
     AnvaSettings,
     ElementsSettings,
     KafkaSettings,
     PortalSettings,
+    RetrySettings,
     Settings,
     TopicSettings,
 )
@@ -54,8 +54,8 @@ class SandboxOptions:
     max_in_flight: int = 64
     portal_per_page: int = 15
     token_ttl_s: float = 3600.0
-    retry: RetryPolicy = field(
-        default_factory=lambda: RetryPolicy(initial_backoff_s=0.2, max_backoff_s=2.0)
+    retry: RetrySettings = field(
+        default_factory=lambda: RetrySettings(initial_backoff_s=0.2, max_backoff_s=2.0)
     )
     secrets: dict[str, str] = field(default_factory=dict)
     today: Callable[[], date] = today_in_amsterdam
@@ -145,6 +145,7 @@ class Sandbox:
                 rate_limit=self.options.rate_limit,
                 daily_limit=self.options.daily_limit,
             ),
+            retry=self.options.retry,
             http_port=0,
             shutdown_grace_period_s=10.0,
             **overrides,
@@ -154,7 +155,6 @@ class Sandbox:
         """Start a worker on this sandbox, with its HTTP side at `urls["worker"]`."""
         self.runtime = Runtime(
             self.settings(**overrides),
-            retry=self.options.retry,
             today=self.options.today,
             budget_poll_s=0.2,
         )

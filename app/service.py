@@ -35,7 +35,8 @@ from app.events import (
 )
 from app.limiter import ElementsLimiter
 from app.pipeline.sync import Pipeline
-from app.retry import RetryPolicy, retrying
+from app.retry import retrying
+from app.settings import RetrySettings
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +59,9 @@ class _Progress:
 
 
 class SyncService:
-    def __init__(self, pipeline: Pipeline, budget: ElementsLimiter, *, retry: RetryPolicy) -> None:
+    def __init__(
+        self, pipeline: Pipeline, budget: ElementsLimiter, *, retry: RetrySettings
+    ) -> None:
         self._pipeline = pipeline
         self._budget = budget
         self._retry = retry

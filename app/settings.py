@@ -144,6 +144,22 @@ class ContractSettings(BaseSettings):
         return lowered.get(key, self.default_status_id)
 
 
+class RetrySettings(BaseSettings):
+    """How long a transient failure is retried before its event fails.
+
+    An unreachable upstream (5xx, timeout, connection error) is retried for up to
+    `max_outage_s`; other transient errors up to `max_attempts` or `max_elapsed_s`.
+    """
+
+    model_config = _config("RETRY_")
+
+    max_attempts: Annotated[int, Field(ge=1)] = 5
+    max_elapsed_s: Annotated[float, Field(gt=0)] = 120.0
+    max_outage_s: Annotated[float, Field(gt=0)] = 600.0
+    initial_backoff_s: Annotated[float, Field(gt=0)] = 0.5
+    max_backoff_s: Annotated[float, Field(gt=0)] = 30.0
+
+
 class FormsSettings(BaseSettings):
     """The MijnKlantportaal Forms ingress; the spec defines no authentication, so it is optional."""
 
@@ -168,6 +184,7 @@ class Settings(BaseSettings):
     portal: PortalSettings = Field(default_factory=PortalSettings)
     elements: ElementsSettings = Field(default_factory=ElementsSettings)
     contracts: ContractSettings = Field(default_factory=ContractSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
     forms: FormsSettings = Field(default_factory=FormsSettings)
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
     log_format: Literal["json", "console"] = "json"
@@ -187,6 +204,7 @@ _PREFIXES: dict[type[BaseSettings], str] = {
     PortalSettings: "PORTAL_",
     ElementsSettings: "ELEMENTS_",
     ContractSettings: "ELEMENTS_CONTRACT_",
+    RetrySettings: "RETRY_",
     FormsSettings: "FORMS_",
     Settings: "",
 }
@@ -210,6 +228,7 @@ def load_settings(**overrides: Any) -> Settings:
         ("portal", PortalSettings),
         ("elements", ElementsSettings),
         ("contracts", ContractSettings),
+        ("retry", RetrySettings),
         ("forms", FormsSettings),
     ):
         if field in overrides:

@@ -8,11 +8,11 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from app.retry import RetryPolicy
+from app.report import duplicate_entities
 from app.sandbox import Sandbox
+from app.settings import RetrySettings
 from app.simulators.seed import seed_customer
 from tests.conftest import SandboxFactory
-from tests.e2e.elements_state import duplicate_entities
 from tests.e2e.helpers import eventually, only_dossier, sync
 
 pytestmark = pytest.mark.e2e
@@ -103,7 +103,7 @@ async def test_an_outage_longer_than_the_maximum_fails_the_event_as_retryable(
     make_sandbox: SandboxFactory,
 ) -> None:
     sandbox: Sandbox = await make_sandbox(
-        retry=RetryPolicy(max_outage_s=1.5, initial_backoff_s=0.1, max_backoff_s=0.5)
+        retry=RetrySettings(max_outage_s=1.5, initial_backoff_s=0.1, max_backoff_s=0.5)
     )
     customer = seed_customer(sandbox.anva, sandbox.portal, 0)
     await sandbox.start_worker()

@@ -9,10 +9,10 @@ from collections import Counter
 import httpx
 import pytest
 
+from app.report import duplicate_entities
 from app.sandbox import Sandbox
 from app.simulators.seed import seed_customer
 from tests.conftest import SandboxFactory
-from tests.e2e.elements_state import duplicate_entities
 from tests.e2e.helpers import eventually, sync
 from tests.e2e.worker_process import WorkerProcess, worker_environment
 
