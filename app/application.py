@@ -17,6 +17,7 @@ from faststream.specification import AsyncAPI
 from app import __version__
 from app.clients.anva import AnvaClient
 from app.clients.elements import ElementsClient
+from app.clients.health import HealthTransport, UpstreamHealth
 from app.clients.portal import PortalClient, PortalDirectory
 from app.limiter import ElementsLimiter, today_in_amsterdam
 from app.metrics import Metrics
@@ -28,11 +29,14 @@ from app.topics import ensure_topics
 from app.worker import Worker
 
 
-def _http_client(base_url: str, timeout_s: float) -> httpx.AsyncClient:
+def _http_client(
+    base_url: str, timeout_s: float, *, api: str, health: UpstreamHealth
+) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        transport=HealthTransport(httpx.AsyncHTTPTransport(limits=limits), api, health),
     )
 
 
@@ -57,10 +61,21 @@ class Runtime:
         )
         self.limiter.on_wait = self.metrics.limiter_wait.observe
         self.metrics.track_budget(lambda: self.limiter.remaining_today)
-        self._anva_http = _http_client(str(settings.anva.base_url), settings.anva.timeout_s)
-        self._portal_http = _http_client(str(settings.portal.base_url), settings.portal.timeout_s)
+        self.health = UpstreamHealth()
+        self._anva_http = _http_client(
+            str(settings.anva.base_url), settings.anva.timeout_s, api="ANVA", health=self.health
+        )
+        self._portal_http = _http_client(
+            str(settings.portal.base_url),
+            settings.portal.timeout_s,
+            api="portal",
+            health=self.health,
+        )
         self._elements_http = _http_client(
-            str(elements_settings.base_url), elements_settings.timeout_s
+            str(elements_settings.base_url),
+            elements_settings.timeout_s,
+            api="Elements",
+            health=self.health,
         )
         self.elements = ElementsClient(
             self._elements_http,
@@ -104,7 +119,7 @@ class Runtime:
     def _pause_reason(self) -> str | None:
         if self.limiter.exhausted:
             return "daily_budget"
-        if self.service.backing_off:
+        if self.health.down:
             return "upstream_outage"
         return None
 

@@ -50,14 +50,11 @@ def should_stop(policy: RetrySettings) -> Callable[[RetryCallState], bool]:
     return stop
 
 
-def retrying(
-    policy: RetrySettings, *, before_sleep: Callable[[RetryCallState], None] | None = None
-) -> AsyncRetrying:
+def retrying(policy: RetrySettings) -> AsyncRetrying:
     return AsyncRetrying(
         retry=retry_if_exception_type(RetryableError)
         & retry_if_not_exception_type(DailyBudgetExhausted),
         stop=should_stop(policy),
         wait=backoff_wait(policy),
-        before_sleep=before_sleep,
         reraise=True,
     )

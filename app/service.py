@@ -11,14 +11,12 @@ import time
 from dataclasses import dataclass
 
 import structlog
-from tenacity import RetryCallState
 
 from app.errors import (
     DailyBudgetExhausted,
     InternalError,
     RetryableError,
     SyncError,
-    UpstreamUnavailable,
 )
 from app.events import (
     ContractChanged,
@@ -65,33 +63,21 @@ class SyncService:
         self._pipeline = pipeline
         self._budget = budget
         self._retry = retry
-        self.backing_off: set[int] = set()
-        """Events waiting out an upstream outage: while any does, the worker takes no new ones."""
 
     async def _run(self, event: InputEvent, progress: _Progress) -> None:
         """Retry transient failures; wait (without failing) while the daily budget is spent."""
-        token = id(progress)
-
-        def note_outage(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            if isinstance(error, UpstreamUnavailable):
-                self.backing_off.add(token)
-
-        try:
-            while True:
-                try:
-                    async for attempt in retrying(self._retry, before_sleep=note_outage):
-                        with attempt:
-                            progress.attempts += 1
-                            await self._process(event, progress)
-                    return
-                except DailyBudgetExhausted:
-                    log.warning(
-                        "daily Elements budget spent; waiting for it to reset", event_id=event.id
-                    )
-                    await self._budget.wait_for_budget()
-        finally:
-            self.backing_off.discard(token)
+        while True:
+            try:
+                async for attempt in retrying(self._retry):
+                    with attempt:
+                        progress.attempts += 1
+                        await self._process(event, progress)
+                return
+            except DailyBudgetExhausted:
+                log.warning(
+                    "daily Elements budget spent; waiting for it to reset", event_id=event.id
+                )
+                await self._budget.wait_for_budget()
 
     async def handle(self, raw: bytes | None, *, key: str | None = None) -> Outcome:
         started = time.monotonic()

@@ -66,7 +66,7 @@ async def run_soak(*, customers: int, rate: int, seed: int) -> int:
         started = time.monotonic()
         published = [event for c in seeded for event in await _publish_customer(sandbox, c)]
         records = await sandbox.read(
-            sandbox.topics.results, len(published), timeout_s=120 + 10 * len(published) / rate
+            sandbox.topics.results, len(published), timeout_s=300 + 20 * len(published) / rate
         )
         wall_s = time.monotonic() - started
         results = [ResultEvent.model_validate_json(r.value) for r in records]

@@ -1,0 +1,116 @@
+"""Outage detection at the transport, and the retry policy's arithmetic (no sleeping)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import httpx
+import pytest
+from tenacity import RetryCallState
+
+from app.clients.health import HealthTransport, UpstreamHealth
+from app.errors import RateLimited, UpstreamRejected, UpstreamUnavailable
+from app.retry import backoff_wait, should_stop
+from app.settings import RetrySettings
+
+
+def transport_answering(statuses: list[int | None]) -> httpx.MockTransport:
+    """Answers each request with the next status; None stands for a refused connection."""
+    pending = iter(statuses)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        status = next(pending)
+        if status is None:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(status)
+
+    return httpx.MockTransport(answer)
+
+
+async def call(health: UpstreamHealth, statuses: list[int | None]) -> None:
+    transport = HealthTransport(transport_answering(statuses), "ANVA", health)
+    async with httpx.AsyncClient(transport=transport, base_url="http://anva") as http:
+        for _ in statuses:
+            with contextlib.suppress(httpx.ConnectError):
+                await http.get("/account/mine")
+
+
+async def test_an_api_is_down_after_five_unreachable_answers_in_a_row() -> None:
+    health = UpstreamHealth(threshold=5)
+
+    await call(health, [503, None, 502, 500, None])
+
+    assert health.down == ["ANVA"]
+
+
+async def test_sporadic_errors_between_answers_are_no_outage() -> None:
+    health = UpstreamHealth(threshold=5)
+
+    await call(health, [503, 503, 200, 503, 503, 404, 503])
+
+    assert health.down == []
+
+
+async def test_the_first_answer_after_an_outage_ends_it() -> None:
+    health = UpstreamHealth(threshold=2)
+    await call(health, [None, None])
+
+    await call(health, [200])
+
+    assert health.down == []
+
+
+def state_after(error: Exception, *, attempt: int, elapsed_s: float) -> RetryCallState:
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state.attempt_number = attempt
+    state.set_exception((type(error), error, None))
+    state.outcome_timestamp = state.start_time + elapsed_s
+    return state
+
+
+def test_a_retry_after_is_a_floor_for_the_backoff() -> None:
+    wait = backoff_wait(RetrySettings(initial_backoff_s=0.1, max_backoff_s=1.0))
+
+    waited = wait(state_after(RateLimited("429", retry_after_s=7.0), attempt=1, elapsed_s=0))
+
+    assert waited == 7.0
+
+
+def test_backoff_grows_but_never_past_the_maximum() -> None:
+    wait = backoff_wait(RetrySettings(initial_backoff_s=0.5, max_backoff_s=4.0))
+
+    waits = [
+        wait(state_after(UpstreamUnavailable("5xx"), attempt=n, elapsed_s=0)) for n in range(1, 12)
+    ]
+
+    assert all(0 <= w <= 4.0 for w in waits)
+
+
+@pytest.mark.parametrize(
+    ("error", "attempt", "elapsed_s", "stops"),
+    [
+        (UpstreamUnavailable("down"), 50, 100.0, False),
+        (UpstreamUnavailable("down"), 2, 601.0, True),
+        (RateLimited("429"), 4, 1.0, False),
+        (RateLimited("429"), 5, 1.0, True),
+        (RateLimited("429"), 2, 121.0, True),
+    ],
+    ids=[
+        "outage-within-max",
+        "outage-past-max",
+        "429-attempts-left",
+        "429-attempts-spent",
+        "429-too-long",
+    ],
+)
+def test_outages_are_bounded_by_time_other_transient_errors_by_attempts(
+    error: Exception, attempt: int, elapsed_s: float, stops: bool
+) -> None:
+    stop = should_stop(RetrySettings())
+
+    assert stop(state_after(error, attempt=attempt, elapsed_s=elapsed_s)) is stops
+
+
+def test_permanent_errors_are_not_what_the_retry_loop_retries() -> None:
+    assert not UpstreamRejected("400").retryable
+    assert UpstreamUnavailable("503").retryable
