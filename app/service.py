@@ -85,17 +85,22 @@ class SyncService:
         if isinstance(parsed, Rejection):
             return self._rejected(parsed, key, started)
         progress = _Progress(operations=[])
-        bound = log.bind(event_id=parsed.id, event_type=parsed.type, key=key)
-        try:
-            await self._run(parsed, progress)
-        except SyncError as error:
-            bound.warning("event failed", error_code=error.code, error=str(error))
-            return self._failed(parsed, progress, error, key, started)
-        except Exception as error:
-            bound.exception("event failed unexpectedly")
-            internal = InternalError(f"internal error: {type(error).__name__}")
-            return self._failed(parsed, progress, internal, key, started)
-        bound.info("event synced", dossier_id=progress.dossier_id, writes=len(progress.operations))
+        dossier_number = getattr(parsed.data, "dossierNumber", None)
+        with structlog.contextvars.bound_contextvars(
+            event_id=parsed.id, event_type=parsed.type, dossier_number=dossier_number
+        ):
+            try:
+                await self._run(parsed, progress)
+            except SyncError as error:
+                log.warning("event failed", error_code=error.code, error=str(error))
+                return self._failed(parsed, progress, error, key, started)
+            except Exception as error:
+                log.exception("event failed unexpectedly")
+                internal = InternalError(f"internal error: {type(error).__name__}")
+                return self._failed(parsed, progress, internal, key, started)
+            log.info(
+                "event synced", dossier_id=progress.dossier_id, writes=len(progress.operations)
+            )
         return Outcome(self._result(parsed, "succeeded", progress, key, started))
 
     async def _process(self, event: InputEvent, progress: _Progress) -> None:

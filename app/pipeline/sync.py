@@ -154,6 +154,7 @@ class Pipeline:
         """Apply the submitted fields to the customer's dossier; returns it and the ignored fields."""
         changes = FormChanges.from_fields(form.fields)
         number, customer = await self._linked_customer(form.customerId)
+        structlog.contextvars.bind_contextvars(dossier_number=number)
         account = await self.anva.account_for_dossier(number)
         base = desired_customer(number, account, customer)
         async with self.dossier_locks.hold(number):
