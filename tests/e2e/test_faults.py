@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -170,3 +171,23 @@ async def test_the_worker_reconnects_after_a_broker_restart(
 
     assert result.data.status == "succeeded"
     assert result.subject == customers[1].dossier_number
+
+
+async def test_a_result_due_while_the_broker_is_down_is_published_once_it_is_back(
+    sandbox: Sandbox, embedded_only: None
+) -> None:
+    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
+    await sandbox.start_worker()
+    sandbox.elements.faults.delay_next(1, 3.0)
+    assert sandbox.broker is not None
+
+    event_id = await sync(sandbox, customer.dossier_number)
+    await eventually(lambda: sandbox.elements.requests)
+    await sandbox.broker.kill()
+    await eventually(lambda: len(sandbox.elements.dossiers()) == 1, timeout_s=60)
+    await asyncio.sleep(1.0)
+    await sandbox.broker.start()
+    (result,) = await sandbox.results(1, timeout_s=90)
+
+    assert result.data.eventId == event_id
+    assert result.data.status == "succeeded"
