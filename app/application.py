@@ -114,7 +114,6 @@ class Runtime:
         self.worker = Worker(
             self.broker, self.service, settings, self.metrics, pause_reason=self._pause_reason
         )
-        self.worker.subscribe()
 
     def _pause_reason(self) -> str | None:
         if self.limiter.exhausted:

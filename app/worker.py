@@ -52,16 +52,16 @@ class Worker:
         self._dispatcher = KeyedDispatcher(max_in_flight=settings.kafka.max_in_flight)
         self._offsets = OffsetTracker()
         self._commit_lock = asyncio.Lock()
-        self._consumer: AIOKafkaConsumer | None = None
         self._stopping = False
         self._metrics = metrics
         self._external_pause_reason = pause_reason
         self._paused_for: str | None = None
         self._flow_task: asyncio.Task[None] | None = None
         self.assigned: set[TopicPartition] = set()
+        self._register()
 
-    def subscribe(self) -> None:
-        """Register the input subscriber and the output publishers (also the AsyncAPI document)."""
+    def _register(self) -> None:
+        """The input subscriber and the output publishers (which also make the AsyncAPI document)."""
         kafka = self._settings.kafka
         topics = self._settings.topics
         self._results = self._broker.publisher(
@@ -103,10 +103,7 @@ class Worker:
 
     @property
     def consuming(self) -> bool:
-        return (
-            bool(getattr(self, "_subscriber", None) and self._subscriber.running)
-            and not self._stopping
-        )
+        return self._subscriber.running and not self._stopping
 
     async def publish_form(self, customer_id: str, event: bytes) -> None:
         """The forms ingress's publisher: returns once Kafka acknowledged the event."""
@@ -123,7 +120,6 @@ class Worker:
         record: ConsumerRecord[Any, Any] = msg.raw_message
         if self._stopping:
             return
-        self._consumer = msg.consumer
         partition = TopicPartition(record.topic, record.partition)
         self._offsets.start(partition, record.offset)
         await self._dispatcher.submit(record.key, lambda: self._process(record, partition))
@@ -147,7 +143,7 @@ class Worker:
         return self._external_pause_reason()
 
     def _live_consumer(self) -> AIOKafkaConsumer | None:
-        consumer = getattr(getattr(self, "_subscriber", None), "consumer", None)
+        consumer = self._subscriber.consumer
         return consumer if isinstance(consumer, AIOKafkaConsumer) else None
 
     def _apply_flow(self) -> None:
@@ -252,7 +248,7 @@ class Worker:
                 delay_s = min(delay_s * 2, 10.0)
 
     async def _commit(self, partition: TopicPartition, offset: int) -> None:
-        consumer = self._consumer
+        consumer = self._live_consumer()
         if consumer is None or partition not in self.assigned:
             return
         async with self._commit_lock:
