@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.sandbox import Sandbox
+from app.simulators.seed import SampleCustomer, seed_customer
 
 
 def only_dossier(sandbox: Sandbox, dossier_number: str) -> dict[str, Any]:
@@ -32,3 +33,12 @@ async def eventually(condition: Callable[[], object], *, timeout_s: float = 30.0
     async with asyncio.timeout(timeout_s):
         while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
+
+
+async def synced_customer(sandbox: Sandbox, index: int = 0) -> SampleCustomer:
+    """A sample customer, a running worker, and the customer's first sync done."""
+    customer = seed_customer(sandbox.anva, sandbox.portal, index)
+    await sandbox.start_worker()
+    await sync(sandbox, customer.dossier_number)
+    await sandbox.results(1)
+    return customer

@@ -8,7 +8,7 @@ import pytest
 
 from app.sandbox import Sandbox
 from app.simulators.seed import sample_customer, seed_customer
-from tests.e2e.helpers import only_dossier, only_klant, sync
+from tests.e2e.helpers import only_dossier, only_klant, sync, synced_customer
 
 pytestmark = pytest.mark.e2e
 
@@ -98,10 +98,7 @@ async def test_same_state_synced_by_several_events_leaves_one_of_everything(
 
 
 async def test_unchanged_state_costs_no_write(sandbox: Sandbox) -> None:
-    customer = seed_customer(sandbox.anva, sandbox.portal, PARTICULIER)
-    await sandbox.start_worker()
-    await sync(sandbox, customer.dossier_number)
-    await sandbox.results(1)
+    customer = await synced_customer(sandbox, PARTICULIER)
     writes_before = sandbox.elements.write_count()
 
     await sync(sandbox, customer.dossier_number)
@@ -115,10 +112,7 @@ async def test_unchanged_state_costs_no_write(sandbox: Sandbox) -> None:
 async def test_address_change_adds_the_address_and_moves_the_correspondentieadres(
     sandbox: Sandbox,
 ) -> None:
-    customer = seed_customer(sandbox.anva, sandbox.portal, PARTICULIER)
-    await sandbox.start_worker()
-    await sync(sandbox, customer.dossier_number)
-    await sandbox.results(1)
+    customer = await synced_customer(sandbox, PARTICULIER)
 
     sandbox.portal.update_customer(
         customer.portal_id,
@@ -249,10 +243,7 @@ async def test_new_customers_never_exceed_the_rate_limit(sandbox: Sandbox) -> No
 
 
 async def test_a_restarted_worker_does_not_redo_committed_events(sandbox: Sandbox) -> None:
-    customer = seed_customer(sandbox.anva, sandbox.portal, PARTICULIER)
-    await sandbox.start_worker()
-    await sync(sandbox, customer.dossier_number)
-    await sandbox.results(1)
+    await synced_customer(sandbox, PARTICULIER)
     await sandbox.stop_worker()
 
     await sandbox.start_worker()

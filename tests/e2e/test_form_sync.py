@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from app.sandbox import Sandbox
-from app.simulators.seed import seed_customer
-from tests.e2e.helpers import only_dossier, only_klant, sync
+from tests.e2e.helpers import only_dossier, only_klant, synced_customer
 
 pytestmark = pytest.mark.e2e
 
@@ -24,10 +23,7 @@ async def submit(sandbox: Sandbox, customer_id: str, fields: dict[str, Any]) -> 
 async def test_a_form_changes_email_phone_and_house_number_and_names_ignored_fields(
     sandbox: Sandbox,
 ) -> None:
-    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
-    await sandbox.start_worker()
-    await sync(sandbox, customer.dossier_number)
-    await sandbox.results(1)
+    customer = await synced_customer(sandbox)
 
     await submit(
         sandbox,
@@ -56,10 +52,7 @@ async def test_a_form_changes_email_phone_and_house_number_and_names_ignored_fie
 
 
 async def test_a_form_with_nothing_new_writes_nothing(sandbox: Sandbox) -> None:
-    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
-    await sandbox.start_worker()
-    await sync(sandbox, customer.dossier_number)
-    await sandbox.results(1)
+    customer = await synced_customer(sandbox)
 
     await submit(sandbox, customer.portal_id, {"email": "KLANT0@example.nl", "city": "Amsterdam"})
     _, result = await sandbox.results(2)

@@ -9,7 +9,7 @@ import pytest
 
 from app.sandbox import Sandbox
 from app.simulators.seed import seed_customer
-from tests.e2e.helpers import only_dossier, only_klant, sync
+from tests.e2e.helpers import only_dossier, only_klant, synced_customer
 
 pytestmark = pytest.mark.e2e
 
@@ -19,10 +19,7 @@ FORM = {"X-Customer-Id": "cst_000000000000", "X-Form-Id": "frm_contact"}
 async def test_a_forms_post_is_in_kafka_when_answered_and_reaches_elements(
     sandbox: Sandbox,
 ) -> None:
-    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
-    await sandbox.start_worker()
-    await sync(sandbox, customer.dossier_number)
-    await sandbox.results(1)
+    customer = await synced_customer(sandbox)
 
     async with httpx.AsyncClient(base_url=sandbox.urls["worker"]) as http:
         answer = await http.post(
@@ -89,10 +86,7 @@ async def test_bad_form_requests_get_a_400_with_a_json_error_and_publish_nothing
 
 
 async def test_prefill_after_a_sync_answers_the_known_fields(sandbox: Sandbox) -> None:
-    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
-    await sandbox.start_worker()
-    await sync(sandbox, customer.dossier_number)
-    await sandbox.results(1)
+    await synced_customer(sandbox)
 
     async with httpx.AsyncClient(base_url=sandbox.urls["worker"]) as http:
         answer = await http.get("/forms/prefill", headers={**FORM, "Accept": "application/json"})
@@ -110,10 +104,7 @@ async def test_prefill_after_a_sync_answers_the_known_fields(sandbox: Sandbox) -
 
 
 async def test_health_metrics_and_asyncapi_are_served(sandbox: Sandbox) -> None:
-    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
-    await sandbox.start_worker()
-    await sync(sandbox, customer.dossier_number)
-    await sandbox.results(1)
+    await synced_customer(sandbox)
 
     async with httpx.AsyncClient(base_url=sandbox.urls["worker"]) as http:
         health = await http.get("/healthz")
