@@ -29,12 +29,14 @@ async def run_worker() -> int:
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     runtime = Runtime(settings)
-    await runtime.start()
-    try:
-        async with serve(http_app(runtime), host="0.0.0.0", port=settings.http_port):
+    async with serve(http_app(runtime), host="0.0.0.0", port=settings.http_port):
+        starting = asyncio.create_task(runtime.start_when_kafka_answers())
+        try:
             await _until_signalled()
-    finally:
-        drained = await runtime.stop()
+        finally:
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            drained = await runtime.stop()
     return 0 if drained else 1
 
 

@@ -11,8 +11,12 @@ from collections.abc import Callable
 from datetime import date
 
 import httpx
+import structlog
+from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+from tenacity import AsyncRetrying, retry_if_exception_type
+from tenacity.wait import wait_random_exponential
 
 from app import __version__
 from app.clients.anva import AnvaClient
@@ -27,6 +31,8 @@ from app.service import SyncService
 from app.settings import Settings
 from app.topics import ensure_topics
 from app.worker import Worker
+
+log = structlog.get_logger(__name__)
 
 
 def _http_client(
@@ -140,6 +146,18 @@ class Runtime:
         await ensure_topics(self.settings.kafka, self.settings.topics)
         await self.broker.start()
         self.worker.start_flow_control()
+
+    async def start_when_kafka_answers(self) -> None:
+        """Start, retrying while Kafka is unreachable: the pod stays up and not ready meanwhile."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((KafkaError, OSError)),
+            wait=wait_random_exponential(multiplier=0.5, max=30),
+            before_sleep=lambda state: log.warning(
+                "Kafka unreachable; retrying", attempt=state.attempt_number
+            ),
+        ):
+            with attempt:
+                await self.start()
 
     async def stop(self) -> bool:
         """Drain, disconnect, close; False when in-flight work had to be abandoned."""

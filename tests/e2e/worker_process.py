@@ -68,6 +68,11 @@ class WorkerProcess:
         self._process: asyncio.subprocess.Process | None = None
 
     async def start(self, *, ready_timeout_s: float = 30.0) -> None:
+        """Start the process and wait until `/readyz` answers 200."""
+        await self.spawn()
+        await self.until_status("/readyz", 200, timeout_s=ready_timeout_s)
+
+    async def spawn(self) -> None:
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -78,14 +83,17 @@ class WorkerProcess:
             stdout=self._log,
             stderr=self._log,
         )
-        async with httpx.AsyncClient(base_url=self.url) as http, asyncio.timeout(ready_timeout_s):
+
+    async def until_status(self, path: str, status: int, *, timeout_s: float) -> None:
+        assert self._process is not None, "spawn the worker first"
+        async with httpx.AsyncClient(base_url=self.url) as http, asyncio.timeout(timeout_s):
             while True:
                 if self._process.returncode is not None:
                     raise RuntimeError(
                         f"worker exited {self._process.returncode}: {self.output()[-2000:]}"
                     )
                 try:
-                    if (await http.get("/readyz")).status_code == 200:
+                    if (await http.get(path)).status_code == status:
                         return
                 except httpx.TransportError:
                     pass
@@ -115,6 +123,10 @@ class WorkerProcess:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Kill the process if it still runs, and drop its log."""
         process = self._process
         if process is not None and process.returncode is None:
             process.kill()
