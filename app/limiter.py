@@ -56,8 +56,6 @@ class ElementsLimiter:
         self._budget_poll_s = budget_poll_s
         self._day = today()
         self._used = 0
-        self.total_wait_s = 0.0
-        self.granted = 0
         self.on_wait: Callable[[float], None] = lambda waited_s: None
 
     def _roll_day(self) -> None:
@@ -99,8 +97,6 @@ class ElementsLimiter:
         self._raise_if_exhausted()
         self._used += 1
         waited = loop.time() - started
-        self.total_wait_s += waited
-        self.granted += 1
         self.on_wait(waited)
         return waited
 
