@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
 
 import structlog
 
@@ -14,7 +13,7 @@ from app.clients.portal import PortalCustomer, PortalDirectory
 from app.errors import ContractNotFound, CustomerNotFound, PermanentError
 from app.events import FormSubmitted, Operation
 from app.keyed import KeyedLocks
-from app.limiter import AMSTERDAM
+from app.limiter import today_in_amsterdam
 from app.pipeline.apply import Applied, apply_plan
 from app.pipeline.contract import KnownContract, created_contract, find_contract
 from app.pipeline.contract_mapping import contract_payload, fingerprint, registratie_payload
@@ -31,10 +30,6 @@ CONTACT_LISTS: tuple[tuple[str, ContactList], ...] = (
     ("email", "emailadressen"),
     ("phone", "telefoonnummers"),
 )
-
-
-def _today() -> date:
-    return datetime.now(AMSTERDAM).date()
 
 
 @dataclass
@@ -126,7 +121,7 @@ class Pipeline:
             klant_id=klant_id,
             adres_id=applied.standaard_adres_id,
             settings=self.contract_settings,
-            today=_today(),
+            today=today_in_amsterdam(),
         )
         created = await self.elements.create_contract(dossier_id, payload)
         operations.append(created)

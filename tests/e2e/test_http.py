@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from app.sandbox import Sandbox
+from app.settings import FormsSettings
 from app.simulators.seed import seed_customer
 from tests.e2e.helpers import only_dossier, only_klant, synced_customer
 
@@ -142,3 +143,18 @@ async def test_readyz_goes_non_200_when_the_broker_is_gone(
         answer = await http.get("/readyz")
 
     assert answer.status_code == 503
+
+
+async def test_a_form_is_answered_503_when_kafka_cannot_take_it(
+    sandbox: Sandbox, embedded_only: None
+) -> None:
+    await sandbox.start_worker(forms=FormsSettings(publish_timeout_s=1.0))
+    assert sandbox.broker is not None
+    await sandbox.broker.kill()
+
+    async with httpx.AsyncClient(base_url=sandbox.urls["worker"], timeout=10) as http:
+        answer = await http.post("/forms/submissions", headers=FORM, json={"city": "Zwolle"})
+    await sandbox.broker.start()  # lets the producer flush on shutdown instead of timing out
+
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "kafka_unavailable"
