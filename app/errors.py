@@ -5,6 +5,7 @@
     ├── RetryableError                worth trying again later
     │   ├── UpstreamUnavailable       5xx, timeout, connection error (ANVA, portal, Elements)
     │   ├── RateLimited               Elements answered 429 (carries Retry-After when sent)
+    │   ├── StaleLocator              a klant the worker remembered is gone: read again
     │   └── DailyBudgetExhausted      our own count or Elements' daily 429: wait for midnight
     └── PermanentError                trying again gives the same answer
         ├── UpstreamRejected          a 4xx other than 401/404/429 from any API
@@ -56,6 +57,12 @@ class RateLimited(RetryableError):
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class StaleLocator(RetryableError):
+    """A resource the worker remembered answered 404; the next attempt reads afresh."""
+
+    code = "stale_locator"
 
 
 class DailyBudgetExhausted(RetryableError):

@@ -1,4 +1,10 @@
-"""Read what Elements holds for a dossier number — only what the plan needs to compare."""
+"""Read what Elements holds for a dossier number — only what the plan needs to compare.
+
+`KlantLocators` remembers which klant a dossier has. That is a locator, not state: a
+klant's id never changes and the API cannot remove one, so one read per dossier per
+process is enough. Should someone remove it in Elements, the next request under it
+answers 404 and the pipeline forgets the locators and reads again (`Pipeline`).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from app.pipeline.model import (
     StoredAdres,
 )
 from app.pipeline.plan import address_is_current
+
+KlantLocators = dict[int, tuple[KlantKind, int]]
 
 
 def stored_adres(adres: ElementsAdres) -> StoredAdres:
@@ -28,19 +36,25 @@ def stored_adres(adres: ElementsAdres) -> StoredAdres:
 
 
 async def find_klant(
-    elements: ElementsClient, dossier_id: int, preferred: KlantKind
+    elements: ElementsClient, dossier_id: int, preferred: KlantKind, locators: KlantLocators
 ) -> KlantState | None:
-    """The dossier's klant, looking at the preferred kind first (one read when it is there)."""
+    """The dossier's klant: remembered, or read with the preferred kind first."""
+    if (known := locators.get(dossier_id)) is not None:
+        return KlantState(kind=known[0], id=known[1])
     other: KlantKind = "zakelijk" if preferred == "particulier" else "particulier"
     for kind in (preferred, other):
         klanten = await elements.klanten(dossier_id, kind)
         if klanten:
-            return KlantState(kind=kind, id=min(k.id for k in klanten))
+            locators[dossier_id] = (kind, min(k.id for k in klanten))
+            return KlantState(kind=kind, id=locators[dossier_id][1])
     return None
 
 
 async def read_dossier_core(
-    elements: ElementsClient, dossier_number: str, preferred: KlantKind
+    elements: ElementsClient,
+    dossier_number: str,
+    preferred: KlantKind,
+    locators: KlantLocators,
 ) -> DossierState | None:
     """The klantdossier with this relatienummer, its standaard address and its klant."""
     found = [
@@ -56,7 +70,7 @@ async def read_dossier_core(
         id=dossier.id,
         relatienummer=dossier_number,
         standaard_adres=stored_adres(standaard) if standaard else None,
-        klant=await find_klant(elements, dossier.id, preferred),
+        klant=await find_klant(elements, dossier.id, preferred, locators),
     )
 
 
@@ -68,13 +82,15 @@ async def read_adressen(elements: ElementsClient, state: DossierState) -> None:
         klant.adressen = [stored_adres(a) for a in adressen]
 
 
-async def read_dossier(elements: ElementsClient, desired: DesiredCustomer) -> DossierState | None:
+async def read_dossier(
+    elements: ElementsClient, desired: DesiredCustomer, locators: KlantLocators
+) -> DossierState | None:
     """The dossier and the parts of it the plan compares with `desired`.
 
     Addresses are read only when the dossier's standaard correspondentieadres differs
     from the desired one, e-mail and phone lists only when there is one to compare.
     """
-    state = await read_dossier_core(elements, desired.dossier_number, desired.kind)
+    state = await read_dossier_core(elements, desired.dossier_number, desired.kind, locators)
     klant = state.klant if state else None
     if state is None or klant is None:
         return state

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 import structlog
@@ -10,18 +12,24 @@ from app.address import split_street_address
 from app.clients.anva import AnvaClient, AnvaContract
 from app.clients.elements import ContactList, ElementsClient
 from app.clients.portal import PortalCustomer, PortalDirectory
-from app.errors import ContractNotFound, CustomerNotFound, PermanentError
+from app.errors import (
+    ContractNotFound,
+    CustomerNotFound,
+    PermanentError,
+    StaleLocator,
+    UpstreamRejected,
+)
 from app.events import FormSubmitted, Operation
 from app.keyed import KeyedLocks
 from app.limiter import today_in_amsterdam
 from app.pipeline.apply import Applied, apply_plan
 from app.pipeline.contract import KnownContract, created_contract, find_contract
 from app.pipeline.contract_mapping import contract_payload, fingerprint, registratie_payload
-from app.pipeline.current import read_adressen, read_dossier, read_dossier_core
+from app.pipeline.current import KlantLocators, read_adressen, read_dossier, read_dossier_core
 from app.pipeline.form import FormChanges
 from app.pipeline.mapping import desired_customer
-from app.pipeline.model import DesiredCustomer
-from app.pipeline.plan import DossierDefaults, address_is_current, plan_customer
+from app.pipeline.model import DesiredCustomer, DossierState
+from app.pipeline.plan import DossierDefaults, Step, address_is_current, plan_customer
 from app.pipeline.resolve import resolve_customer
 from app.settings import ContractSettings
 
@@ -48,6 +56,26 @@ class Pipeline:
     contract_settings: ContractSettings = field(default_factory=ContractSettings)
     dossier_locks: KeyedLocks = field(default_factory=KeyedLocks)
     known_contracts: dict[str, KnownContract] = field(default_factory=dict)
+    klant_locators: KlantLocators = field(default_factory=dict)
+
+    @asynccontextmanager
+    async def _locators_checked(self) -> AsyncIterator[None]:
+        """A 404 under a remembered klant means it was removed in Elements: read afresh."""
+        try:
+            yield
+        except UpstreamRejected as error:
+            if error.status != 404 or not self.klant_locators:
+                raise
+            self.klant_locators.clear()
+            raise StaleLocator("an Elements resource the worker knew is gone") from error
+
+    async def _apply(
+        self, steps: list[Step], current: DossierState | None, operations: list[Operation]
+    ) -> Applied:
+        applied = await apply_plan(self.elements, steps, current, operations)
+        if applied.klant is not None:
+            self.klant_locators[applied.dossier()] = applied.klant
+        return applied
 
     async def desired_customer(
         self, dossier_number: str, portal_customer_id: str | None = None
@@ -60,9 +88,10 @@ class Pipeline:
     async def _sync_customer(
         self, desired: DesiredCustomer, operations: list[Operation]
     ) -> Applied:
-        current = await read_dossier(self.elements, desired)
-        steps = plan_customer(desired, current, self.defaults)
-        return await apply_plan(self.elements, steps, current, operations)
+        async with self._locators_checked():
+            current = await read_dossier(self.elements, desired, self.klant_locators)
+            steps = plan_customer(desired, current, self.defaults)
+            return await self._apply(steps, current, operations)
 
     async def sync_customer(self, desired: DesiredCustomer, operations: list[Operation]) -> int:
         """Make Elements hold `desired`; returns the dossier id."""
@@ -152,9 +181,9 @@ class Pipeline:
         structlog.contextvars.bind_contextvars(dossier_number=number)
         account = await self.anva.account_for_dossier(number)
         base = desired_customer(number, account, customer)
-        async with self.dossier_locks.hold(number):
+        async with self.dossier_locks.hold(number), self._locators_checked():
             wanted = replace(base, adres=None, email=changes.email, phone=changes.phone)
-            current = await read_dossier(self.elements, wanted)
+            current = await read_dossier(self.elements, wanted, self.klant_locators)
             if current is None:
                 desired = replace(
                     base,
@@ -168,12 +197,16 @@ class Pipeline:
                 if not address_is_current(desired, current):
                     await read_adressen(self.elements, current)
             steps = plan_customer(desired, current, self.defaults)
-            applied = await apply_plan(self.elements, steps, current, operations)
+            applied = await self._apply(steps, current, operations)
         return applied.dossier(), changes.ignored
 
     async def prefill(self, portal_customer_id: str) -> dict[str, str]:
         """The form fields known for a customer: Elements' current values over the portal's."""
         number, customer = await self._linked_customer(portal_customer_id)
+        async with self._locators_checked():
+            return await self._prefill_values(number, customer)
+
+    async def _prefill_values(self, number: str, customer: PortalCustomer) -> dict[str, str]:
         street = split_street_address(customer.address or "")
         values = {
             "email": customer.primaryEmail,
@@ -184,7 +217,7 @@ class Pipeline:
             "postcode": customer.zipCode,
             "city": customer.city,
         }
-        state = await read_dossier_core(self.elements, number, "particulier")
+        state = await read_dossier_core(self.elements, number, "particulier", self.klant_locators)
         if state is not None and state.standaard_adres is not None:
             adres = state.standaard_adres.adres
             values.update(

@@ -102,6 +102,10 @@ class ElementsSimulator:
         """Every answered request, in arrival order (a delayed one keeps its place)."""
         return [self._records[n] for n in sorted(self._records)]
 
+    def remove_klant(self, dossier_id: int, klant_id: int) -> None:
+        """What a person can do in the Elements UI and the API cannot: remove a klant."""
+        del self._store.dossiers[dossier_id].klanten[klant_id]
+
     def issued_tokens(self) -> list[str]:
         """Every access and refresh token issued so far."""
         return list(self._tokens.issued)

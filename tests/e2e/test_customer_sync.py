@@ -252,3 +252,35 @@ async def test_a_restarted_worker_does_not_redo_committed_events(sandbox: Sandbo
 
     assert len(await sandbox.read(sandbox.topics.results, 2)) == 2
     assert [len(r.data.operations) for r in results] == [6, 0]
+
+
+async def test_an_unchanged_re_sync_costs_three_reads(sandbox: Sandbox) -> None:
+    customer = await synced_customer(sandbox, PARTICULIER)
+    before = len(sandbox.elements.requests)
+
+    await sync(sandbox, customer.dossier_number)
+    await sandbox.results(2)
+
+    again = sandbox.elements.requests[before:]
+    assert [r.method for r in again] == ["GET"] * 3
+    assert [r.path.rsplit("/", 1)[-1] for r in again] == [
+        "klantdossiers",
+        "emailadressen",
+        "telefoonnummers",
+    ]
+
+
+async def test_a_klant_removed_in_elements_is_found_missing_and_created_again(
+    sandbox: Sandbox,
+) -> None:
+    customer = await synced_customer(sandbox, PARTICULIER)
+    dossier = only_dossier(sandbox, customer.dossier_number)
+    sandbox.elements.remove_klant(dossier["id"], only_klant(dossier)["id"])
+
+    await sync(sandbox, customer.dossier_number)
+    _, result = await sandbox.results(2)
+
+    assert result.data.status == "succeeded"
+    assert result.data.attempts == 2
+    klant = only_klant(only_dossier(sandbox, customer.dossier_number))
+    assert klant["achternaam"] == "Vries"
