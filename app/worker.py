@@ -111,10 +111,6 @@ class Worker:
             event, key=customer_id.encode(), headers={"content-type": CLOUDEVENTS_JSON}
         )
 
-    @property
-    def in_flight(self) -> int:
-        return self._dispatcher.in_flight
-
     async def on_message(self, msg: KafkaMessage) -> None:
         """Schedule the message behind earlier ones with its key; returns without waiting for it."""
         record: ConsumerRecord[Any, Any] = msg.raw_message
@@ -273,6 +269,8 @@ class Worker:
             self._offsets.forget(partition)
 
     def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """New partitions join a paused intake paused."""
+        self.assigned |= assigned
         consumer = self._live_consumer()
         if consumer is not None and self._paused_for is not None:
             consumer.pause(*assigned)
@@ -297,5 +295,4 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._worker.partitions_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._worker.assigned |= set(assigned)
         self._worker.partitions_assigned(set(assigned))
