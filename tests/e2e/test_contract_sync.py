@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from app.sandbox import Sandbox
-from app.simulators.seed import seed_customer
+from app.simulators.seed import SampleCustomer, seed_customer
 from tests.e2e.helpers import only_dossier, only_klant, sync
 
 pytestmark = pytest.mark.e2e
@@ -25,6 +25,14 @@ def add_contract(sandbox: Sandbox, dossier_number: str, **changes: Any) -> None:
     )
 
 
+async def customer_with_contract(sandbox: Sandbox) -> SampleCustomer:
+    """A sample customer that ANVA holds the contract for, and a running worker."""
+    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
+    add_contract(sandbox, customer.dossier_number)
+    await sandbox.start_worker()
+    return customer
+
+
 async def contract_changed(
     sandbox: Sandbox, dossier_number: str, contract_id: str = CONTRACT_ID
 ) -> str:
@@ -38,9 +46,7 @@ async def contract_changed(
 async def test_contract_before_its_customer_creates_the_dossier_then_the_contract(
     sandbox: Sandbox,
 ) -> None:
-    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
-    add_contract(sandbox, customer.dossier_number)
-    await sandbox.start_worker()
+    customer = await customer_with_contract(sandbox)
 
     await contract_changed(sandbox, customer.dossier_number)
     (result,) = await sandbox.results(1)
@@ -64,9 +70,7 @@ async def test_contract_before_its_customer_creates_the_dossier_then_the_contrac
 async def test_the_same_contract_event_three_times_leaves_one_contract_and_writes_once(
     sandbox: Sandbox,
 ) -> None:
-    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
-    add_contract(sandbox, customer.dossier_number)
-    await sandbox.start_worker()
+    customer = await customer_with_contract(sandbox)
     await sync(sandbox, customer.dossier_number)
     await sandbox.results(1)
 
@@ -82,9 +86,7 @@ async def test_the_same_contract_event_three_times_leaves_one_contract_and_write
 async def test_a_restarted_worker_finds_the_existing_contract_instead_of_adding_one(
     sandbox: Sandbox,
 ) -> None:
-    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
-    add_contract(sandbox, customer.dossier_number)
-    await sandbox.start_worker()
+    customer = await customer_with_contract(sandbox)
     await contract_changed(sandbox, customer.dossier_number)
     await sandbox.results(1)
     await sandbox.stop_worker()
@@ -99,9 +101,7 @@ async def test_a_restarted_worker_finds_the_existing_contract_instead_of_adding_
 
 
 async def test_a_changed_contract_is_recorded_as_a_registratie_on_it(sandbox: Sandbox) -> None:
-    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
-    add_contract(sandbox, customer.dossier_number)
-    await sandbox.start_worker()
+    customer = await customer_with_contract(sandbox)
     await contract_changed(sandbox, customer.dossier_number)
     await sandbox.results(1)
 

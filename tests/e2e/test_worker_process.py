@@ -12,7 +12,7 @@ import pytest
 from app.embedded_broker import EmbeddedBroker
 from app.report import duplicate_entities
 from app.sandbox import Sandbox
-from app.simulators.seed import seed_customer
+from app.simulators.seed import SampleCustomer, seed_customer
 from tests.conftest import SandboxFactory
 from tests.e2e.helpers import eventually, sync
 from tests.e2e.worker_process import WorkerProcess, worker_environment
@@ -30,17 +30,20 @@ async def results_by_event(sandbox: Sandbox, wanted: set[str], *, timeout_s: flo
     return seen
 
 
+async def sync_all(sandbox: Sandbox, customers: list[SampleCustomer]) -> set[str]:
+    """Publish a customer.changed for each; returns the event ids."""
+    return {await sync(sandbox, customer.dossier_number) for customer in customers}
+
+
 async def test_after_sigkill_mid_backlog_a_restarted_worker_gives_every_event_a_result(
     make_sandbox: SandboxFactory,
 ) -> None:
     sandbox: Sandbox = await make_sandbox(rate_limit=20)
     customers = [seed_customer(sandbox.anva, sandbox.portal, i) for i in range(12)]
     env = worker_environment(sandbox.settings())
-    published = set()
 
     async with WorkerProcess(env) as first:
-        for customer in customers:
-            published.add(await sync(sandbox, customer.dossier_number))
+        published = await sync_all(sandbox, customers)
         await eventually(lambda: len(sandbox.elements.dossiers()) >= 3, timeout_s=60)
         await first.kill()
     async with WorkerProcess(env):
@@ -57,11 +60,9 @@ async def test_sigterm_drains_in_flight_work_and_exits_zero_within_the_deadline(
     sandbox: Sandbox = await make_sandbox(rate_limit=20)
     customers = [seed_customer(sandbox.anva, sandbox.portal, i) for i in range(8)]
     env = worker_environment(sandbox.settings())
-    published = set()
 
     async with WorkerProcess(env) as first:
-        for customer in customers:
-            published.add(await sync(sandbox, customer.dossier_number))
+        published = await sync_all(sandbox, customers)
         await eventually(lambda: sandbox.elements.requests, timeout_s=60)
         exit_code = await first.terminate(timeout_s=20)
     async with WorkerProcess(env):
