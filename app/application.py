@@ -110,7 +110,12 @@ class Runtime:
             ),
             contract_settings=settings.contracts,
         )
-        self.service = SyncService(self.pipeline, self.limiter, retry=settings.retry)
+        self.service = SyncService(
+            self.pipeline,
+            self.limiter,
+            retry=settings.retry,
+            max_event_bytes=settings.kafka.max_event_bytes,
+        )
         self.broker = KafkaBroker(
             settings.kafka.servers,
             enable_idempotence=settings.kafka.enable_idempotence,

@@ -18,8 +18,11 @@ EventType = Literal["customer.changed", "contract.changed", "form.submitted"]
 EVENT_TYPES: tuple[EventType, ...] = ("customer.changed", "contract.changed", "form.submitted")
 Status = Literal["succeeded", "failed", "rejected"]
 RejectReason = Literal[
-    "not_json", "not_object", "missing_attribute", "unknown_type", "invalid_data"
+    "too_large", "not_json", "not_object", "missing_attribute", "unknown_type", "invalid_data"
 ]
+
+DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+"""An event of ours is a few hundred bytes; a megabyte is already far beyond any real one."""
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -91,12 +94,27 @@ def _first_error(error: ValidationError) -> tuple[bool, str]:
     return item["type"] == "missing", f"{where}: {item['msg']}"
 
 
-def parse_event(raw: bytes | None) -> InputEvent | Rejection:
-    """Turn the bytes of a Kafka message into an event or a reasoned rejection."""
+def parse_event(
+    raw: bytes | None, *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES
+) -> InputEvent | Rejection:
+    """Turn the bytes of a Kafka message into an event or a reasoned rejection.
+
+    Anything a producer can put in a message ends here: a null value, bytes that are
+    not UTF-8, JSON nested deeper than the parser's recursion limit (`RecursionError`),
+    a number too long for `int` (`ValueError`), or megabytes no event of ours needs.
+    """
+    if raw is None:
+        return Rejection("not_json", "message has no value (a null record)")
+    if len(raw) > max_bytes:
+        return Rejection(
+            "too_large", f"message is {len(raw)} bytes; events are at most {max_bytes}"
+        )
     try:
-        document = json.loads(raw or b"")
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        return Rejection("not_json", f"message is not JSON: {error}")
+        document = json.loads(raw)
+    except RecursionError:
+        return Rejection("not_json", "message is JSON nested too deeply to read")
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, over-long integers
+        return Rejection("not_json", f"message is not JSON: {str(error)[:200]}")
     if not isinstance(document, dict):
         return Rejection("not_object", f"message is JSON {type(document).__name__}, not an object")
     raw_id = document.get("id")

@@ -46,7 +46,13 @@ class Metrics:
             ["topic", "partition"],
             registry=self.registry,
         )
-
+        self.finish_failures = Counter(
+            "elements_sync_finish_failures",
+            "Failed tries to publish a message's result or dead letter or commit its offset "
+            "(each is retried; the message still gets its one result).",
+            ["step"],
+            registry=self.registry,
+        )
         self.intake_paused = Gauge(
             "elements_sync_intake_paused",
             "1 while the worker takes no new messages, by reason.",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -36,6 +36,13 @@ from app.simulators.anva import AnvaSimulator
 from app.simulators.elements import ElementsSimulator
 from app.simulators.portal import PortalSimulator
 
+CLOUDEVENTS_PRODUCER_HEADERS: tuple[tuple[str, bytes], ...] = (
+    ("content-type", b"application/cloudevents+json; charset=UTF-8"),
+    ("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+)
+"""What a CloudEvents SDK producer in structured mode sets, plus W3C trace context."""
+MAX_TEST_MESSAGE_BYTES = 8 * 1024 * 1024
+"""Upstream producers may be configured for larger messages than ours: tests send such."""
 ANVA_TOKEN = "anva-sandbox-token"
 PORTAL_TOKEN = "portal-sandbox-token"
 ELEMENTS_CLIENT_ID = "elements-sync"
@@ -112,7 +119,10 @@ class Sandbox:
         ):
             self.urls[name] = await self._stack.enter_async_context(serve(sim.app))
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers, enable_idempotence=False, acks="all"
+            bootstrap_servers=bootstrap_servers,
+            enable_idempotence=False,
+            acks="all",
+            max_request_size=MAX_TEST_MESSAGE_BYTES,
         )
         await self._producer.start()
         self._stack.push_async_callback(self._producer.stop)
@@ -169,23 +179,39 @@ class Sandbox:
             await self.runtime.stop()
             self.runtime = None
 
-    async def publish_raw(self, topic: str, key: str | None, value: bytes) -> None:
+    async def publish_raw(
+        self,
+        topic: str,
+        key: str | bytes | None,
+        value: bytes | None,
+        *,
+        headers: Sequence[tuple[str, bytes | None]] = (),
+    ) -> None:
+        """Publish bytes as any producer might: any key, value and headers."""
         assert self._producer is not None, "start the sandbox first"
         await self._producer.send_and_wait(
-            topic, value, key=key.encode() if key is not None else None
+            topic,
+            value,
+            key=key.encode() if isinstance(key, str) else key,
+            headers=list(headers),
         )
 
     async def publish(
         self, event_type: EventType, data: dict[str, Any], *, key: str, event_id: str | None = None
     ) -> str:
-        """Publish a CloudEvent as upstream would; returns its id."""
+        """Publish a CloudEvent as an upstream CloudEvents producer does, headers included."""
         topic = {
             "customer.changed": self.topics.customer_events,
             "contract.changed": self.topics.contract_events,
             "form.submitted": self.topics.form_submissions,
         }[event_type]
         event_id = event_id or str(uuid.uuid4())
-        await self.publish_raw(topic, key, input_event_bytes(event_type, data, event_id=event_id))
+        await self.publish_raw(
+            topic,
+            key,
+            input_event_bytes(event_type, data, event_id=event_id),
+            headers=CLOUDEVENTS_PRODUCER_HEADERS,
+        )
         return event_id
 
     @asynccontextmanager

@@ -19,6 +19,7 @@ from app.errors import (
     SyncError,
 )
 from app.events import (
+    DEFAULT_MAX_EVENT_BYTES,
     ContractChanged,
     CustomerChanged,
     FormSubmitted,
@@ -58,11 +59,17 @@ class _Progress:
 
 class SyncService:
     def __init__(
-        self, pipeline: Pipeline, budget: ElementsLimiter, *, retry: RetrySettings
+        self,
+        pipeline: Pipeline,
+        budget: ElementsLimiter,
+        *,
+        retry: RetrySettings,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
         self._pipeline = pipeline
         self._budget = budget
         self._retry = retry
+        self._max_event_bytes = max_event_bytes
 
     async def _run(self, event: InputEvent, progress: _Progress) -> None:
         """Retry transient failures; wait (without failing) while the daily budget is spent."""
@@ -80,8 +87,16 @@ class SyncService:
                 await self._budget.wait_for_budget()
 
     async def handle(self, raw: bytes | None, *, key: str | None = None) -> Outcome:
+        """The outcome of one message; never raises, whatever the message holds."""
         started = time.monotonic()
-        parsed = parse_event(raw)
+        try:
+            return await self._handle(raw, key, started)
+        except Exception as error:
+            log.exception("no outcome could be decided; failing the message", key=key)
+            return self._unexpected(error, key, started)
+
+    async def _handle(self, raw: bytes | None, key: str | None, started: float) -> Outcome:
+        parsed = parse_event(raw, max_bytes=self._max_event_bytes)
         if isinstance(parsed, Rejection):
             return self._rejected(parsed, key, started)
         progress = _Progress(operations=[])
@@ -182,6 +197,22 @@ class SyncService:
         return Outcome(
             result, dead_letter_reason=rejection.reason, dead_letter_message=rejection.message
         )
+
+    @staticmethod
+    def _unexpected(error: Exception, key: str | None, started: float) -> Outcome:
+        """A bug of ours before the event could be read: failed, and the bytes kept."""
+        internal = InternalError(f"internal error: {type(error).__name__}")
+        result = ResultEvent(
+            subject=key,
+            data=ResultData(
+                eventId=None,
+                eventType=None,
+                status="failed",
+                error=_result_error(internal),
+                durationMs=_ms_since(started),
+            ),
+        )
+        return Outcome(result, dead_letter_reason=internal.code, dead_letter_message=str(internal))
 
 
 def _result_error(error: SyncError) -> ResultError:

@@ -15,6 +15,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import SettingsError
+from app.events import DEFAULT_MAX_EVENT_BYTES
 
 
 def _config(prefix: str) -> SettingsConfigDict:
@@ -39,6 +40,7 @@ class KafkaSettings(BaseSettings):
     heartbeat_interval_ms: Annotated[int, Field(ge=50)] = 3_000
     topic_partitions: Annotated[int, Field(ge=1)] = 4
     max_in_flight: Annotated[int, Field(ge=1)] = 64
+    max_event_bytes: Annotated[int, Field(ge=1024)] = DEFAULT_MAX_EVENT_BYTES
 
     @property
     def servers(self) -> list[str]:

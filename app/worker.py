@@ -8,7 +8,9 @@ result — and, for failures, its dead-letter copy — is acknowledged by Kafka.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from typing import Any
 
 import structlog
@@ -18,22 +20,49 @@ from aiokafka.structs import TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from app.events import ResultEvent
 from app.keyed import KeyedDispatcher
 from app.metrics import Metrics
 from app.offsets import OffsetTracker
+from app.outcome_publisher import (
+    CLOUDEVENTS_JSON,
+    OutcomePublisher,
+    header_text,
+    kafka_error_is_transient,
+    publish_backoff,
+)
 from app.service import Outcome, SyncService
 from app.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-CLOUDEVENTS_JSON = "application/cloudevents+json"
 FLOW_CHECK_INTERVAL_S = 0.5
+COMMIT_ATTEMPTS = 5
 
 
 def _text(value: bytes | None) -> str | None:
     return value.decode("utf-8", "replace") if value is not None else None
+
+
+async def _tolerant_parser(
+    record: ConsumerRecord[Any, Any],
+    original: Callable[[ConsumerRecord[Any, Any]], Awaitable[StreamMessage[Any]]],
+) -> StreamMessage[Any]:
+    """FastStream's parser decodes every header value as UTF-8 (`None` or other bytes
+    would raise before our handler runs, leaving the message without a result): give it
+    text-safe copies, and keep the untouched record as the raw message."""
+    safe = [(k, v.encode()) for k, v in header_text(record.headers or ()).items()]
+    message = await original(dataclasses.replace(record, headers=safe))
+    message.raw_message = record
+    return message
+
+
+async def _undecoded(message: StreamMessage[Any]) -> bytes:
+    """The body as sent: FastStream would parse JSON by content type, and raise on bad JSON."""
+    body: bytes = message.body
+    return body
 
 
 class Worker:
@@ -64,25 +93,11 @@ class Worker:
         """The input subscriber and the output publishers (which also make the AsyncAPI document)."""
         kafka = self._settings.kafka
         topics = self._settings.topics
-        self._results = self._broker.publisher(
-            topics.results,
-            title="elements-sync results",
-            description="One elements.sync.result CloudEvent per input message, keyed like it.",
-            schema=ResultEvent,
-        )
+        self._outcomes = OutcomePublisher(self._broker, topics, self._metrics)
         self._forms = self._broker.publisher(
             topics.form_submissions,
             title="elements-sync form submissions",
             description="form.submitted CloudEvents written by the HTTP ingress, keyed by customer id.",
-        )
-        self._dead_letters = self._broker.publisher(
-            topics.dead_letter,
-            title="elements-sync dead letters",
-            description=(
-                "The original bytes of inputs that failed or were rejected; headers "
-                "x-dead-letter-reason, x-dead-letter-message, x-original-topic/partition/offset."
-            ),
-            schema=bytes,
         )
         self._subscriber = self._broker.subscriber(
             *self._settings.topics.inputs,
@@ -92,6 +107,8 @@ class Worker:
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=kafka.heartbeat_interval_ms,
             listener=_Rebalance(self),
+            parser=_tolerant_parser,
+            decoder=_undecoded,
             title="elements-sync inputs",
             description=(
                 "CloudEvents 1.0 (structured JSON) of type customer.changed, contract.changed or "
@@ -192,68 +209,54 @@ class Worker:
         self._flow_task = asyncio.create_task(self._watch_flow())
 
     async def _process(self, record: ConsumerRecord[Any, Any], partition: TopicPartition) -> None:
+        """Outcome, then result (and dead letter), then the offset — for every message.
+
+        `handle` never raises and `deliver` returns only once Kafka took the result, so
+        the offset is released after every message; only a cancelled drain leaves it
+        uncommitted, and then the message is redelivered.
+        """
         key = _text(record.key)
         with structlog.contextvars.bound_contextvars(
             key=key, topic=record.topic, offset=record.offset
         ):
             outcome = await self._service.handle(record.value, key=key)
-            if outcome.dead_letter_reason is not None:
-                await self._until_published(lambda: self._dead_letter(record, outcome))
-            await self._until_published(
-                lambda: self._results.publish(
-                    outcome.result.to_bytes(),
-                    key=record.key,
-                    headers={"content-type": CLOUDEVENTS_JSON},
-                )
-            )
-        self._count(outcome)
-        self._apply_flow()
-        commit_at = self._offsets.finish(partition, record.offset)
+            with structlog.contextvars.bound_contextvars(event_id=outcome.result.data.eventId):
+                await self._outcomes.deliver(record, outcome)
+                try:
+                    self._count(outcome)
+                    self._apply_flow()
+                except Exception:
+                    log.exception("metrics or flow control failed after a result")
+                await self._release(partition, record.offset)
+
+    async def _release(self, partition: TopicPartition, offset: int) -> None:
+        commit_at = self._offsets.finish(partition, offset)
         if commit_at is not None:
             await self._commit(partition, commit_at)
 
-    async def _dead_letter(self, record: ConsumerRecord[Any, Any], outcome: Outcome) -> Any:
-        headers = {_text(k) or k: _text(v) or "" for k, v in (record.headers or ())}
-        headers.update(
-            {
-                "x-dead-letter-reason": outcome.dead_letter_reason or "",
-                "x-dead-letter-message": (outcome.dead_letter_message or "")[:1000],
-                "x-original-topic": record.topic,
-                "x-original-partition": str(record.partition),
-                "x-original-offset": str(record.offset),
-                "x-event-id": outcome.result.data.eventId or "",
-            }
-        )
-        return await self._dead_letters.publish(
-            record.value or b"",
-            key=record.key,
-            headers=headers,
-        )
-
-    @staticmethod
-    async def _until_published(publish: Callable[[], Awaitable[Any]]) -> None:
-        """Kafka must take the result before the offset moves on: keep trying while it cannot."""
-        delay_s = 0.5
-        while True:
-            try:
-                await publish()
-                return
-            except KafkaError as error:
-                log.warning("publish failed, retrying", error=type(error).__name__, delay_s=delay_s)
-                await asyncio.sleep(delay_s)
-                delay_s = min(delay_s * 2, 10.0)
-
     async def _commit(self, partition: TopicPartition, offset: int) -> None:
+        """A failed commit is retried a few times; a later commit also covers it."""
         consumer = self._live_consumer()
         if consumer is None or partition not in self.assigned:
             return
         async with self._commit_lock:
             try:
-                await consumer.commit({partition: offset})
-            except KafkaError as error:
-                log.warning(
-                    "commit failed; the message may be redelivered", error=type(error).__name__
-                )
+                async for attempt in AsyncRetrying(
+                    retry=retry_if_exception(kafka_error_is_transient),
+                    stop=stop_after_attempt(COMMIT_ATTEMPTS),
+                    wait=publish_backoff(),
+                    before_sleep=lambda state: self._commit_failed(state.outcome),
+                    reraise=True,
+                ):
+                    with attempt:
+                        await consumer.commit({partition: offset})
+            except Exception as error:
+                self._outcomes.failed("commit", error)
+                log.warning("commit failed; the message may be redelivered after a restart")
+
+    def _commit_failed(self, outcome: Future[Any] | None) -> None:
+        if outcome is not None and (error := outcome.exception()) is not None:
+            self._outcomes.failed("commit", error)
 
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Let in-flight work of revoked partitions finish (bounded) so its offsets are committed."""

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import structlog
+
 from app.clients.anva import AnvaAccount, AnvaClient
 from app.clients.portal import PortalCustomer, PortalDirectory
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -18,11 +22,23 @@ class Upstream:
 async def find_portal_customer(
     directory: PortalDirectory, dossier_number: str, portal_customer_id: str | None
 ) -> PortalCustomer | None:
-    """By the id the event names, else by the dossier number as its `integrationId`."""
+    """By the id the event names when that customer is linked to this dossier, else by the
+    dossier number as its `integrationId`.
+
+    The id is only a hint: a stale id upstream, or a customer of another integration,
+    would otherwise put someone else's address, e-mail and phone into this dossier.
+    """
     if portal_customer_id:
         customer = await directory.by_id(portal_customer_id)
-        if customer is not None:
+        if customer is not None and customer.dossier_number == dossier_number:
             return customer
+        log.warning(
+            "portalCustomerId hint ignored",
+            portal_customer_id=portal_customer_id,
+            reason="unknown to the portal"
+            if customer is None
+            else "linked to another dossier or integration",
+        )
     return await directory.by_dossier_number(dossier_number)
 
 

@@ -284,3 +284,24 @@ async def test_a_klant_removed_in_elements_is_found_missing_and_created_again(
     assert result.data.attempts == 2
     klant = only_klant(only_dossier(sandbox, customer.dossier_number))
     assert klant["achternaam"] == "Vries"
+
+
+async def test_a_portal_customer_id_of_someone_else_never_puts_their_data_in_the_dossier(
+    sandbox: Sandbox,
+) -> None:
+    customer = seed_customer(sandbox.anva, sandbox.portal, PARTICULIER)
+    someone_else = seed_customer(sandbox.anva, sandbox.portal, 1)
+    await sandbox.start_worker()
+
+    await sandbox.publish(
+        "customer.changed",
+        {"dossierNumber": customer.dossier_number, "portalCustomerId": someone_else.portal_id},
+        key=customer.dossier_number,
+    )
+    (result,) = await sandbox.results(1)
+
+    assert result.data.status == "succeeded"
+    klant = only_klant(only_dossier(sandbox, customer.dossier_number))
+    assert [e["naam"] for e in klant["emailadressen"]] == ["klant0@example.nl"]
+    assert [p["naam"] for p in klant["telefoonnummers"]] == ["+31 6 10000000"]
+    assert [a["straat"] for a in klant["adressen"]] == ["Hoofdstraat"]

@@ -148,3 +148,29 @@ def test_rejection_result_serialises_as_cloudevent_with_null_event_id() -> None:
     assert document["data"]["eventId"] is None
     assert document["data"]["status"] == "rejected"
     assert document["data"]["error"]["code"] == "not_object"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "says"),
+    [
+        (None, "not_json", "null record"),
+        (b"[" * 100_000 + b"]" * 100_000, "not_json", "nested too deeply"),
+        (b'{"id": ' + b"9" * 5000 + b"}", "not_json", "digits"),
+        (b"\xff\xfe{}", "not_json", "not JSON"),
+        (b" " * (1024 * 1024 + 1), "too_large", "events are at most"),
+    ],
+    ids=["null", "nested", "long-number", "not-utf8", "megabyte"],
+)
+def test_anything_a_producer_can_send_is_rejected_with_a_reason_never_raised(
+    raw: bytes | None, reason: str, says: str
+) -> None:
+    found = rejection(raw)
+
+    assert found.reason == reason
+    assert says in found.message
+
+
+def test_the_size_limit_is_a_parameter() -> None:
+    assert parse_event(event(), max_bytes=10) == Rejection(
+        "too_large", f"message is {len(event())} bytes; events are at most 10"
+    )

@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from app.clients.portal import PortalClient, PortalDirectory
+from app.pipeline.resolve import find_portal_customer
 from app.simulators.portal import PortalSimulator
 
 TOKEN = "portal-token"
@@ -114,3 +115,37 @@ async def test_locators_older_than_the_ttl_are_rebuilt(setup: Setup) -> None:
     await setup.directory.by_dossier_number("100")
 
     assert setup.directory.rebuilds == 2
+
+
+@pytest.mark.parametrize(
+    ("hint", "why"),
+    [
+        ("cst_4", "linked to dossier 104"),
+        ("cst_other", "another integration"),
+        ("cst_x", "unknown"),
+    ],
+)
+async def test_a_portal_customer_id_hint_is_used_only_when_it_is_linked_to_the_dossier(
+    setup: Setup, hint: str, why: str
+) -> None:
+    setup.sim.add_customer(
+        customer_id="cst_other",
+        company_name="Someone Else B.V.",
+        address="Elders 9",
+        zip_code="9999ZZ",
+        city="Groningen",
+        primary_email="other@example.nl",
+        phone=None,
+        integration="acumulus",
+        integration_id="101",
+    )
+
+    found = await find_portal_customer(setup.directory, "101", hint)
+
+    assert found is not None and found.id == "cst_1", why
+
+
+async def test_a_hint_that_is_the_dossiers_own_customer_is_used(setup: Setup) -> None:
+    found = await find_portal_customer(setup.directory, "104", "cst_4")
+
+    assert found is not None and found.id == "cst_4"
