@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from app.sandbox import Sandbox
+from app.sandbox import CLOUDEVENTS_PRODUCER_HEADERS, Sandbox
 from app.simulators.seed import sample_customer, seed_customer
 from tests.e2e.helpers import only_dossier, only_klant, sync, synced_customer
 
@@ -171,7 +171,9 @@ async def test_each_kind_of_unusable_input_is_rejected_and_dead_lettered_as_sent
 ) -> None:
     await sandbox.start_worker()
     for name, raw in UNUSABLE.items():
-        await sandbox.publish_raw(sandbox.topics.customer_events, name, raw)
+        await sandbox.publish_raw(
+            sandbox.topics.customer_events, name, raw, headers=CLOUDEVENTS_PRODUCER_HEADERS
+        )
 
     results = {r.subject: r for r in await sandbox.results(len(UNUSABLE))}
     dead = {
@@ -194,7 +196,12 @@ async def test_worker_keeps_consuming_after_bad_input(sandbox: Sandbox) -> None:
     customer = seed_customer(sandbox.anva, sandbox.portal, PARTICULIER)
     await sandbox.start_worker()
 
-    await sandbox.publish_raw(sandbox.topics.customer_events, customer.dossier_number, b"\xff\xfe")
+    await sandbox.publish_raw(
+        sandbox.topics.customer_events,
+        customer.dossier_number,
+        b"\xff\xfe",
+        headers=CLOUDEVENTS_PRODUCER_HEADERS,
+    )
     await sync(sandbox, customer.dossier_number)
     bad, good = await sandbox.results(2)
 

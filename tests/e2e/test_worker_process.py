@@ -11,7 +11,7 @@ import pytest
 
 from app.embedded_broker import EmbeddedBroker
 from app.report import duplicate_entities
-from app.sandbox import Sandbox
+from app.sandbox import CLOUDEVENTS_PRODUCER_HEADERS, Sandbox
 from app.simulators.seed import SampleCustomer, seed_customer
 from tests.conftest import SandboxFactory
 from tests.e2e.helpers import eventually, sync
@@ -92,7 +92,9 @@ async def test_no_secret_appears_in_logs_results_or_dead_letters(
     async with WorkerProcess(env) as worker:
         events = {await sync(sandbox, c.dossier_number) for c in customers}
         events.add(await sync(sandbox, "999999"))
-        await sandbox.publish_raw(sandbox.topics.customer_events, "bad", b"not json")
+        await sandbox.publish_raw(
+            sandbox.topics.customer_events, "bad", b"not json", headers=CLOUDEVENTS_PRODUCER_HEADERS
+        )
         sandbox.elements.faults.fail_next(2, status=503)
         await asyncio.sleep(2.5)
         events.add(await sync(sandbox, customers[0].dossier_number))
