@@ -14,6 +14,8 @@
         ├── CustomerNotFound          neither ANVA nor the portal knows the dossier number
         ├── CustomerIncomplete        known, but with no name to give the klant
         ├── ContractNotFound          ANVA does not know the contract
+        ├── InvalidCustomerData       a value longer than Elements allows for its field
+        ├── InvalidFormField          a form's e-mail or phone that is not one
         └── InternalError             a bug of ours; the event fails rather than the worker
 
 Clients translate HTTP and transport failures into these at their boundary, so the
@@ -128,6 +130,18 @@ class ContractNotFound(PermanentError):
     """ANVA does not know the contract."""
 
     code = "contract_not_found"
+
+
+class InvalidCustomerData(PermanentError):
+    """A value Elements would refuse for its length; it is never sent."""
+
+    code = "invalid_customer_data"
+
+
+class InvalidFormField(PermanentError):
+    """A submitted form field that is not what it names (an e-mail, one phone number)."""
+
+    code = "invalid_form_field"
 
 
 class InternalError(PermanentError):
