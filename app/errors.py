@@ -13,9 +13,9 @@
         ├── AuthenticationFailed      credentials refused (after one re-authentication)
         ├── CustomerNotFound          neither ANVA nor the portal knows the dossier number
         ├── CustomerIncomplete        known, but with no name to give the klant
-        ├── ContractNotFound          ANVA does not know the contract
         ├── InvalidCustomerData       a value longer than Elements allows for its field
         ├── InvalidFormField          a form's e-mail or phone that is not one
+        ├── ContractNotFound          ANVA does not know the contract
         └── InternalError             a bug of ours; the event fails rather than the worker
 
 Clients translate HTTP and transport failures into these at their boundary, so the
@@ -126,12 +126,6 @@ class CustomerIncomplete(PermanentError):
     code = "customer_incomplete"
 
 
-class ContractNotFound(PermanentError):
-    """ANVA does not know the contract."""
-
-    code = "contract_not_found"
-
-
 class InvalidCustomerData(PermanentError):
     """A value Elements would refuse for its length; it is never sent."""
 
@@ -142,6 +136,12 @@ class InvalidFormField(PermanentError):
     """A submitted form field that is not what it names (an e-mail, one phone number)."""
 
     code = "invalid_form_field"
+
+
+class ContractNotFound(PermanentError):
+    """ANVA does not know the contract."""
+
+    code = "contract_not_found"
 
 
 class InternalError(PermanentError):
