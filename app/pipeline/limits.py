@@ -2,10 +2,10 @@
 
 Elements answers 400 to a string beyond its schema's `maxLength`. Sending one only to
 draw that answer costs a request and leaves the event half applied (the plan's earlier
-writes stand), so the whole plan is checked before anything is written. Only
-whitespace is ever trimmed — by the mapping and the form, where nothing is lost; a
-value still too long fails the event with a message that names the Elements field and
-where the value came from.
+writes stand), so the whole plan is checked before anything is written. Only what
+carries no meaning is trimmed, by the mapping and the form: surrounding whitespace,
+runs of spaces, a house number's leading zeros. A value still too long fails the event
+with a message that names the Elements field and where the value came from.
 """
 
 from __future__ import annotations
