@@ -13,6 +13,8 @@
         ├── AuthenticationFailed      credentials refused (after one re-authentication)
         ├── CustomerNotFound          neither ANVA nor the portal knows the dossier number
         ├── CustomerIncomplete        known, but with no name to give the klant
+        ├── InvalidCustomerData       a value longer than Elements allows for its field
+        ├── InvalidFormField          a form's e-mail or phone that is not one
         ├── ContractNotFound          ANVA does not know the contract
         └── InternalError             a bug of ours; the event fails rather than the worker
 
@@ -122,6 +124,18 @@ class CustomerIncomplete(PermanentError):
     """The customer is known but has no name for a klant."""
 
     code = "customer_incomplete"
+
+
+class InvalidCustomerData(PermanentError):
+    """A value Elements would refuse for its length; it is never sent."""
+
+    code = "invalid_customer_data"
+
+
+class InvalidFormField(PermanentError):
+    """A submitted form field that is not what it names (an e-mail, one phone number)."""
+
+    code = "invalid_form_field"
 
 
 class ContractNotFound(PermanentError):

@@ -47,6 +47,7 @@ class ElementsAdres(_Resource):
     toevoeging: str | None = None
     postcode: str | None = None
     plaatsnaam: str | None = None
+    categorie: str | None = None
 
 
 class ElementsDossier(_Resource):

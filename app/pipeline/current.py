@@ -8,6 +8,7 @@ answers 404 and the pipeline forgets the locators and reads again (`Pipeline`).
 
 from __future__ import annotations
 
+from app.address import Categorie, categorie_of
 from app.clients.elements import ElementsAdres, ElementsClient
 from app.pipeline.model import (
     Adres,
@@ -22,6 +23,14 @@ from app.pipeline.plan import address_is_current
 KlantLocators = dict[int, tuple[KlantKind, int]]
 
 
+def _categorie(rendered: str | None) -> Categorie | None:
+    """Elements renders a categorie its own way ("default" for Standaard); None: not told.
+
+    The words are the ones a box address has as straat, so `categorie_of` reads both.
+    """
+    return None if rendered is None else categorie_of(rendered)
+
+
 def stored_adres(adres: ElementsAdres) -> StoredAdres:
     return StoredAdres(
         id=adres.id,
@@ -31,6 +40,7 @@ def stored_adres(adres: ElementsAdres) -> StoredAdres:
             toevoeging=adres.toevoeging,
             postcode=adres.postcode,
             plaatsnaam=adres.plaatsnaam,
+            categorie=_categorie(adres.categorie),
         ),
     )
 
@@ -75,11 +85,19 @@ async def read_dossier_core(
 
 
 async def read_adressen(elements: ElementsClient, state: DossierState) -> None:
-    """Fill in the klant's addresses, to reuse one instead of adding a twin."""
+    """Fill in the klant's addresses, to reuse one instead of adding a twin.
+
+    The list also tells the standaard correspondentieadres' categorie, which the
+    dossier's embedded copy leaves out.
+    """
     klant = state.klant
     if klant is not None and klant.adressen is None:
         adressen = await elements.adressen(state.id, klant.kind, klant.id)
         klant.adressen = [stored_adres(a) for a in adressen]
+        standaard = state.standaard_adres
+        listed = next((a for a in klant.adressen if standaard and a.id == standaard.id), None)
+        if listed is not None:
+            state.standaard_adres = listed
 
 
 async def read_dossier(

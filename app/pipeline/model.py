@@ -5,25 +5,40 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from app.address import email_key, normalise_postcode, phone_key
+from app.address import Categorie, email_key, house_number_key, normalise_postcode, phone_key
 
 KlantKind = Literal["particulier", "zakelijk"]
 
 
 @dataclass(frozen=True)
 class Adres:
-    """An address in Elements' own fields; `key()` is what makes two of them the same."""
+    """An address in Elements' own fields; `key()` is what makes two of them the same.
+
+    A Postbus or Antwoordnummer keeps the word as straat and the box number as nummer
+    ("Postbus" / "1234", categorie Postbus). The spec's schema has no field of its own
+    for a box number and documents nothing about how a categorie is shown (its examples
+    only ever say "default"), so this keeps "Postbus 1234" readable wherever straat and
+    nummer are shown — the form prefill too, whose answer then comes back as the same
+    address.
+
+    `categorie` is None for an address read from the dossier's embedded
+    standaardcorrespondentieadres, which the spec renders without it; it then counts as
+    Standaard, the category of nearly every address, and a Postbus or Antwoordnummer is
+    confirmed from the klant's address list instead (`read_adressen`).
+    """
 
     straat: str | None
     nummer: str | None
     toevoeging: str | None
     postcode: str | None
     plaatsnaam: str | None
+    categorie: Categorie | None = "Standaard"
 
-    def key(self) -> tuple[str, str, str, str, str]:
+    def key(self) -> tuple[str, str, str, str, str, str]:
         return (
+            self.categorie or "Standaard",
             (self.straat or "").casefold(),
-            (self.nummer or "").casefold(),
+            house_number_key(self.nummer or ""),
             (self.toevoeging or "").casefold().replace(" ", ""),
             normalise_postcode(self.postcode or ""),
             (self.plaatsnaam or "").casefold(),

@@ -98,7 +98,7 @@ def adres_payload(adres: Adres) -> Payload:
             "postcode": adres.postcode,
             "plaatsnaam": adres.plaatsnaam,
             "land": "NL",
-            "categorie": "Standaard",
+            "categorie": adres.categorie or "Standaard",
             "type": "Correspondentieadres",
         }
     )

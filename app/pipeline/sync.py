@@ -27,7 +27,8 @@ from app.pipeline.contract import KnownContract, created_contract, find_contract
 from app.pipeline.contract_mapping import contract_payload, fingerprint, registratie_payload
 from app.pipeline.current import KlantLocators, read_adressen, read_dossier, read_dossier_core
 from app.pipeline.form import FormChanges
-from app.pipeline.mapping import desired_customer
+from app.pipeline.limits import Origins, check_lengths
+from app.pipeline.mapping import CUSTOMER_ORIGINS, desired_customer
 from app.pipeline.model import DesiredCustomer, DossierState
 from app.pipeline.plan import DossierDefaults, Step, address_is_current, plan_customer
 from app.pipeline.resolve import resolve_customer
@@ -70,8 +71,14 @@ class Pipeline:
             raise StaleLocator("an Elements resource the worker knew is gone") from error
 
     async def _apply(
-        self, steps: list[Step], current: DossierState | None, operations: list[Operation]
+        self,
+        steps: list[Step],
+        current: DossierState | None,
+        operations: list[Operation],
+        origins: Origins = CUSTOMER_ORIGINS,
     ) -> Applied:
+        """Apply a plan whose every value Elements takes; `origins` name them when not."""
+        check_lengths(steps, origins)
         applied = await apply_plan(self.elements, steps, current, operations)
         if applied.klant is not None:
             self.klant_locators[applied.dossier()] = applied.klant
@@ -197,7 +204,7 @@ class Pipeline:
                 if not address_is_current(desired, current):
                     await read_adressen(self.elements, current)
             steps = plan_customer(desired, current, self.defaults)
-            applied = await self._apply(steps, current, operations)
+            applied = await self._apply(steps, current, operations, changes.origins())
         return applied.dossier(), changes.ignored
 
     async def prefill(self, portal_customer_id: str) -> dict[str, str]:

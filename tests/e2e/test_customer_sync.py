@@ -138,6 +138,52 @@ async def test_address_change_adds_the_address_and_moves_the_correspondentieadre
     assert len(only_klant(dossier)["adressen"]) == 2
 
 
+async def test_postbus_address_is_stored_with_categorie_postbus(sandbox: Sandbox) -> None:
+    customer = seed_customer(sandbox.anva, sandbox.portal, PARTICULIER)
+    sandbox.portal.update_customer(customer.portal_id, address="Postbus 1234")
+    await sandbox.start_worker()
+
+    await sync(sandbox, customer.dossier_number)
+    await sync(sandbox, customer.dossier_number)
+    first, again = await sandbox.results(2)
+
+    assert first.data.status == "succeeded"
+    dossier = only_dossier(sandbox, customer.dossier_number)
+    standaard = dossier["_embedded"]["standaardcorrespondentieadres"]
+    assert (standaard["straat"], standaard["nummer"], standaard["toevoeging"]) == (
+        "Postbus",
+        "1234",
+        "",
+    )
+    (adres,) = only_klant(dossier)["adressen"]
+    assert adres["id"] == standaard["id"]
+    # The spec's listings show "default" for Standaard and no other categorie; the simulator
+    # renders the others in lower case.
+    assert adres["categorie"] == "postbus"
+    assert again.data.status == "succeeded"
+    assert again.data.operations == []
+
+
+async def test_a_house_number_longer_than_elements_allows_fails_before_any_write(
+    sandbox: Sandbox,
+) -> None:
+    customer = seed_customer(sandbox.anva, sandbox.portal, PARTICULIER)
+    sandbox.portal.update_customer(customer.portal_id, address="Hoofdstraat " + "7" * 26)
+    await sandbox.start_worker()
+
+    await sync(sandbox, customer.dossier_number)
+    (result,) = await sandbox.results(1)
+
+    assert result.data.status == "failed"
+    assert result.data.error is not None
+    assert result.data.error.code == "invalid_customer_data"
+    assert result.data.error.message == (
+        f"adres.nummer '{'7' * 26}' from the portal's address is longer than Elements allows (25)"
+    )
+    assert sandbox.elements.write_count() == 0
+    assert [r.method for r in sandbox.elements.requests if r.path.startswith("/api/")] == ["GET"]
+
+
 async def test_unknown_dossier_number_fails_and_is_dead_lettered(sandbox: Sandbox) -> None:
     await sandbox.start_worker()
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from app.sandbox import Sandbox
-from tests.e2e.helpers import only_dossier, only_klant, synced_customer
+from app.simulators.seed import seed_customer
+from tests.e2e.helpers import only_dossier, only_klant, sync, synced_customer
 
 pytestmark = pytest.mark.e2e
 
@@ -72,4 +73,44 @@ async def test_a_form_for_an_unknown_portal_customer_fails_and_is_dead_lettered(
     assert result.data.status == "failed"
     assert result.data.error is not None
     assert result.data.error.code == "customer_not_found"
+    assert len(await sandbox.read(sandbox.topics.dead_letter, 1)) == 1
+
+
+async def test_a_form_house_number_with_its_letter_stores_no_second_address(
+    sandbox: Sandbox,
+) -> None:
+    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
+    sandbox.portal.update_customer(customer.portal_id, address="Hoofdstraat 14-B")
+    await sandbox.start_worker()
+    await sync(sandbox, customer.dossier_number)
+    await sandbox.results(1)
+
+    await submit(sandbox, customer.portal_id, {"street": "Hoofdstraat", "houseNumber": "14B"})
+    _, result = await sandbox.results(2)
+
+    assert result.data.status == "succeeded"
+    assert result.data.operations == []
+    dossier = only_dossier(sandbox, customer.dossier_number)
+    (adres,) = only_klant(dossier)["adressen"]
+    assert (adres["straat"], adres["nummer"], adres["toevoeging"]) == ("Hoofdstraat", "14", "B")
+    assert dossier["_embedded"]["standaardcorrespondentieadres"]["id"] == adres["id"]
+
+
+async def test_a_form_with_an_invalid_email_fails_naming_email_and_writes_nothing(
+    sandbox: Sandbox,
+) -> None:
+    customer = await synced_customer(sandbox)
+    seen = len(sandbox.elements.requests)
+
+    await submit(sandbox, customer.portal_id, {"email": "piet(at)example.nl", "houseNumber": "14"})
+    _, result = await sandbox.results(2)
+
+    assert result.data.status == "failed"
+    assert result.data.error is not None
+    assert result.data.error.code == "invalid_form_field"
+    assert result.data.error.message == (
+        "form field email 'piet(at)example.nl' is not an e-mail address"
+    )
+    assert result.data.operations == []
+    assert sandbox.elements.requests[seen:] == []
     assert len(await sandbox.read(sandbox.topics.dead_letter, 1)) == 1

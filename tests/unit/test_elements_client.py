@@ -18,6 +18,8 @@ from app.errors import (
     UpstreamUnavailable,
 )
 from app.limiter import ElementsLimiter
+from app.pipeline.current import read_adressen, read_dossier_core
+from app.pipeline.model import Adres
 from app.simulators.elements import ElementsSimulator
 
 SECRET = "s3cret"
@@ -158,6 +160,40 @@ async def test_hal_collections_are_parsed_into_models(setup: Setup) -> None:
     emails = await setup.client.contacts(dossier_id, "particulier", klant_read.id, "emailadressen")
     assert klant_read.id == klant.resourceId
     assert [e.naam for e in emails] == ["a@b.nl"]
+
+
+async def test_a_postbus_categorie_is_read_from_the_address_list_not_the_dossier(
+    setup: Setup,
+) -> None:
+    """The dossier's embedded standaard address has no categorie; the klant's list has it."""
+    dossier_id = (await setup.client.create_dossier(DOSSIER)).resourceId or 0
+    klant_id = (
+        await setup.client.create_klant(
+            dossier_id, "particulier", {"achternaam": "Vries"}, rol="eerste-persoon"
+        )
+    ).resourceId or 0
+    postbus = {
+        "straat": "Postbus",
+        "nummer": "1234",
+        "plaatsnaam": "Amsterdam",
+        "categorie": "Postbus",
+        "type": "Correspondentieadres",
+    }
+    adres = await setup.client.add_to_klant(
+        dossier_id, "particulier", klant_id, "adressen", postbus
+    )
+    await setup.client.set_correspondentieadres(dossier_id, adres.resourceId or 0)
+
+    state = await read_dossier_core(
+        setup.client, DOSSIER["relatienummer"], "particulier", locators={}
+    )
+    assert state is not None
+    assert state.standaard_adres is not None
+    assert state.standaard_adres.adres.categorie is None
+    await read_adressen(setup.client, state)
+    assert state.standaard_adres.adres == Adres(
+        "Postbus", "1234", "", "", "Amsterdam", categorie="Postbus"
+    )
 
 
 async def test_daily_limit_429_closes_the_budget_for_the_day() -> None:

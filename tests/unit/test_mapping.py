@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import structlog
 
 from app.clients.anva import AnvaAccount
 from app.clients.portal import PortalCustomer
@@ -124,3 +125,84 @@ def test_portal_adres_without_street_line_keeps_postcode_and_city() -> None:
     assert adres == Adres(
         straat=None, nummer=None, toevoeging=None, postcode=None, plaatsnaam="Amsterdam"
     )
+
+
+def test_portal_postbus_becomes_a_postbus_address() -> None:
+    adres = portal_adres(portal(address="Postbus 1234", zipCode="1000 AB"))
+    assert adres == Adres(
+        straat="Postbus",
+        nummer="1234",
+        toevoeging=None,
+        postcode="1000AB",
+        plaatsnaam="Amsterdam",
+        categorie="Postbus",
+    )
+
+
+def test_portal_antwoordnummer_becomes_an_antwoordnummer_address() -> None:
+    adres = portal_adres(portal(address="antwoordnummer 567"))
+    assert adres is not None
+    assert (adres.straat, adres.nummer, adres.categorie) == (
+        "Antwoordnummer",
+        "567",
+        "Antwoordnummer",
+    )
+
+
+def test_portal_street_address_is_standaard() -> None:
+    adres = portal_adres(portal())
+    assert adres is not None
+    assert adres.categorie == "Standaard"
+
+
+def test_portal_blank_address_line_invents_no_street() -> None:
+    adres = portal_adres(portal(address="   "))
+    assert adres is not None
+    assert (adres.straat, adres.nummer, adres.toevoeging) == (None, None, None)
+
+
+def test_whitespace_runs_in_portal_and_anva_text_become_one_space() -> None:
+    desired = desired_customer(
+        DOSSIER,
+        account(firstName="Jan  Piet", lastName=" de   Vries "),
+        portal(city="Den   Haag", address="Laan  van   Meerdervoort 1001 B"),
+    )
+    assert desired.klant == Persoon(voornaam="Jan Piet", tussenvoegsel=None, achternaam="de Vries")
+    assert desired.adres is not None
+    assert (desired.adres.straat, desired.adres.plaatsnaam) == ("Laan van Meerdervoort", "Den Haag")
+
+
+@pytest.mark.parametrize(
+    ("fields", "left_out", "reason"),
+    [
+        pytest.param(
+            {"primaryEmail": "piet(at)example.nl"},
+            "primaryEmail",
+            "is not an e-mail address",
+            id="bad-email",
+        ),
+        pytest.param(
+            {"phone": "0612345678 / 0201234567"},
+            "phone",
+            "holds more than one phone number",
+            id="two-phones",
+        ),
+    ],
+)
+def test_a_bad_portal_contact_value_is_left_out_with_a_warning_and_the_rest_kept(
+    fields: dict[str, str], left_out: str, reason: str
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        desired = desired_customer(DOSSIER, account(lastName="Jansen"), portal(**fields))
+    kept = {"primaryEmail": desired.email, "phone": desired.phone}
+    assert kept.pop(left_out) is None
+    assert all(kept.values())
+    assert desired.adres is not None
+    assert logs == [
+        {
+            "event": "portal contact value left out",
+            "field": left_out,
+            "reason": reason,
+            "log_level": "warning",
+        }
+    ]

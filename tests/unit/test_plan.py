@@ -25,6 +25,7 @@ from app.pipeline.plan import (
     DossierDefaults,
     SetCorrespondentieadres,
     Step,
+    address_is_current,
     plan_customer,
 )
 from app.simulators.elements_schemas import ValidationFailed, validate
@@ -158,6 +159,58 @@ def test_address_in_another_notation_needs_no_write() -> None:
     assert plan_customer(desired(), current, DEFAULTS) == []
 
 
+def test_house_number_with_leading_zero_is_the_same_address() -> None:
+    current = stored(desired(adres=Adres("Hoofdstraat", "012", "A", "1234AB", "Amsterdam")))
+    assert plan_customer(desired(), current, DEFAULTS) == []
+
+
+def test_another_house_number_is_another_address() -> None:
+    current = stored(desired(adres=Adres("Hoofdstraat", "120", "A", "1234AB", "Amsterdam")))
+    assert step_types(plan_customer(desired(), current, DEFAULTS)) == [
+        AddAdres,
+        SetCorrespondentieadres,
+    ]
+
+
+POSTBUS = Adres("Postbus", "1234", None, "1000AB", "Amsterdam", categorie="Postbus")
+
+
+def test_postbus_address_is_sent_with_categorie_postbus() -> None:
+    steps = plan_customer(desired(adres=POSTBUS), None, DEFAULTS)
+    assert steps[2] == AddAdres(
+        {
+            "straat": "Postbus",
+            "nummer": "1234",
+            "postcode": "1000AB",
+            "plaatsnaam": "Amsterdam",
+            "land": "NL",
+            "categorie": "Postbus",
+            "type": "Correspondentieadres",
+        }
+    )
+
+
+def test_the_same_lines_in_another_categorie_are_another_address() -> None:
+    """A box address once stored as Standaard is replaced, not taken for the Postbus."""
+    as_standaard = replace(POSTBUS, categorie="Standaard")
+    current = stored(desired(adres=as_standaard))
+    steps = plan_customer(desired(adres=POSTBUS), current, DEFAULTS)
+    assert step_types(steps) == [AddAdres, SetCorrespondentieadres]
+    assert steps[0].payload["categorie"] == "Postbus"  # type: ignore[union-attr]
+
+
+def test_an_address_without_categorie_read_counts_as_standaard() -> None:
+    """The dossier's embedded standaard address carries no categorie (the spec's example)."""
+    unread = replace(HOOFDSTRAAT, categorie=None)
+    want = desired()
+    current = replace(stored(want), standaard_adres=StoredAdres(30, unread))
+    assert plan_customer(want, current, DEFAULTS) == []
+    postbus_unread = replace(POSTBUS, categorie=None)
+    assert not address_is_current(
+        desired(adres=POSTBUS), replace(current, standaard_adres=StoredAdres(30, postbus_unread))
+    )
+
+
 def test_new_email_and_phone_are_added_to_existing_klant() -> None:
     current = stored(desired())
     steps = plan_customer(desired(email="nieuw@example.nl", phone="020-7654321"), current, DEFAULTS)
@@ -223,6 +276,11 @@ SCHEMA_CASES = [
     pytest.param(desired(adres=Adres("Kerkstraat", None, "", None, "Utrecht")), id="no-nummer"),
     pytest.param(desired(ACME, adres=Adres(None, None, None, None, "Utrecht")), id="only-city"),
     pytest.param(desired(ACME, phone="+31 (0)20 123 4567"), id="zakelijk-intl-phone"),
+    pytest.param(desired(adres=POSTBUS), id="postbus"),
+    pytest.param(
+        desired(ACME, adres=replace(POSTBUS, straat="Antwoordnummer", categorie="Antwoordnummer")),
+        id="antwoordnummer",
+    ),
 ]
 
 

@@ -1,0 +1,77 @@
+"""Values Elements would refuse for their length, found before a plan's first write (pure).
+
+Elements answers 400 to a string beyond its schema's `maxLength`. Sending one only to
+draw that answer costs a request and leaves the event half applied (the plan's earlier
+writes stand), so the whole plan is checked before anything is written. Only what
+carries no meaning is trimmed, by the mapping and the form: surrounding whitespace,
+runs of spaces, a house number's leading zeros. A value still too long fails the event
+with a message that names the Elements field and where the value came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from app.errors import InvalidCustomerData
+from app.pipeline.plan import (
+    AddAdres,
+    AddEmail,
+    AddPhone,
+    CreateDossier,
+    CreateKlant,
+    Payload,
+    Step,
+)
+
+Origins = Mapping[str, str]
+"""Where the value of an Elements field came from: "adres.nummer" → "the portal's address"."""
+
+MAX_LENGTHS: dict[str, dict[str, int]] = {
+    "klantdossier": {"omschrijving": 255, "relatienummer": 255},
+    "klant": {"voornaam": 255, "tussenvoegsel": 255, "achternaam": 255, "naam": 255},
+    "adres": {"straat": 255, "nummer": 25, "toevoeging": 255, "postcode": 255, "plaatsnaam": 255},
+    "emailadres": {"naam": 255},
+    "telefoonnummer": {"naam": 255},
+}
+"""The spec's JSON Schema limits of the fields we send (a unit test holds them to the schemas)."""
+
+_PREVIEW_CHARS = 40
+
+
+def written(step: Step) -> tuple[str, Payload] | None:
+    """The Elements resource a step writes and its payload; None for a step without one."""
+    match step:
+        case CreateDossier(payload):
+            return "klantdossier", payload
+        case CreateKlant(_, payload):
+            return "klant", payload
+        case AddAdres(payload):
+            return "adres", payload
+        case AddEmail(payload):
+            return "emailadres", payload
+        case AddPhone(payload):
+            return "telefoonnummer", payload
+    return None
+
+
+def preview(value: str) -> str:
+    """A value for an error message: quoted, and cut short when long."""
+    return repr(value if len(value) <= _PREVIEW_CHARS else value[:_PREVIEW_CHARS] + "…")
+
+
+def check_lengths(steps: list[Step], origins: Origins) -> None:
+    """Raise `InvalidCustomerData` for the first value of the plan Elements would refuse."""
+    for step in steps:
+        sent = written(step)
+        if sent is None:
+            continue
+        resource, payload = sent
+        for name, limit in MAX_LENGTHS[resource].items():
+            value = payload.get(name)
+            if isinstance(value, str) and len(value) > limit:
+                field = f"{resource}.{name}"
+                origin = origins.get(field, "upstream")
+                raise InvalidCustomerData(
+                    f"{field} {preview(value)} from {origin} is longer than Elements allows "
+                    f"({limit})"
+                )
