@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from email_validator import EmailNotValidError, validate_email
+
 Categorie = Literal["Standaard", "Postbus", "Antwoordnummer"]
 
 _SEPARATOR_SPACES = re.compile(r"\s*([-/])\s*")
@@ -148,21 +150,11 @@ def _digit_count(text: str) -> int:
     return sum(c.isdigit() for c in text)
 
 
-# Conservative: one '@', a local part without spaces, quotes or brackets and without
-# empty dot-separated parts, and a domain of letter/digit/hyphen labels with a
-# letter top-level domain. Internationalised domains pass (\w is Unicode).
-_EMAIL = re.compile(
-    r"[^\s@\"(),:;<>\[\]\\.]+(?:\.[^\s@\"(),:;<>\[\]\\.]+)*"
-    r"@(?:[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?\.)+[^\W\d_]{2,63}"
-)
-_MAX_EMAIL_LENGTH = 254  # RFC 5321's limit on a path, within Elements' 255
-
-
 def email_problem(email: str) -> str | None:
-    """Why `email` is not one e-mail address, or None when it is."""
-    if len(email) > _MAX_EMAIL_LENGTH:
-        return f"is longer than an e-mail address can be ({_MAX_EMAIL_LENGTH})"
-    if _EMAIL.fullmatch(email) is None:
+    """Why `email` is not one e-mail address, or None when it is (syntax only, no DNS)."""
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError:
         return "is not an e-mail address"
     return None
 

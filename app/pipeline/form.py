@@ -27,7 +27,7 @@ from app.address import (
     split_house_number,
 )
 from app.errors import InvalidFormField
-from app.pipeline.limits import Origins, preview
+from app.pipeline.limits import Origins
 from app.pipeline.mapping import CUSTOMER_ORIGINS
 from app.pipeline.model import Adres
 
@@ -54,13 +54,13 @@ def _value(raw: Any) -> str | None:
 
 def _checked_email(email: str | None) -> str | None:
     if email and (reason := email_problem(email)):
-        raise InvalidFormField(f"form field email {preview(email)} {reason}")
+        raise InvalidFormField(f"form field email {reason}")
     return email
 
 
 def _checked_phone(phone: str | None) -> str | None:
     if phone and (reason := phone_problem(phone)):
-        raise InvalidFormField(f"form field phone {preview(phone)} {reason}")
+        raise InvalidFormField(f"form field phone {reason}")
     return clean_phone(phone) if phone else None
 
 

@@ -5,7 +5,8 @@ draw that answer costs a request and leaves the event half applied (the plan's e
 writes stand), so the whole plan is checked before anything is written. Only what
 carries no meaning is trimmed, by the mapping and the form: surrounding whitespace,
 runs of spaces, a house number's leading zeros. A value still too long fails the event
-with a message that names the Elements field and where the value came from.
+with a message that names the Elements field and where the value came from — not the
+value: results are read more widely than the customer's file.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ MAX_LENGTHS: dict[str, dict[str, int]] = {
 }
 """The spec's JSON Schema limits of the fields we send (a unit test holds them to the schemas)."""
 
-_PREVIEW_CHARS = 40
-
 
 def written(step: Step) -> tuple[str, Payload] | None:
     """The Elements resource a step writes and its payload; None for a step without one."""
@@ -54,11 +53,6 @@ def written(step: Step) -> tuple[str, Payload] | None:
     return None
 
 
-def preview(value: str) -> str:
-    """A value for an error message: quoted, and cut short when long."""
-    return repr(value if len(value) <= _PREVIEW_CHARS else value[:_PREVIEW_CHARS] + "…")
-
-
 def check_lengths(steps: list[Step], origins: Origins) -> None:
     """Raise `InvalidCustomerData` for the first value of the plan Elements would refuse."""
     for step in steps:
@@ -72,6 +66,5 @@ def check_lengths(steps: list[Step], origins: Origins) -> None:
                 field = f"{resource}.{name}"
                 origin = origins.get(field, "upstream")
                 raise InvalidCustomerData(
-                    f"{field} {preview(value)} from {origin} is longer than Elements allows "
-                    f"({limit})"
+                    f"{field} from {origin} is {len(value)} characters; Elements allows {limit}"
                 )

@@ -108,9 +108,7 @@ async def test_a_form_with_an_invalid_email_fails_naming_email_and_writes_nothin
     assert result.data.status == "failed"
     assert result.data.error is not None
     assert result.data.error.code == "invalid_form_field"
-    assert result.data.error.message == (
-        "form field email 'piet(at)example.nl' is not an e-mail address"
-    )
+    assert result.data.error.message == ("form field email is not an e-mail address")
     assert result.data.operations == []
     assert sandbox.elements.requests[seen:] == []
     assert len(await sandbox.read(sandbox.topics.dead_letter, 1)) == 1

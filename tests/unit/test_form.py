@@ -74,7 +74,8 @@ def test_changing_the_postcode_of_a_postbus_keeps_it_a_postbus() -> None:
 def test_an_email_that_is_not_one_fails_naming_the_field(email: str) -> None:
     with pytest.raises(InvalidFormField) as raised:
         changes(email=email)
-    assert str(raised.value) == f"form field email {email!r} is not an e-mail address"
+    assert str(raised.value) == "form field email is not an e-mail address"
+    assert email not in str(raised.value), "results do not repeat personal data"
     assert raised.value.code == "invalid_form_field"
 
 
@@ -84,11 +85,11 @@ def test_an_email_that_is_not_one_fails_naming_the_field(email: str) -> None:
 def test_a_phone_holding_two_numbers_fails_naming_the_field(phone: str) -> None:
     with pytest.raises(InvalidFormField) as raised:
         changes(phone=phone)
-    assert str(raised.value) == f"form field phone {phone!r} holds more than one phone number"
+    assert str(raised.value) == "form field phone holds more than one phone number"
 
 
 def test_a_phone_without_digits_fails_naming_the_field() -> None:
-    with pytest.raises(InvalidFormField, match=r"^form field phone 'geen' holds no phone number$"):
+    with pytest.raises(InvalidFormField, match=r"^form field phone holds no phone number$"):
         changes(phone="geen")
 
 
@@ -115,8 +116,7 @@ def test_a_too_long_house_number_fails_naming_the_form_field() -> None:
     with pytest.raises(InvalidCustomerData) as raised:
         check_lengths([AddAdres({"nummer": adres.nummer})], form.origins())
     assert str(raised.value) == (
-        "adres.nummer '" + "1" * 40 + "…' from form field houseNumber is longer than "
-        "Elements allows (25)"
+        "adres.nummer from form field houseNumber is 41 characters; Elements allows 25"
     )
 
 
