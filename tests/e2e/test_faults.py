@@ -14,7 +14,7 @@ from app.sandbox import Sandbox
 from app.settings import RetrySettings
 from app.simulators.seed import seed_customer
 from tests.conftest import SandboxFactory
-from tests.e2e.helpers import eventually, only_dossier, sync
+from tests.e2e.helpers import eventually, only_dossier, only_klant, sync
 
 pytestmark = pytest.mark.e2e
 
@@ -191,3 +191,40 @@ async def test_a_result_due_while_the_broker_is_down_is_published_once_it_is_bac
 
     assert result.data.eventId == event_id
     assert result.data.status == "succeeded"
+
+
+async def test_odd_anva_accounts_stop_no_other_customer_from_syncing(sandbox: Sandbox) -> None:
+    """PHP's `[]` for an empty map, `null`, numbers and nested extras: each read as meant."""
+    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
+    sandbox.anva.add_account_record({"id": 90, "lastName": "Leeg", "dossiers": []})
+    sandbox.anva.add_account_record({"id": 91, "lastName": "Niets", "dossiers": None})
+    sandbox.anva.add_account_record(
+        {
+            "id": 92,
+            "firstName": "Kees",
+            "lastName": "Getal",
+            "dossiers": {"301": 100777},
+            "groupIds": None,
+            "preferences": {"language": {"code": "nl"}},
+        }
+    )
+    sandbox.anva.add_account_record(
+        {"id": 93, "firstName": {"nl": "Els"}, "lastName": "Vreemd", "dossiers": {"301": "100888"}}
+    )
+    await sandbox.start_worker()
+
+    for dossier_number in (customer.dossier_number, "100777", "100888"):
+        await sync(sandbox, dossier_number)
+    results = {r.subject: r.data for r in await sandbox.results(3)}
+
+    assert results[customer.dossier_number].status == "succeeded"
+    assert only_klant(only_dossier(sandbox, customer.dossier_number))["achternaam"] == "Vries"
+    assert results["100777"].status == "succeeded"
+    assert only_klant(only_dossier(sandbox, "100777"))["achternaam"] == "Getal"
+    unreadable = results["100888"]
+    assert (unreadable.status, unreadable.attempts) == ("failed", 1)
+    assert unreadable.error is not None
+    assert unreadable.error.code == "unreadable_record"
+    assert unreadable.error.message == (
+        "ANVA account of dossier 100888 cannot be read (firstName: string_type)"
+    )

@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
-from app.clients.elements import ElementsClient
+from app.clients.elements import ElementsClient, renewal_delay_s
 from app.errors import (
     AuthenticationFailed,
     DailyBudgetExhausted,
@@ -290,3 +290,45 @@ async def test_a_validation_400_with_an_empty_embedded_is_still_a_validation_err
             await client.create_dossier(DOSSIER)
 
     assert raised.value.items == []
+
+
+@pytest.mark.parametrize(
+    ("expires_in_s", "delay_s"),
+    [(3600, 3540), (300, 270), (2, 1.8), (0, 0)],
+    ids=["hour-capped-by-setting", "five-minutes", "two-seconds", "already-expired"],
+)
+def test_a_token_is_renewed_when_a_tenth_of_its_life_is_left_at_most_the_margin(
+    expires_in_s: float, delay_s: float
+) -> None:
+    assert renewal_delay_s(expires_in_s, max_margin_s=60) == pytest.approx(delay_s)
+
+
+async def test_short_lived_tokens_are_renewed_once_per_nine_tenths_of_their_life() -> None:
+    """Before: a 60 s margin on a 2 s token renewed it before every request."""
+    clock = FakeClock()
+    sim = ElementsSimulator(
+        client_id="elements-sync",
+        client_secret=SECRET,
+        rate_limit=10_000,
+        token_ttl_s=2,
+        clock=clock,
+    )
+    granted_at: list[float] = []
+
+    async def note_grant(request: httpx.Request) -> None:
+        if request.url.path == "/oauth/access_token":
+            granted_at.append(clock.now - 1000.0)
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sim.app),
+        base_url="http://elements",
+        event_hooks={"request": [note_grant]},
+    ) as http:
+        client = elements_client(http, refresh_margin_s=60, clock=clock)
+        for step in range(80):
+            clock.now = 1000.0 + step * 0.125
+            await client.find_dossiers(relatienummer="1")
+
+    assert granted_at == [0.0, 1.875, 3.75, 5.625, 7.5, 9.375]
+    data_statuses = {r.status for r in sim.requests if r.path.startswith("/api")}
+    assert data_statuses == {200}
