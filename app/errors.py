@@ -14,7 +14,7 @@
         ├── CustomerNotFound          neither ANVA nor the portal knows the dossier number
         ├── CustomerIncomplete        known, but with no name to give the klant
         ├── ContractNotFound          ANVA does not know the contract
-        ├── UnreadableRecord          the event's own upstream record has a field we cannot read
+        ├── UnreadableRecord          the record the event needs has a field we cannot read
         └── InternalError             a bug of ours; the event fails rather than the worker
 
 Clients translate HTTP and transport failures into these at their boundary, so the

@@ -1,4 +1,4 @@
-"""AnvaClient against the ANVA simulator (httpx.ASGITransport): odd records break only themselves."""
+"""AnvaClient on the ANVA simulator (httpx.ASGITransport): an odd record breaks only itself."""
 
 from __future__ import annotations
 

@@ -193,10 +193,12 @@ async def test_no_url_with_the_access_token_reaches_an_error_message(setup: Setu
     assert raised.value.retryable is True
 
 
-def elements_client(http: httpx.AsyncClient, **options: Any) -> ElementsClient:
+def elements_client(
+    http: httpx.AsyncClient, *, limiter: ElementsLimiter | None = None, **options: Any
+) -> ElementsClient:
     return ElementsClient(
         http,
-        ElementsLimiter(rate_per_s=10_000, daily_limit=1_000_000, margin_s=0),
+        limiter or ElementsLimiter(rate_per_s=10_000, daily_limit=1_000_000, margin_s=0),
         client_id="elements-sync",
         client_secret=SecretStr(SECRET),
         organisation="4242",
@@ -332,3 +334,25 @@ async def test_short_lived_tokens_are_renewed_once_per_nine_tenths_of_their_life
     assert granted_at == [0.0, 1.875, 3.75, 5.625, 7.5, 9.375]
     data_statuses = {r.status for r in sim.requests if r.path.startswith("/api")}
     assert data_statuses == {200}
+
+
+async def test_the_probe_is_one_search_that_counts_against_the_budget() -> None:
+    limiter = ElementsLimiter(rate_per_s=10_000, daily_limit=100, margin_s=0)
+    seen: list[tuple[str, str, dict[str, str]]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        params = {k: v for k, v in request.url.params.items() if k != "access_token"}
+        seen.append((request.method, request.url.path, params))
+        if request.url.path == "/oauth/access_token":
+            return httpx.Response(200, json={"access_token": "a", "expires_in": 3600})
+        return httpx.Response(200, json={"_embedded": {"klantdossiers": []}})
+
+    transport = httpx.MockTransport(answer)
+    async with httpx.AsyncClient(transport=transport, base_url="http://elements") as http:
+        client = elements_client(http, limiter=limiter)
+        await client.probe()
+        await client.probe()
+
+    search = ("GET", "/api/data/klantdossiers", {"relatienummer": "0"})
+    assert seen == [("POST", "/oauth/access_token", {}), search, search]
+    assert limiter.remaining_today == 100 - 3
