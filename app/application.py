@@ -19,9 +19,12 @@ from tenacity import AsyncRetrying, retry_if_exception_type
 from tenacity.wait import wait_random_exponential
 
 from app import __version__
+from app.clients.anva import API as ANVA
 from app.clients.anva import AnvaClient
+from app.clients.elements import API as ELEMENTS
 from app.clients.elements import ElementsClient
-from app.clients.health import HealthTransport, UpstreamHealth
+from app.clients.health import HealthTransport, UpstreamHealth, UpstreamProbe
+from app.clients.portal import API as PORTAL
 from app.clients.portal import PortalClient, PortalDirectory
 from app.limiter import ElementsLimiter, today_in_amsterdam
 from app.metrics import Metrics
@@ -69,18 +72,18 @@ class Runtime:
         self.metrics.track_budget(lambda: self.limiter.remaining_today)
         self.health = UpstreamHealth()
         self._anva_http = _http_client(
-            str(settings.anva.base_url), settings.anva.timeout_s, api="ANVA", health=self.health
+            str(settings.anva.base_url), settings.anva.timeout_s, api=ANVA, health=self.health
         )
         self._portal_http = _http_client(
             str(settings.portal.base_url),
             settings.portal.timeout_s,
-            api="portal",
+            api=PORTAL,
             health=self.health,
         )
         self._elements_http = _http_client(
             str(elements_settings.base_url),
             elements_settings.timeout_s,
-            api="Elements",
+            api=ELEMENTS,
             health=self.health,
         )
         self.elements = ElementsClient(
@@ -96,12 +99,21 @@ class Runtime:
         self.elements.on_response = lambda status: self.metrics.elements_requests.labels(
             str(status)
         ).inc()
-        self.portal = PortalDirectory(
-            PortalClient(self._portal_http, settings.portal.token),
-            ttl_s=settings.portal.index_ttl_s,
+        anva_client = AnvaClient(self._anva_http, settings.anva.token)
+        portal_client = PortalClient(self._portal_http, settings.portal.token)
+        self.portal = PortalDirectory(portal_client, ttl_s=settings.portal.index_ttl_s)
+        self.probe = UpstreamProbe(
+            self.health,
+            {
+                ANVA: anva_client.probe,
+                PORTAL: portal_client.probe,
+                ELEMENTS: self.elements.probe,
+            },
+            interval_s=settings.retry.probe_interval_s,
+            max_interval_s=settings.retry.max_backoff_s,
         )
         self.pipeline = Pipeline(
-            anva=AnvaClient(self._anva_http, settings.anva.token),
+            anva=anva_client,
             portal=self.portal,
             elements=self.elements,
             defaults=DossierDefaults(
@@ -151,6 +163,7 @@ class Runtime:
         await ensure_topics(self.settings.kafka, self.settings.topics)
         await self.broker.start()
         self.worker.start_flow_control()
+        self.probe.start()
 
     async def start_when_kafka_answers(self) -> None:
         """Start, retrying while Kafka is unreachable: the pod stays up and not ready meanwhile."""
@@ -167,6 +180,7 @@ class Runtime:
     async def stop(self) -> bool:
         """Drain, disconnect, close; False when in-flight work had to be abandoned."""
         drained = await self.worker.drain(self.settings.shutdown_grace_period_s)
+        await self.probe.stop()
         await self.broker.stop()
         for client in (self._anva_http, self._portal_http, self._elements_http):
             await client.aclose()

@@ -16,6 +16,7 @@
         ├── InvalidCustomerData       a value longer than Elements allows for its field
         ├── InvalidFormField          a form's e-mail or phone that is not one
         ├── ContractNotFound          ANVA does not know the contract
+        ├── UnreadableRecord          the record the event needs has a field we cannot read
         └── InternalError             a bug of ours; the event fails rather than the worker
 
 Clients translate HTTP and transport failures into these at their boundary, so the
@@ -142,6 +143,12 @@ class ContractNotFound(PermanentError):
     """ANVA does not know the contract."""
 
     code = "contract_not_found"
+
+
+class UnreadableRecord(PermanentError):
+    """The upstream record this event needs has a field that cannot be read."""
+
+    code = "unreadable_record"
 
 
 class InternalError(PermanentError):

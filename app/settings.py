@@ -151,6 +151,9 @@ class RetrySettings(BaseSettings):
 
     An unreachable upstream (5xx, timeout, connection error) is retried for up to
     `max_outage_s`; other transient errors up to `max_attempts` or `max_elapsed_s`.
+    While an upstream is down it is probed `probe_interval_s` after the outage starts, then
+    at doubling intervals up to `max_backoff_s`, so intake resumes once it answers even
+    when every event that was waiting for it has given up.
     """
 
     model_config = _config("RETRY_")
@@ -160,6 +163,7 @@ class RetrySettings(BaseSettings):
     max_outage_s: Annotated[float, Field(gt=0)] = 600.0
     initial_backoff_s: Annotated[float, Field(gt=0)] = 0.5
     max_backoff_s: Annotated[float, Field(gt=0)] = 30.0
+    probe_interval_s: Annotated[float, Field(gt=0)] = 5.0
 
 
 class FormsSettings(BaseSettings):

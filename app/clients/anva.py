@@ -9,9 +9,10 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from app.clients._http import json_object, raise_for_status, send
+from app.clients._tolerant import PhpMap, StrList, parse_items, php_list, php_map, read_record
 from app.errors import UpstreamUnavailable
 
 API = "ANVA"
@@ -19,6 +20,20 @@ API = "ANVA"
 
 class _AnvaModel(BaseModel):
     model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+
+
+def dossier_numbers(value: Any) -> dict[str, str]:
+    """An account's `dossiers` (organisation id → dossier number), read as PHP writes it.
+
+    `[]` (PHP's empty map) and `null` hold no dossiers; a list is keyed by position (the
+    organisation ids are lost, but only the numbers are looked up); a number is a dossier
+    number like any other; entries that are neither text nor a number are left out.
+    """
+    return {
+        organisation: str(number).strip()
+        for organisation, number in php_map(value).items()
+        if isinstance(number, str | int) and not isinstance(number, bool)
+    }
 
 
 class AnvaAccount(_AnvaModel):
@@ -29,10 +44,12 @@ class AnvaAccount(_AnvaModel):
     middleName: str | None = None
     lastName: str | None = None
     dossiers: dict[str, str] = Field(default_factory=dict)
-    groupIds: list[str] = Field(default_factory=list)
+    groupIds: StrList = Field(default_factory=list)
 
-    def holds(self, dossier_number: str) -> bool:
-        return dossier_number in self.dossiers.values()
+    @field_validator("dossiers", mode="before")
+    @classmethod
+    def _read_dossiers(cls, value: Any) -> dict[str, str]:
+        return dossier_numbers(value)
 
 
 class AnvaOrganisation(_AnvaModel):
@@ -47,7 +64,7 @@ class AnvaContract(_AnvaModel):
     id: str
     dossierNumber: str
     format: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: PhpMap = Field(default_factory=dict)
     status: str | None = None
 
 
@@ -68,17 +85,16 @@ class AnvaClient:
         if response.status_code == 404:
             return None
         raise_for_status(response, api=API)
-        items = json_object(response, api=API).get("data", {}).get("items")
-        if not isinstance(items, list):
+        data = json_object(response, api=API).get("data")
+        items = php_list(data.get("items")) if isinstance(data, dict) else None
+        if items is None:
             raise UpstreamUnavailable(f"{API} answered without data.items at {path}")
         return items
 
     async def _items(self, path: str, model: type[M]) -> list[M] | None:
+        """The items that can be read as `model`; an odd one is skipped, not fatal."""
         items = await self._raw_items(path)
-        try:
-            return None if items is None else [model.model_validate(i) for i in items]
-        except ValidationError as error:
-            raise UpstreamUnavailable(f"{API} answered an unexpected item at {path}") from error
+        return None if items is None else parse_items(model, items, api=API)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token.get_secret_value()}"}
@@ -87,8 +103,21 @@ class AnvaClient:
         return await self._items("/account/mine", AnvaAccount) or []
 
     async def account_for_dossier(self, dossier_number: str) -> AnvaAccount | None:
-        """The account whose `dossiers` map holds this dossier number."""
-        return next((a for a in await self.accounts() if a.holds(dossier_number)), None)
+        """The account whose `dossiers` map holds this dossier number.
+
+        Only that account is read as a model, so an odd field in anyone else's account
+        cannot stop this event; an odd field in its own fails it, naming the field.
+        """
+        for raw in await self._raw_items("/account/mine") or []:
+            dossiers = raw.get("dossiers") if isinstance(raw, dict) else None
+            if dossier_number in dossier_numbers(dossiers).values():
+                what = f"account of dossier {dossier_number}"
+                return read_record(AnvaAccount, raw, api=API, what=what)
+        return None
+
+    async def probe(self) -> None:
+        """The organisations: the smallest listing, enough to show whether ANVA answers."""
+        await self._raw_items("/organization/organizations/mine")
 
     async def organisations(self) -> list[AnvaOrganisation]:
         return await self._items("/organization/organizations/mine", AnvaOrganisation) or []
@@ -101,7 +130,7 @@ class AnvaClient:
 
     async def contract(self, contract_id: str) -> AnvaContract | None:
         """The contract, or None when ANVA does not know it."""
-        found = await self._items(
-            f"/contract/contracts/{quote(contract_id, safe='')}/mine", AnvaContract
-        )
-        return found[0] if found else None
+        found = await self._raw_items(f"/contract/contracts/{quote(contract_id, safe='')}/mine")
+        if not found:
+            return None
+        return read_record(AnvaContract, found[0], api=API, what=f"contract {contract_id}")

@@ -12,12 +12,13 @@ import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from app.clients._http import body_text, json_object, raise_for_status, retry_after_s, send
+from app.clients._tolerant import PhpMap, parse_item, parse_items, php_list, php_map
 from app.errors import (
     AuthenticationFailed,
     DailyBudgetExhausted,
@@ -33,11 +34,14 @@ API = "Elements"
 KlantKind = Literal["particulier", "zakelijk"]
 ContactList = Literal["adressen", "emailadressen", "telefoonnummers"]
 DOSSIERS = "/api/data/klantdossiers"
-R = TypeVar("R", bound=BaseModel)
+PROBE_RELATIENUMMER = "0"
+"""A relatienummer no ANVA dossier has: the outage probe's search finds nothing."""
+RENEWAL_FRACTION = 0.1
+"""Renew a token when this share of its lifetime is left (at most the configured margin)."""
 
 
 class _Resource(BaseModel):
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=False)
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
 
 
 class ElementsAdres(_Resource):
@@ -54,12 +58,12 @@ class ElementsDossier(_Resource):
     id: int
     relatienummer: str | None = None
     omschrijving: str | None = None
-    embedded: dict[str, Any] = Field(default_factory=dict, alias="_embedded")
+    embedded: PhpMap = Field(default_factory=dict, alias="_embedded")
 
     @property
     def standaardcorrespondentieadres(self) -> ElementsAdres | None:
         adres = self.embedded.get("standaardcorrespondentieadres")
-        return ElementsAdres.model_validate(adres) if isinstance(adres, dict) else None
+        return parse_item(ElementsAdres, adres, api=API) if adres is not None else None
 
 
 class ElementsKlant(_Resource):
@@ -88,13 +92,36 @@ def _validation_error(response: httpx.Response) -> ElementsValidationError | Non
         return None
     if not isinstance(document, dict) or document.get("message") != "Validatie fouten":
         return None
-    errors = document.get("_embedded", {}).get("errors", [])
+    errors = php_list(php_map(document.get("_embedded")).get("errors")) or []
     items = [
         ValidationItem(str(e.get("path", "")), str(e.get("message", "")))
         for e in errors
         if isinstance(e, dict)
     ]
     return ElementsValidationError("Elements: Validatie fouten", items)
+
+
+def _embedded(document: dict[str, Any], key: str) -> list[Any]:
+    """`_embedded.<key>` of a HAL document; a missing, `null` or `[]` `_embedded` holds nothing.
+
+    Raises when the key holds something other than a list (or PHP's object of items).
+    """
+    items = php_map(document.get("_embedded")).get(key)
+    found = [] if items is None else php_list(items)
+    if found is None:
+        raise UpstreamUnavailable(f"{API} answered a collection without _embedded.{key}")
+    return found
+
+
+def renewal_delay_s(expires_in_s: float, *, max_margin_s: float) -> float:
+    """How long a new token is used before it is renewed.
+
+    The margin is a tenth of the token's lifetime, capped by `max_margin_s`: a fixed
+    margin as long as the lifetime would renew before every request, and every grant
+    spends the rate limit.
+    """
+    margin_s = min(max_margin_s, expires_in_s * RENEWAL_FRACTION)
+    return max(expires_in_s - margin_s, 0.0)
 
 
 def _resource_id(response: httpx.Response) -> int:
@@ -185,7 +212,8 @@ class ElementsClient:
         return _Token(
             access=SecretStr(access),
             refresh=SecretStr(str(refresh)) if refresh else None,
-            renew_at=self._clock() + max(expires_in - self._refresh_margin_s, 0.0),
+            renew_at=self._clock()
+            + renewal_delay_s(expires_in, max_margin_s=self._refresh_margin_s),
         )
 
     async def _access_token(self) -> str:
@@ -240,12 +268,9 @@ class ElementsClient:
 
     async def _collection(
         self, path: str, key: str, params: dict[str, str] | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[Any]:
         document = json_object(await self._call("GET", path, params=params), api=API)
-        items = document.get("_embedded", {}).get(key, [])
-        if not isinstance(items, list):
-            raise UpstreamUnavailable(f"{API} answered a collection without _embedded.{key}")
-        return [i for i in items if isinstance(i, dict)]
+        return _embedded(document, key)
 
     async def _create(
         self, path: str, payload: dict[str, Any], params: dict[str, str] | None = None
@@ -255,11 +280,19 @@ class ElementsClient:
             method="POST", path=path, status=response.status_code, resourceId=_resource_id(response)
         )
 
+    async def probe(self) -> None:
+        """One search that finds nothing: proof that Elements answers, at one request's cost.
+
+        It goes through the limiter like every request (and needs a token grant first only
+        when the token has run out).
+        """
+        await self._call("GET", DOSSIERS, params={"relatienummer": PROBE_RELATIENUMMER})
+
     # klantdossiers
 
     async def find_dossiers(self, **filters: str) -> list[ElementsDossier]:
         items = await self._collection(DOSSIERS, "klantdossiers", params=filters)
-        return _parse(ElementsDossier, items)
+        return parse_items(ElementsDossier, items, api=API)
 
     async def create_dossier(self, payload: dict[str, Any]) -> Operation:
         return await self._create(DOSSIERS, payload)
@@ -276,7 +309,7 @@ class ElementsClient:
 
     async def producten(self, dossier_id: int) -> list[ElementsProduct]:
         path = f"{DOSSIERS}/{dossier_id}/producten"
-        return _parse(ElementsProduct, await self._collection(path, "producten"))
+        return parse_items(ElementsProduct, await self._collection(path, "producten"), api=API)
 
     async def create_contract(self, dossier_id: int, payload: dict[str, Any]) -> Operation:
         return await self._create(f"{DOSSIERS}/{dossier_id}/contracten", payload)
@@ -285,7 +318,9 @@ class ElementsClient:
         self, dossier_id: int, product_id: int
     ) -> list[ElementsRegistratie]:
         path = f"{DOSSIERS}/{dossier_id}/contracten/{product_id}/registraties"
-        return _parse(ElementsRegistratie, await self._collection(path, "registraties"))
+        return parse_items(
+            ElementsRegistratie, await self._collection(path, "registraties"), api=API
+        )
 
     async def add_contract_registratie(
         self, dossier_id: int, product_id: int, payload: dict[str, Any]
@@ -301,7 +336,7 @@ class ElementsClient:
 
     async def klanten(self, dossier_id: int, kind: KlantKind) -> list[ElementsKlant]:
         items = await self._collection(self.klanten_path(dossier_id, kind), kind)
-        return _parse(ElementsKlant, items)
+        return parse_items(ElementsKlant, items, api=API)
 
     async def create_klant(
         self, dossier_id: int, kind: KlantKind, payload: dict[str, Any], *, rol: str | None = None
@@ -313,13 +348,13 @@ class ElementsClient:
         self, dossier_id: int, kind: KlantKind, klant_id: int
     ) -> list[ElementsAdres]:
         path = f"{self.klanten_path(dossier_id, kind)}/{klant_id}/adressen"
-        return _parse(ElementsAdres, await self._collection(path, "adressen"))
+        return parse_items(ElementsAdres, await self._collection(path, "adressen"), api=API)
 
     async def contacts(
         self, dossier_id: int, kind: KlantKind, klant_id: int, which: ContactList
     ) -> list[ElementsContact]:
         path = f"{self.klanten_path(dossier_id, kind)}/{klant_id}/{which}"
-        return _parse(ElementsContact, await self._collection(path, which))
+        return parse_items(ElementsContact, await self._collection(path, which), api=API)
 
     async def add_to_klant(
         self,
@@ -345,10 +380,3 @@ class ElementsRegistratie(_Resource):
     id: int
     omschrijving: str | None = None
     onderwerp: str | None = None
-
-
-def _parse(model: type[R], items: list[dict[str, Any]]) -> list[R]:
-    try:
-        return [model.model_validate(item) for item in items]
-    except ValidationError as error:
-        raise UpstreamUnavailable(f"{API} answered an unexpected {model.__name__}") from error

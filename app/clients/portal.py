@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from app.clients._http import json_object, raise_for_status, send
-from app.errors import UpstreamUnavailable
+from app.clients._tolerant import StrList, parse_items, php_list
 
 API = "portal"
 ANVA_INTEGRATION = "anva"
@@ -38,7 +38,7 @@ class PortalCustomer(BaseModel):
     phone: str | None = None
     integration: str | None = None
     integrationId: str | None = None
-    customerGroups: list[str] = Field(default_factory=list)
+    customerGroups: StrList = Field(default_factory=list)
     createdAt: str | None = None
 
     @property
@@ -72,15 +72,19 @@ class PortalClient:
         response = await send(self._http, request, api=API)
         raise_for_status(response, api=API)
         document = json_object(response, api=API)
-        try:
-            customers = [PortalCustomer.model_validate(c) for c in document.get("data") or []]
-        except ValidationError as error:
-            raise UpstreamUnavailable(f"{API} answered an unexpected customer") from error
-        return PortalPage(number, customers, bool(document.get("next_page_url")))
+        data = php_list(document.get("data")) or []
+        customers = parse_items(PortalCustomer, data, api=API)
+        # An empty page ends the listing whatever it says, so a wrong next_page_url cannot
+        # loop; a page whose customers were all unreadable is not empty.
+        return PortalPage(number, customers, bool(document.get("next_page_url")) and bool(data))
+
+    async def probe(self) -> None:
+        """Page 1: the cheapest request that shows whether the portal answers."""
+        await self.page(1)
 
     async def all_pages(self) -> list[PortalPage]:
         pages = [await self.page(1)]
-        while pages[-1].has_next and pages[-1].customers:
+        while pages[-1].has_next:
             pages.append(await self.page(pages[-1].number + 1))
         return pages
 

@@ -36,7 +36,7 @@ class AnvaSimulator:
         self.permissions: list[str] = []
         self.requests: list[RecordedRequest] = []
         self.faults = Faults()
-        self._accounts: dict[int, dict[str, Any]] = {}
+        self._accounts: dict[int | str, dict[str, Any]] = {}
         self._organisations: dict[str, dict[str, Any]] = {}
         self._contracts: dict[str, dict[str, Any]] = {}
         routes = [
@@ -79,6 +79,14 @@ class AnvaSimulator:
                 "groupIds": ["101"],
             },
         )
+
+    def add_account_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Add an account exactly as given, for tests of records the Hub writes oddly.
+
+        Nothing is filled in or checked: the record is served verbatim, after the accounts
+        added before it. It cannot be updated afterwards.
+        """
+        return insert_record(self._accounts, f"record-{len(self._accounts)}", record)
 
     def update_account(self, account_id: int, **fields: Any) -> None:
         """Change an account's fields, named as in the API's JSON (`firstName`, `dossiers`, ...)."""

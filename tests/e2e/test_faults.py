@@ -12,9 +12,10 @@ import pytest
 from app.report import duplicate_entities
 from app.sandbox import Sandbox
 from app.settings import RetrySettings
+from app.simulators.recording import RecordedRequest
 from app.simulators.seed import seed_customer
 from tests.conftest import SandboxFactory
-from tests.e2e.helpers import eventually, only_dossier, sync
+from tests.e2e.helpers import eventually, only_dossier, only_klant, sync
 
 pytestmark = pytest.mark.e2e
 
@@ -191,3 +192,76 @@ async def test_a_result_due_while_the_broker_is_down_is_published_once_it_is_bac
 
     assert result.data.eventId == event_id
     assert result.data.status == "succeeded"
+
+
+async def test_odd_anva_accounts_stop_no_other_customer_from_syncing(sandbox: Sandbox) -> None:
+    """PHP's `[]` for an empty map, `null`, numbers and nested extras: each read as meant."""
+    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
+    sandbox.anva.add_account_record({"id": 90, "lastName": "Leeg", "dossiers": []})
+    sandbox.anva.add_account_record({"id": 91, "lastName": "Niets", "dossiers": None})
+    sandbox.anva.add_account_record(
+        {
+            "id": 92,
+            "firstName": "Kees",
+            "lastName": "Getal",
+            "dossiers": {"301": 100777},
+            "groupIds": None,
+            "preferences": {"language": {"code": "nl"}},
+        }
+    )
+    sandbox.anva.add_account_record(
+        {"id": 93, "firstName": {"nl": "Els"}, "lastName": "Vreemd", "dossiers": {"301": "100888"}}
+    )
+    await sandbox.start_worker()
+
+    for dossier_number in (customer.dossier_number, "100777", "100888"):
+        await sync(sandbox, dossier_number)
+    results = {r.subject: r.data for r in await sandbox.results(3)}
+
+    assert results[customer.dossier_number].status == "succeeded"
+    assert only_klant(only_dossier(sandbox, customer.dossier_number))["achternaam"] == "Vries"
+    assert results["100777"].status == "succeeded"
+    assert only_klant(only_dossier(sandbox, "100777"))["achternaam"] == "Getal"
+    unreadable = results["100888"]
+    assert (unreadable.status, unreadable.attempts) == ("failed", 1)
+    assert unreadable.error is not None
+    assert unreadable.error.code == "unreadable_record"
+    assert unreadable.error.message == (
+        "ANVA account of dossier 100888 cannot be read (firstName: string_type)"
+    )
+
+
+async def test_intake_resumes_after_an_outage_that_outlasted_every_retrying_event(
+    make_sandbox: SandboxFactory,
+) -> None:
+    """Once the event gave up only the probe asks ANVA, and its first answer ends the pause."""
+    sandbox: Sandbox = await make_sandbox(
+        retry=RetrySettings(
+            max_outage_s=2.0, initial_backoff_s=0.1, max_backoff_s=0.5, probe_interval_s=0.2
+        )
+    )
+    first, second = (seed_customer(sandbox.anva, sandbox.portal, i) for i in range(2))
+    runtime = await sandbox.start_worker()
+    sandbox.anva.faults.down(True)
+
+    await sync(sandbox, first.dossier_number)
+    await eventually(lambda: runtime.worker.paused_for == "upstream_outage", timeout_s=10)
+    (failed,) = await sandbox.results(1, timeout_s=30)
+    probes_seen = len(anva_probes(sandbox))
+    await eventually(lambda: len(anva_probes(sandbox)) >= probes_seen + 2, timeout_s=10)
+    paused_with_nothing_in_flight = runtime.worker.paused_for
+    sandbox.anva.faults.down(False)
+    await eventually(lambda: runtime.worker.paused_for is None, timeout_s=10)
+    await sync(sandbox, second.dossier_number)
+    results = await sandbox.results(2, timeout_s=30)
+
+    assert failed.data.status == "failed"
+    assert failed.data.error is not None and failed.data.error.code == "upstream_unavailable"
+    assert paused_with_nothing_in_flight == "upstream_outage"
+    assert [p.status for p in anva_probes(sandbox)][-1] == 200
+    assert results[1].data.status == "succeeded"
+    assert results[1].subject == second.dossier_number
+
+
+def anva_probes(sandbox: Sandbox) -> list[RecordedRequest]:
+    return [r for r in sandbox.anva.requests if r.path == "/api/organization/organizations/mine"]

@@ -1,14 +1,23 @@
-"""Outage detection at the transport, and the retry policy's arithmetic (no sleeping)."""
+"""Outage detection at the transport, the outage probe, and the retry policy's arithmetic.
+
+Nothing sleeps: the probe's schedule runs on looptime's fake loop clock.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from pydantic import SecretStr
+from structlog.testing import capture_logs
 from tenacity import RetryCallState
 
-from app.clients.health import HealthTransport, UpstreamHealth
+from app.clients.anva import AnvaClient
+from app.clients.health import HealthTransport, UpstreamHealth, UpstreamProbe
 from app.errors import RateLimited, UpstreamRejected, UpstreamUnavailable
 from app.retry import backoff_wait, should_stop
 from app.settings import RetrySettings
@@ -57,6 +66,90 @@ async def test_the_first_answer_after_an_outage_ends_it() -> None:
 
     await call(health, [200])
 
+    assert health.down == []
+
+
+class AnvaUpstream:
+    """ANVA that answers 503 while `down`, and its organisations otherwise; counts requests."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.requests: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request.url.path)
+        if self.down:
+            return httpx.Response(503)
+        return httpx.Response(200, json={"data": {"items": []}})
+
+
+@asynccontextmanager
+async def anva_behind(health: UpstreamHealth, upstream: AnvaUpstream) -> AsyncIterator[AnvaClient]:
+    transport = HealthTransport(httpx.MockTransport(upstream), "ANVA", health)
+    async with httpx.AsyncClient(transport=transport, base_url="http://anva/api") as http:
+        yield AnvaClient(http, SecretStr("token"))
+
+
+async def test_a_probe_asks_only_the_apis_that_are_down() -> None:
+    health = UpstreamHealth(threshold=1)
+    health.record("ANVA", reachable=False)
+    health.record("portal", reachable=True)
+    asked: list[str] = []
+
+    async def probe_anva() -> None:
+        asked.append("ANVA")
+
+    async def probe_portal() -> None:
+        asked.append("portal")
+
+    probe = UpstreamProbe(
+        health, {"ANVA": probe_anva, "portal": probe_portal}, interval_s=5, max_interval_s=30
+    )
+    await probe.probe_down_apis()
+
+    assert asked == ["ANVA"]
+
+
+async def test_a_reachable_probe_answer_ends_the_outage_and_says_so() -> None:
+    health, upstream = UpstreamHealth(threshold=2), AnvaUpstream()
+    async with anva_behind(health, upstream) as anva:
+        probe = UpstreamProbe(health, {"ANVA": anva.probe}, interval_s=5, max_interval_s=30)
+        await probe.probe_down_apis()
+        for _ in range(2):
+            await probe_unanswered(anva)
+        await probe.probe_down_apis()
+        down_while_unreachable = health.down
+        upstream.down = False
+        with capture_logs() as logs:
+            await probe.probe_down_apis()
+
+    assert down_while_unreachable == ["ANVA"]
+    assert health.down == []
+    assert upstream.requests == ["/api/organization/organizations/mine"] * 4
+    assert {"event": "upstream back", "api": "ANVA", "log_level": "info"} in logs
+
+
+async def probe_unanswered(anva: AnvaClient) -> None:
+    with contextlib.suppress(UpstreamUnavailable):
+        await anva.probe()
+
+
+@pytest.mark.looptime
+@pytest.mark.timeout(10)
+async def test_while_an_api_is_down_it_is_probed_at_doubling_intervals_until_it_answers() -> None:
+    health, upstream = UpstreamHealth(threshold=1), AnvaUpstream()
+    async with anva_behind(health, upstream) as anva:
+        await probe_unanswered(anva)
+        probe = UpstreamProbe(health, {"ANVA": anva.probe}, interval_s=5, max_interval_s=20)
+        probe.start()
+        await asyncio.sleep(76)
+        probes_while_down = len(upstream.requests) - 1
+        upstream.down = False
+        await asyncio.sleep(60)
+        await probe.stop()
+
+    assert probes_while_down == 5, "at 5, 15, 35, 55 and 75 s"
+    assert len(upstream.requests) == 1 + 5 + 1
     assert health.down == []
 
 

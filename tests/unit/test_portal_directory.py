@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
+from structlog.testing import capture_logs
 
 from app.clients.portal import PortalClient, PortalDirectory
+from app.pipeline.mapping import desired_customer
+from app.pipeline.plan import DossierDefaults, plan_customer
 from app.pipeline.resolve import find_portal_customer
 from app.simulators.portal import PortalSimulator
 
@@ -149,3 +154,103 @@ async def test_a_hint_that_is_the_dossiers_own_customer_is_used(setup: Setup) ->
     found = await find_portal_customer(setup.directory, "104", "cst_4")
 
     assert found is not None and found.id == "cst_4"
+
+
+def spec_customer(customer_id: str, **fields: Any) -> dict[str, Any]:
+    """A customer in the spec's shape."""
+    return {
+        "id": customer_id,
+        "companyName": "Test Company BV",
+        "address": "Teststreet 123",
+        "zipCode": "1234AB",
+        "city": "Amsterdam",
+        "primaryEmail": "info@example.nl",
+        "phone": "+312012345678",
+        "integration": "anva",
+        "integrationId": "123456789",
+        "customerGroups": ["cug_123abc567"],
+        "createdAt": "2024-04-28T21:00:00+02:00",
+        **fields,
+    }
+
+
+@asynccontextmanager
+async def portal_answering(pages: list[list[Any]]) -> AsyncIterator[PortalClient]:
+    """A portal serving `pages` (each a list of customer records) in the paginated shape."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.params["page"])
+        has_next = number < len(pages)
+        return httpx.Response(
+            200,
+            json={
+                "current_page": number,
+                "data": pages[number - 1],
+                "next_page_url": f"https://portal/v1/customers?page={number + 1},"
+                if has_next
+                else None,
+                "per_page": 15,
+            },
+        )
+
+    transport = httpx.MockTransport(answer)
+    async with httpx.AsyncClient(transport=transport, base_url="http://portal/v1") as http:
+        yield PortalClient(http, SecretStr(TOKEN))
+
+
+async def test_an_unreadable_customer_is_skipped_and_the_rest_of_the_page_is_read() -> None:
+    page = [
+        spec_customer("cst_1"),
+        {"companyName": "Without an id"},
+        spec_customer("cst_3", address={"street": "Teststreet", "number": 123}),
+        spec_customer("cst_4", customerGroups=None, integrationId=100234, extra={"a": [1]}),
+    ]
+
+    with capture_logs() as logs:
+        async with portal_answering([page]) as client:
+            (read,) = await client.all_pages()
+
+    assert [c.id for c in read.customers] == ["cst_1", "cst_4"]
+    assert read.customers[1].dossier_number == "100234"
+    assert read.customers[1].customerGroups == []
+    assert [(log["api"], log["item_id"], log["problems"]) for log in logs] == [
+        ("portal", None, ["id: missing"]),
+        ("portal", "cst_3", ["address: string_type"]),
+    ]
+
+
+async def test_a_page_of_only_unreadable_customers_does_not_end_the_listing() -> None:
+    pages = [[{"companyName": "Without an id"}], [spec_customer("cst_2")]]
+
+    async with portal_answering(pages) as client:
+        read = await client.all_pages()
+
+    assert [[c.id for c in page.customers] for page in read] == [[], ["cst_2"]]
+
+
+async def test_a_customer_without_phone_or_email_is_synced_without_them() -> None:
+    page = [spec_customer("cst_1", phone=None, primaryEmail="", integrationId="100234")]
+
+    async with portal_answering([page]) as client:
+        directory = PortalDirectory(client, ttl_s=300)
+        customer = await directory.by_dossier_number("100234")
+    desired = desired_customer("100234", None, customer)
+    steps = plan_customer(desired, None, DossierDefaults(kantoor_id=1, dossierstatus_id=1))
+
+    assert (desired.email, desired.phone) == (None, None)
+    assert [type(step).__name__ for step in steps] == [
+        "CreateDossier",
+        "CreateKlant",
+        "AddAdres",
+        "SetCorrespondentieadres",
+    ]
+    payloads = [getattr(step, "payload", {}) for step in steps]
+    assert all(value not in (None, "") for payload in payloads for value in payload.values())
+
+
+async def test_the_probe_reads_page_one(setup: Setup) -> None:
+    await setup.client.probe()
+
+    assert [(r.path, r.query, r.status) for r in setup.sim.requests] == [
+        ("/v1/customers", "page=1", 200)
+    ]
