@@ -163,6 +163,8 @@ class ElementsSimulator:
             )
         if refusal is None and is_data:
             refusal = await self._injected_failure()
+        if refusal is None and is_data and is_write:
+            refusal = _injected_refusal(self.faults.take_refusal())
         if refusal is None:
             status, messages = await _run(app, scope, body or b"")
             if is_data and is_write and 200 <= status < 300:
@@ -269,6 +271,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         status_code=exc.status_code,
         headers=exc.headers,
     )
+
+
+def _injected_refusal(item: tuple[str, str] | None) -> Response | None:
+    return None if item is None else JSONResponse(ValidationFailed([item]).body(), status_code=400)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -34,6 +34,8 @@ class Faults:
     _fail: _Counted = field(default_factory=_Counted)
     _apply_then_fail: _Counted = field(default_factory=_Counted)
     _delay: _Counted = field(default_factory=_Counted)
+    _refuse: _Counted = field(default_factory=_Counted)
+    _refusal: tuple[str, str] = ("", "")
     _error_rate: float = 0.0
     _apply_then_502_rate: float = 0.0
     _slow_rate: float = 0.0
@@ -47,6 +49,19 @@ class Faults:
     def apply_then_fail_next(self, n: int, status: int = 502) -> None:
         """The next ``n`` writes are applied, then answered ``status`` (a lost response)."""
         self._apply_then_fail = _Counted(n, status)
+
+    def refuse_next(self, n: int, *, path: str, message: str) -> None:
+        """The next ``n`` writes answer the spec's 400 "Validatie fouten" with this item.
+
+        Stands for a rule of the tenant's own Elements that no schema shows (a required
+        kenmerk, a closed kantoor), which the worker can only learn from the answer.
+        """
+        self._refuse = _Counted(n)
+        self._refusal = (path, message)
+
+    def take_refusal(self) -> tuple[str, str] | None:
+        """The validation error to refuse the current write with, if one is due."""
+        return self._refusal if self._refuse.take() is not None else None
 
     def delay_next(self, n: int, seconds: float) -> None:
         """The next ``n`` data requests wait ``seconds`` before being handled."""
@@ -72,6 +87,7 @@ class Faults:
         self.fail_next(0)
         self.apply_then_fail_next(0)
         self.delay_next(0, 0.0)
+        self.refuse_next(0, path="", message="")
         self.random()
 
     def take_delay(self) -> float:

@@ -67,8 +67,8 @@ async def test_a_payload_elements_rejects_fails_with_its_message_and_is_dead_let
     sandbox: Sandbox,
 ) -> None:
     customer = seed_customer(sandbox.anva, sandbox.portal, 0)
-    sandbox.anva.update_account(1, lastName="x" * 300)
     await sandbox.start_worker()
+    sandbox.elements.faults.refuse_next(1, path="/kantoor", message="Kantoor is gesloten")
 
     await sync(sandbox, customer.dossier_number)
     (result,) = await sandbox.results(1)
@@ -78,7 +78,7 @@ async def test_a_payload_elements_rejects_fails_with_its_message_and_is_dead_let
     assert result.data.error is not None
     assert result.data.error.code == "elements_validation"
     assert result.data.error.retryable is False
-    assert "achternaam" in result.data.error.message
+    assert "/kantoor: Kantoor is gesloten" in result.data.error.message
     assert result.data.attempts == 1
     assert dict(dead.headers)["x-dead-letter-reason"] == b"elements_validation"
 
