@@ -14,6 +14,7 @@
         ├── CustomerNotFound          neither ANVA nor the portal knows the dossier number
         ├── CustomerIncomplete        known, but with no name to give the klant
         ├── ContractNotFound          ANVA does not know the contract
+        ├── ContractAanvragerUnknown  a zakelijk klant and no person to be eerste aanvrager
         └── InternalError             a bug of ours; the event fails rather than the worker
 
 Clients translate HTTP and transport failures into these at their boundary, so the
@@ -128,6 +129,12 @@ class ContractNotFound(PermanentError):
     """ANVA does not know the contract."""
 
     code = "contract_not_found"
+
+
+class ContractAanvragerUnknown(PermanentError):
+    """The dossier's klant is an organisation and ANVA names no person to apply for its contract."""
+
+    code = "contract_aanvrager_unknown"
 
 
 class InternalError(PermanentError):
