@@ -109,7 +109,12 @@ class Pipeline:
     async def sync_contract(
         self, contract_id: str, dossier_number: str, operations: list[Operation]
     ) -> int:
-        """Create the contract once (syncing its dossier first when needed), record changes after."""
+        """Create the contract once (syncing its dossier first when needed), record changes after.
+
+        The contract is forgotten while it is being written to and remembered once the
+        writes are answered, so a retry after a lost answer reads Elements again instead
+        of adding the same registratie twice.
+        """
         contract = await self.anva.contract(contract_id)
         if contract is None:
             raise ContractNotFound(f"ANVA does not know contract {contract_id}")
@@ -134,11 +139,7 @@ class Pipeline:
             return known.dossier_id
 
     async def _record(self, contract: AnvaContract, known: KnownContract) -> Operation:
-        """The "overgenomen" registratie on a contract without one of ours, else what changed.
-
-        The contract is forgotten until this write is answered, so a retry after a lost
-        answer reads the registraties instead of adding the same one again.
-        """
+        """The "overgenomen" registratie on a contract without one of ours, else what changed."""
         payload = registratie_payload(
             contract,
             before=known.summary,
