@@ -17,6 +17,7 @@
         ├── InvalidFormField          a form's e-mail or phone that is not one
         ├── ContractNotFound          ANVA does not know the contract
         ├── UnreadableRecord          the record the event needs has a field we cannot read
+        ├── ContractAanvragerUnknown  a zakelijk klant and no person to be eerste aanvrager
         └── InternalError             a bug of ours; the event fails rather than the worker
 
 Clients translate HTTP and transport failures into these at their boundary, so the
@@ -149,6 +150,12 @@ class UnreadableRecord(PermanentError):
     """The upstream record this event needs has a field that cannot be read."""
 
     code = "unreadable_record"
+
+
+class ContractAanvragerUnknown(PermanentError):
+    """The dossier's klant is an organisation and ANVA names no person to apply for its contract."""
+
+    code = "contract_aanvrager_unknown"
 
 
 class InternalError(PermanentError):

@@ -125,6 +125,8 @@ class ContractSettings(BaseSettings):
 
     `status_map` maps an ANVA contract status (case-insensitive) to an Elements status id,
     e.g. `ELEMENTS_CONTRACT_STATUS_MAP='{"lopend": 2}'`; unknown statuses get `default_status_id`.
+    `medewerker_functie_id` is the `functie` of the medewerker that applies for a contract of
+    a zakelijk klant (the medewerker schema requires one).
     """
 
     model_config = _config("ELEMENTS_CONTRACT_")
@@ -139,6 +141,7 @@ class ContractSettings(BaseSettings):
     accountbeheerder_workflowgroep_id: Annotated[int, Field(ge=1)] = 1
     registratie_activiteit_id: Annotated[int, Field(ge=1)] = 1
     registratie_type_id: Annotated[int, Field(ge=1)] = 1
+    medewerker_functie_id: Annotated[int, Field(ge=1)] = 1
 
     def status_id(self, anva_status: str | None) -> int:
         key = (anva_status or "").strip().casefold()

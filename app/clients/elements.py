@@ -334,6 +334,12 @@ class ElementsClient:
     def klanten_path(dossier_id: int, kind: KlantKind) -> str:
         return f"{DOSSIERS}/{dossier_id}/klanten/{kind}"
 
+    async def create_medewerker(
+        self, dossier_id: int, organisatie_id: int, payload: dict[str, Any]
+    ) -> Operation:
+        path = f"{self.klanten_path(dossier_id, 'zakelijk')}/{organisatie_id}/medewerkers"
+        return await self._create(path, payload)
+
     async def klanten(self, dossier_id: int, kind: KlantKind) -> list[ElementsKlant]:
         items = await self._collection(self.klanten_path(dossier_id, kind), kind)
         return parse_items(ElementsKlant, items, api=API)
@@ -369,11 +375,14 @@ class ElementsClient:
 
 
 class ElementsProduct(_Resource):
-    """An item of a dossier's producten; contracts have `soort` "contracten"."""
+    """An item of a dossier's producten; contracts have `soort` "contracten".
+
+    The spec shows no `contractnummer` on it: a contract is recognised by its `omschrijving`.
+    """
 
     id: int
     soort: str | None = None
-    contractnummer: str | None = None
+    omschrijving: str | None = None
 
 
 class ElementsRegistratie(_Resource):

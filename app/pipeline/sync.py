@@ -23,7 +23,13 @@ from app.events import FormSubmitted, Operation
 from app.keyed import KeyedLocks
 from app.limiter import today_in_amsterdam
 from app.pipeline.apply import Applied, apply_plan
-from app.pipeline.contract import KnownContract, created_contract, find_contract
+from app.pipeline.contract import (
+    KnownContract,
+    MedewerkerLocators,
+    contract_aanvragers,
+    created_contract,
+    find_contract,
+)
 from app.pipeline.contract_mapping import contract_payload, fingerprint, registratie_payload
 from app.pipeline.current import KlantLocators, read_adressen, read_dossier, read_dossier_core
 from app.pipeline.form import FormChanges
@@ -58,6 +64,7 @@ class Pipeline:
     dossier_locks: KeyedLocks = field(default_factory=KeyedLocks)
     known_contracts: dict[str, KnownContract] = field(default_factory=dict)
     klant_locators: KlantLocators = field(default_factory=dict)
+    medewerkers: MedewerkerLocators = field(default_factory=dict)
 
     @asynccontextmanager
     async def _locators_checked(self) -> AsyncIterator[None]:
@@ -109,7 +116,12 @@ class Pipeline:
     async def sync_contract(
         self, contract_id: str, dossier_number: str, operations: list[Operation]
     ) -> int:
-        """Create the contract once (syncing its dossier first when needed), record changes after."""
+        """Create the contract once (syncing its dossier first when needed), record changes after.
+
+        The contract is forgotten while it is being written to and remembered once the
+        writes are answered, so a retry after a lost answer reads Elements again instead
+        of adding the same registratie twice.
+        """
         contract = await self.anva.contract(contract_id)
         if contract is None:
             raise ContractNotFound(f"ANVA does not know contract {contract_id}")
@@ -122,23 +134,28 @@ class Pipeline:
             )
         number = contract.dossierNumber
         async with self.dossier_locks.hold(number):
-            known = self.known_contracts.get(contract.id) or await find_contract(
+            known = self.known_contracts.pop(contract.id, None) or await find_contract(
                 self.elements, number, contract.id
             )
             if known is None:
                 known = await self._create_contract(contract, number, operations)
-            elif known.fingerprint != fingerprint(contract):
-                payload = registratie_payload(
-                    contract, before=known.summary, created=False, settings=self.contract_settings
-                )
-                operations.append(
-                    await self.elements.add_contract_registratie(
-                        known.dossier_id, known.product_id, payload
-                    )
-                )
+            if known.fingerprint != fingerprint(contract):
+                operations.append(await self._record(contract, known))
                 known = known.synced_from(contract)
             self.known_contracts[contract.id] = known
             return known.dossier_id
+
+    async def _record(self, contract: AnvaContract, known: KnownContract) -> Operation:
+        """The "overgenomen" registratie on a contract without one of ours, else what changed."""
+        payload = registratie_payload(
+            contract,
+            before=known.summary,
+            created=known.fingerprint is None,
+            settings=self.contract_settings,
+        )
+        return await self.elements.add_contract_registratie(
+            known.dossier_id, known.product_id, payload
+        )
 
     async def _create_contract(
         self, contract: AnvaContract, dossier_number: str, operations: list[Operation]
@@ -149,26 +166,26 @@ class Pipeline:
             raise PermanentError(
                 f"dossier {dossier_number} has no klant or correspondentieadres for a contract"
             )
-        kind, klant_id = applied.klant
         dossier_id = applied.dossier()
+        aanvragers = await contract_aanvragers(
+            self.elements,
+            desired,
+            dossier_id,
+            applied.klant,
+            medewerkers=self.medewerkers,
+            settings=self.contract_settings,
+            operations=operations,
+        )
         payload = contract_payload(
             contract,
-            klant_kind=kind,
-            klant_id=klant_id,
+            aanvragers=aanvragers,
             adres_id=applied.standaard_adres_id,
             settings=self.contract_settings,
             today=today_in_amsterdam(),
         )
         created = await self.elements.create_contract(dossier_id, payload)
         operations.append(created)
-        known = created_contract(dossier_id, created, contract)
-        registratie = registratie_payload(
-            contract, before=None, created=True, settings=self.contract_settings
-        )
-        operations.append(
-            await self.elements.add_contract_registratie(dossier_id, known.product_id, registratie)
-        )
-        return known
+        return created_contract(dossier_id, created)
 
     async def _linked_customer(self, portal_customer_id: str) -> tuple[str, PortalCustomer]:
         """The portal customer and the dossier number its `integrationId` gives."""

@@ -86,6 +86,7 @@ class ElementsApi:
             ("POST", dossier + "/registraties", self.create_registratie),
             ("GET", klanten, self.list_klanten),
             ("POST", klanten, self.create_klant),
+            ("POST", dossier + "/klanten/zakelijk/{kid:int}/medewerkers", self.create_medewerker),
             ("GET", klanten + "/{kid:int}", self.get_klant),
             ("PATCH", klanten + "/{kid:int}", self.patch_klant),
             ("GET", contacts, self.list_contacts),
@@ -212,6 +213,30 @@ class ElementsApi:
         klant.standaard_correspondentieadres = adres_id
         return _empty_ok()
 
+    async def create_medewerker(self, request: Request) -> Response:
+        """A new persoon, or a persoon of this dossier by ``id``, as a medewerker of an organisation.
+
+        The spec documents no way to read medewerkers back, so none is served.
+        """
+        dossier = self._dossier(request)
+        organisatie = dossier.klanten.get(_int(request, "kid"))
+        if organisatie is None or organisatie.kind != "zakelijk":
+            raise HTTPException(404)
+        body = validate("zakelijk_medewerkers", await _json_body(request))
+        if "id" in body:
+            persoon = dossier.persoon(body["id"])
+            if persoon is None:
+                raise ValidationFailed.at(
+                    "id", f"Persoon {body['id']} hoort niet bij dit klantdossier"
+                )
+            medewerker = Klant(
+                persoon.id, "particulier", {**persoon.data, "functie": body["functie"]}
+            )
+        else:
+            medewerker = Klant(self._store.new_id(), "particulier", body)
+        organisatie.medewerkers[medewerker.id] = medewerker
+        return _created(dossier.medewerker_href(organisatie, medewerker))
+
     # --- adressen, emailadressen, telefoonnummers of either kind of klant ----------------------
 
     async def list_contacts(self, request: Request) -> Response:
@@ -296,11 +321,14 @@ class ElementsApi:
 
 
 def _check_contract_references(dossier: Dossier, body: Json) -> None:
-    """Aanvragers must be klanten and the correspondentieadres an address of this dossier."""
+    """Aanvragers must be klanten and the correspondentieadres an address of this dossier.
+
+    The eerste aanvrager is one of the particulier aanvragers, or (release 1.9.3) a
+    medewerker of the organisation in ``aanvragerZakelijk``.
+    """
     particulier = {k.id for k in dossier.klanten_of("particulier")}
     zakelijk = {k.id for k in dossier.klanten_of("zakelijk")}
     checks: list[tuple[str, int, set[int]]] = [
-        ("eersteAanvrager.id", body["eersteAanvrager"]["id"], particulier | zakelijk),
         (
             "correspondentieadres.id",
             body["correspondentieadres"]["id"],
@@ -318,5 +346,21 @@ def _check_contract_references(dossier: Dossier, body: Json) -> None:
         for path, ref, known in checks
         if ref not in known
     ]
+    eerste = body["eersteAanvrager"]["id"]
+    if eerste not in _eerste_aanvrager_ids(dossier, body):
+        errors.append(
+            (
+                "eersteAanvrager.id",
+                f"{eerste} is geen aanvrager particulier en geen medewerker van de aanvrager zakelijk",
+            )
+        )
     if errors:
         raise ValidationFailed(errors)
+
+
+def _eerste_aanvrager_ids(dossier: Dossier, body: Json) -> set[int]:
+    allowed = {a["id"] for a in body.get("aanvragersParticulier", [])}
+    organisatie = dossier.klanten.get(body.get("aanvragerZakelijk", {}).get("id", 0))
+    if organisatie is not None and organisatie.kind == "zakelijk":
+        allowed |= set(organisatie.medewerkers)
+    return allowed

@@ -77,6 +77,8 @@ class Klant:
         default_factory=lambda: {c: {} for c in CONTACTS}
     )
     standaard_correspondentieadres: int | None = None
+    # a zakelijk klant's medewerkers: personen, rendered like a particulier klant
+    medewerkers: dict[int, Klant] = field(default_factory=dict)
 
 
 @dataclass
@@ -121,6 +123,15 @@ class Dossier:
 
     def klant_href(self, klant: Klant) -> str:
         return f"{self.href}/klanten/{klant.kind}/{klant.id}"
+
+    def medewerker_href(self, organisatie: Klant, medewerker: Klant) -> str:
+        return f"{self.klant_href(organisatie)}/medewerkers/{medewerker.id}"
+
+    def persoon(self, persoon_id: int) -> Klant | None:
+        """A person of this dossier: a particulier klant or a medewerker of an organisation."""
+        personen = [*self.klanten_of("particulier")]
+        personen += [m for o in self.klanten_of("zakelijk") for m in o.medewerkers.values()]
+        return next((p for p in personen if p.id == persoon_id), None)
 
 
 @dataclass
@@ -282,6 +293,13 @@ def _organisatie(klant: Klant) -> Json:
     return {"id": klant.id, **{name: data.get(name, "") for name in fields}}
 
 
+def render_medewerker(dossier: Dossier, organisatie: Klant, medewerker: Klant) -> Json:
+    return {
+        **_persoon(medewerker),
+        "_links": {"self": {"href": dossier.medewerker_href(organisatie, medewerker)}},
+    }
+
+
 def render_contact(dossier: Dossier, klant: Klant, collection: str, contact_id: int) -> Json:
     """An adres, emailadres or telefoonnummer as linked to ``klant``."""
     data = dossier.contacts[collection][contact_id]
@@ -334,14 +352,7 @@ def _adres(adres_id: int, data: Json) -> Json:
 
 
 def render_contract(dossier: Dossier, contract: Contract) -> Json:
-    data = contract.data
-    aanvrager_ids = [data["eersteAanvrager"]["id"]]
-    aanvrager_ids += [a["id"] for a in data.get("aanvragersParticulier", [])]
-    aanvragers = [
-        render_klant(dossier, dossier.klanten[kid], full=True)
-        for kid in dict.fromkeys(aanvrager_ids)
-    ]
-    adres_id = data["correspondentieadres"]["id"]
+    adres_id = contract.data["correspondentieadres"]["id"]
     adres = _adres(adres_id, dossier.contacts["adressen"][adres_id])
     return {
         **_product_fields(contract),
@@ -350,8 +361,31 @@ def render_contract(dossier: Dossier, contract: Contract) -> Json:
         "acceptantWorkflowgroep": None,
         "behandelaar": None,
         "_links": {"self": {"href": contract.href}},
-        "_embedded": {"correspondentieadres": adres, "aanvragers": aanvragers, "productdelen": []},
+        "_embedded": {
+            "correspondentieadres": adres,
+            "aanvragers": _aanvragers(dossier, contract.data),
+            "productdelen": [],
+        },
     }
+
+
+def _aanvragers(dossier: Dossier, data: Json) -> list[Json]:
+    """The eerste aanvrager first, then the other particulier aanvragers and the organisation."""
+    organisatie = (
+        dossier.klanten[data["aanvragerZakelijk"]["id"]] if "aanvragerZakelijk" in data else None
+    )
+    ids = [data["eersteAanvrager"]["id"], *(a["id"] for a in data.get("aanvragersParticulier", []))]
+    rendered = []
+    for persoon_id in dict.fromkeys(ids):
+        if organisatie is not None and persoon_id in organisatie.medewerkers:
+            rendered.append(
+                render_medewerker(dossier, organisatie, organisatie.medewerkers[persoon_id])
+            )
+        else:
+            rendered.append(render_klant(dossier, dossier.klanten[persoon_id], full=True))
+    if organisatie is not None:
+        rendered.append(render_klant(dossier, organisatie, full=True))
+    return rendered
 
 
 def render_product(contract: Contract) -> Json:
@@ -368,6 +402,7 @@ def render_product(contract: Contract) -> Json:
 
 
 def _product_fields(contract: Contract) -> Json:
+    """What a producten item and the contract GET share; the spec shows no contractnummer on either."""
     data = contract.data
     return {
         "id": contract.id,
@@ -375,7 +410,6 @@ def _product_fields(contract: Contract) -> Json:
         "offertenummer": "",
         "omschrijving": data.get("omschrijving", ""),
         "status": _status(CONTRACT_STATUS, data["status"]),
-        "contractnummer": data.get("contractnummer"),
         "invoerAanvraag": contract.invoer.isoformat(),
         "maatschappij": None,
         "startdatum": _iso_date(data["startdatum"]),
@@ -415,7 +449,12 @@ def inspect_dossier(dossier: Dossier) -> Json:
 
     def klant(k: Klant) -> Json:
         contacts = {c: [render_contact(dossier, k, c, cid) for cid in k.links[c]] for c in CONTACTS}
-        extra = {"standaardCorrespondentieadres": k.standaard_correspondentieadres}
+        extra: Json = {"standaardCorrespondentieadres": k.standaard_correspondentieadres}
+        if k.kind == "zakelijk":
+            extra["medewerkers"] = [
+                {**render_medewerker(dossier, k, m), "functie": m.data.get("functie")}
+                for m in k.medewerkers.values()
+            ]
         return {**render_klant(dossier, k, full=True), **contacts, **extra}
 
     def raw(r: Registratie) -> Json:

@@ -694,15 +694,15 @@ async def test_contract_shows_up_as_product_and_takes_registraties(
     ]
     item = (await client.get(contract, params=token)).json()
     assert (item["id"], item["type"], item["status"]) == (_id(contract), 9, "Aanvraag nieuw")
-    assert (item["contractnummer"], item["startdatum"]) == ("C-77", "2016-01-01T00:00:00+01:00")
+    assert (item["omschrijving"], item["startdatum"]) == ("Contract", "2016-01-01T00:00:00+01:00")
     assert [a["id"] for a in item["_embedded"]["aanvragers"]] == [klant_id]
     assert item["_embedded"]["correspondentieadres"]["id"] == adres_id
     producten = (await client.get(f"{dossier}/producten", params=token)).json()
     [product] = producten["_embedded"]["producten"]
-    assert (product["soort"], product["type"], product["contractnummer"]) == (
+    assert (product["soort"], product["type"], product["omschrijving"]) == (
         "contracten",
         9,
-        "C-77",
+        "Contract",
     )
     assert product["_links"]["self"]["href"] == contract
     registraties = (await client.get(f"{contract}/registraties", params=token)).json()
@@ -718,6 +718,158 @@ async def test_contract_shows_up_as_product_and_takes_registraties(
     [stored] = state["contracten"]
     assert (stored["id"], stored["contractnummer"]) == (_id(contract), "C-77")
     assert stored["registraties"][0]["omschrijving"] == "Gebeld"
+
+
+async def test_contract_reads_show_no_contractnummer_though_the_dossier_search_filters_on_it(
+    client: httpx.AsyncClient, sim: ElementsSimulator
+) -> None:
+    dossier, klant = await _dossier_with_klant(client)
+    token = await _token(client)
+    adres_id = _id(await _create(client, f"{klant}/adressen", ADRES))
+    contract = await _create(client, f"{dossier}/contracten", _contract(_id(klant), adres_id))
+
+    item = (await client.get(contract, params=token)).json()
+    producten = (await client.get(f"{dossier}/producten", params=token)).json()
+    found = await client.get("/api/data/klantdossiers", params={**token, "contractnummer": "C-77"})
+    other = await client.get("/api/data/klantdossiers", params={**token, "contractnummer": "C-7"})
+
+    assert "contractnummer" not in item
+    assert ["contractnummer" in p for p in producten["_embedded"]["producten"]] == [False]
+    assert [d["id"] for d in found.json()["_embedded"]["klantdossiers"]] == [_id(dossier)]
+    assert other.json()["_embedded"]["klantdossiers"] == []
+    [state] = sim.dossiers()
+    assert [c["contractnummer"] for c in state["contracten"]] == ["C-77"]
+
+
+async def test_eerste_aanvrager_of_a_particulier_contract_must_be_one_of_its_aanvragers(
+    client: httpx.AsyncClient,
+) -> None:
+    dossier, klant = await _dossier_with_klant(client)
+    token = await _token(client)
+    partner = await _create(
+        client, f"{dossier}/klanten/particulier", {"achternaam": "Jansen"}, rol="partner"
+    )
+    adres_id = _id(await _create(client, f"{klant}/adressen", ADRES))
+    body = _contract(_id(klant), adres_id, eersteAanvrager={"id": _id(partner)})
+
+    refused = await client.post(f"{dossier}/contracten", params=token, json=body)
+    both = {**body, "aanvragersParticulier": [{"id": _id(klant)}, {"id": _id(partner)}]}
+    accepted = await client.post(f"{dossier}/contracten", params=token, json=both)
+
+    assert _errors(refused) == [
+        {
+            "path": "eersteAanvrager.id",
+            "message": f"{_id(partner)} is geen aanvrager particulier en geen medewerker van "
+            "de aanvrager zakelijk",
+        }
+    ]
+    assert accepted.status_code == 201
+
+
+async def _organisatie(client: httpx.AsyncClient) -> tuple[str, str, int]:
+    """A dossier with a zakelijk klant and an address of it."""
+    dossier = await _create(client, "/api/data/klantdossiers", DOSSIER)
+    organisatie = await _create(client, f"{dossier}/klanten/zakelijk", {"naam": "Faster Forward"})
+    adres = await _create(client, f"{organisatie}/adressen", ADRES)
+    return dossier, organisatie, _id(adres)
+
+
+def _zakelijk_contract(organisatie_id: int, eerste_id: int, adres_id: int) -> dict[str, Any]:
+    body = _contract(eerste_id, adres_id, aanvragerZakelijk={"id": organisatie_id})
+    del body["aanvragersParticulier"]
+    return body
+
+
+async def test_zakelijk_contract_takes_a_medewerker_of_its_organisation_as_eerste_aanvrager(
+    client: httpx.AsyncClient,
+) -> None:
+    dossier, organisatie, adres_id = await _organisatie(client)
+    token = await _token(client)
+    org_id = _id(organisatie)
+    stranger = await _create(client, "/api/data/klantdossiers", DOSSIER)
+    elsewhere = await _create(client, f"{stranger}/klanten/zakelijk", {"naam": "Ander B.V."})
+    foreign = await _create(
+        client, f"{elsewhere}/medewerkers", {"achternaam": "Vos", "functie": [{"id": 1}]}
+    )
+
+    itself = await client.post(
+        f"{dossier}/contracten", params=token, json=_zakelijk_contract(org_id, org_id, adres_id)
+    )
+    other_dossier = await client.post(
+        f"{dossier}/contracten",
+        params=token,
+        json=_zakelijk_contract(org_id, _id(foreign), adres_id),
+    )
+    medewerker = await client.post(
+        f"{organisatie}/medewerkers",
+        params=token,
+        json={"achternaam": "Groen", "tussenvoegsel": "de", "functie": [{"id": 3}]},
+    )
+    medewerker_id = _id(medewerker.headers["location"])
+    contract = await _create(
+        client, f"{dossier}/contracten", _zakelijk_contract(org_id, medewerker_id, adres_id)
+    )
+
+    for refused, ref in ((itself, org_id), (other_dossier, _id(foreign))):
+        assert [e["path"] for e in _errors(refused)] == ["eersteAanvrager.id"]
+        assert _errors(refused)[0]["message"].startswith(f"{ref} is geen aanvrager particulier")
+    assert medewerker.status_code == 201
+    assert medewerker.headers["location"] == f"{organisatie}/medewerkers/{medewerker_id}"
+    item = (await client.get(contract, params=token)).json()
+    aanvragers = item["_embedded"]["aanvragers"]
+    assert [(a["id"], a.get("achternaam"), a.get("naam")) for a in aanvragers] == [
+        (medewerker_id, "Groen", None),
+        (org_id, None, "Faster Forward"),
+    ]
+    assert aanvragers[0]["_links"]["self"]["href"] == f"{organisatie}/medewerkers/{medewerker_id}"
+
+
+async def test_medewerker_post_follows_the_spec_schema_and_serves_no_read(
+    client: httpx.AsyncClient, sim: ElementsSimulator
+) -> None:
+    dossier, organisatie, _ = await _organisatie(client)
+    _, persoon = await _dossier_with_klant(client)
+    token = await _token(client)
+    particulier = await _create(
+        client, f"{dossier}/klanten/particulier", {"achternaam": "Bos"}, rol="eerste-persoon"
+    )
+
+    no_functie = await client.post(
+        f"{organisatie}/medewerkers", params=token, json={"achternaam": "Groen"}
+    )
+    no_achternaam = await client.post(
+        f"{organisatie}/medewerkers",
+        params=token,
+        json={"voornaam": "Piet", "functie": [{"id": 1}]},
+    )
+    unknown_id = await client.post(
+        f"{organisatie}/medewerkers",
+        params=token,
+        json={"id": _id(persoon), "functie": [{"id": 1}]},
+    )
+    linked = await client.post(
+        f"{organisatie}/medewerkers",
+        params=token,
+        json={"id": _id(particulier), "functie": [{"id": 1}]},
+    )
+    not_an_organisation = await client.post(
+        f"{particulier.replace('particulier', 'zakelijk')}/medewerkers",
+        params=token,
+        json={"achternaam": "Groen", "functie": [{"id": 1}]},
+    )
+    listing = await client.get(f"{organisatie}/medewerkers", params=token)
+
+    assert _errors(no_functie)
+    assert _errors(no_achternaam)
+    assert _errors(unknown_id) == [
+        {"path": "id", "message": f"Persoon {_id(persoon)} hoort niet bij dit klantdossier"}
+    ]
+    assert linked.headers["location"] == f"{organisatie}/medewerkers/{_id(particulier)}"
+    assert not_an_organisation.status_code == 404
+    assert listing.status_code == 404
+    state = next(d for d in sim.dossiers() if d["id"] == _id(dossier))
+    [org] = state["klanten"]["zakelijk"]
+    assert [(m["id"], m["achternaam"]) for m in org["medewerkers"]] == [(_id(particulier), "Bos")]
 
 
 async def test_registratie_follows_the_systeemregistratie_one_of(client: httpx.AsyncClient) -> None:

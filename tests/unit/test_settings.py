@@ -145,3 +145,11 @@ def test_dotenv_in_working_directory_is_read_and_environment_wins(
     settings = load(monkeypatch, HTTP_PORT="9200")
     assert settings.kafka.group_id == "from-dotenv"
     assert settings.http_port == 9200
+
+
+def test_the_contract_medewerker_functie_is_read_from_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load(monkeypatch).contracts.medewerker_functie_id == 1
+    configured = load(monkeypatch, ELEMENTS_CONTRACT_MEDEWERKER_FUNCTIE_ID="7")
+    assert configured.contracts.medewerker_functie_id == 7
