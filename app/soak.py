@@ -19,12 +19,8 @@ from app.sandbox import Sandbox, SandboxOptions
 from app.settings import RetrySettings
 from app.simulators.seed import SampleCustomer, seed_customers
 
-EVENTS_PER_CUSTOMER = 4
 
-
-async def _publish_customer(sandbox: Sandbox, customer: SampleCustomer) -> list[str]:
-    """A customer's events: a sync, its contract, a form submission, and a re-sync."""
-    number = customer.dossier_number
+async def _publish_contract(sandbox: Sandbox, number: str) -> str:
     contract_id = f"K{number}"
     sandbox.anva.add_contract(
         contract_id=contract_id,
@@ -33,10 +29,25 @@ async def _publish_customer(sandbox: Sandbox, customer: SampleCustomer) -> list[
         status="Lopend",
         metadata={"omschrijving": "Woonhuisverzekering", "startDate": "2026-01-01"},
     )
+    return await sandbox.publish(
+        "contract.changed", {"contractId": contract_id, "dossierNumber": number}, key=number
+    )
+
+
+async def _publish_customer(sandbox: Sandbox, customer: SampleCustomer) -> list[str]:
+    """A customer's events: a sync, a contract, a form submission, and a re-sync.
+
+    A business customer, whom ANVA knows no person for, has nobody to apply for a
+    contract (it would fail with `contract_aanvrager_unknown`): it is synced twice instead.
+    """
+    number = customer.dossier_number
+    sync = {"dossierNumber": number}
     return [
-        await sandbox.publish("customer.changed", {"dossierNumber": number}, key=number),
-        await sandbox.publish(
-            "contract.changed", {"contractId": contract_id, "dossierNumber": number}, key=number
+        await sandbox.publish("customer.changed", sync, key=number),
+        await (
+            sandbox.publish("customer.changed", sync, key=number)
+            if customer.is_business
+            else _publish_contract(sandbox, number)
         ),
         await sandbox.publish(
             "form.submitted",
@@ -47,7 +58,7 @@ async def _publish_customer(sandbox: Sandbox, customer: SampleCustomer) -> list[
             },
             key=customer.portal_id,
         ),
-        await sandbox.publish("customer.changed", {"dossierNumber": number}, key=number),
+        await sandbox.publish("customer.changed", sync, key=number),
     ]
 
 
