@@ -21,10 +21,10 @@ async def _until_signalled() -> None:
 async def run_worker() -> int:
     """Consume and serve HTTP until SIGTERM/SIGINT, then drain and exit 0."""
     from app.application import Runtime
-    from app.http import http_app
     from app.logs import configure_logging
-    from app.serve import serve
     from app.settings import load_settings
+    from app.web.routes import http_app
+    from app.web.server import serve
 
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
@@ -58,14 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "worker":
             return asyncio.run(run_worker())
         if args.command == "demo":
-            from app.demo import run_demo
+            from app.sandbox.demo import run_demo
 
             return asyncio.run(run_demo(customers=args.customers))
         if args.command == "soak":
-            from app.soak import run_soak
+            from app.sandbox.soak import run_soak
 
             return asyncio.run(run_soak(customers=args.customers, rate=args.rate, seed=args.seed))
-        from app.bench import run_bench
+        from app.sandbox.bench import run_bench
 
         return asyncio.run(run_bench(customers=args.customers, rate=args.rate))
     except SettingsError as error:

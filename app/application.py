@@ -24,16 +24,16 @@ from app.clients.anva import AnvaClient
 from app.clients.elements import API as ELEMENTS
 from app.clients.elements import ElementsClient
 from app.clients.health import HealthTransport, UpstreamHealth, UpstreamProbe
+from app.clients.limiter import ElementsLimiter, today_in_amsterdam
 from app.clients.portal import API as PORTAL
 from app.clients.portal import PortalClient, PortalDirectory
-from app.limiter import ElementsLimiter, today_in_amsterdam
+from app.kafka.consumer import Worker
+from app.kafka.topics import ensure_topics
 from app.metrics import Metrics
 from app.pipeline.plan import DossierDefaults
 from app.pipeline.sync import Pipeline
 from app.service import SyncService
 from app.settings import Settings
-from app.topics import ensure_topics
-from app.worker import Worker
 
 log = structlog.get_logger(__name__)
 

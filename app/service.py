@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from app.clients.limiter import ElementsLimiter
 from app.errors import (
     DailyBudgetExhausted,
     InternalError,
@@ -32,7 +33,6 @@ from app.events import (
     Status,
     parse_event,
 )
-from app.limiter import ElementsLimiter
 from app.pipeline.sync import Pipeline
 from app.retry import retrying
 from app.settings import RetrySettings

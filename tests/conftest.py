@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from app.sandbox import Sandbox, SandboxOptions
+from app.sandbox.world import Sandbox, SandboxOptions
 
 KAFKA_FROM_ENVIRONMENT = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from app.clients._http import body_text, json_object, raise_for_status, retry_after_s, send
 from app.clients._tolerant import PhpMap, parse_item, parse_items, php_list, php_map
+from app.clients.limiter import ElementsLimiter
 from app.errors import (
     AuthenticationFailed,
     DailyBudgetExhausted,
@@ -28,7 +29,6 @@ from app.errors import (
     ValidationItem,
 )
 from app.events import Operation
-from app.limiter import ElementsLimiter
 
 API = "Elements"
 KlantKind = Literal["particulier", "zakelijk"]

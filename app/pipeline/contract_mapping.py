@@ -21,7 +21,7 @@ from datetime import date, datetime
 from typing import Any
 
 from app.clients.anva import AnvaContract
-from app.limiter import AMSTERDAM
+from app.clients.limiter import AMSTERDAM
 from app.settings import ContractSettings
 
 Payload = dict[str, Any]

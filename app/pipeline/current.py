@@ -8,8 +8,8 @@ answers 404 and the pipeline forgets the locators and reads again (`Pipeline`).
 
 from __future__ import annotations
 
-from app.address import Categorie, categorie_of
 from app.clients.elements import ElementsAdres, ElementsClient
+from app.pipeline.address import Categorie, categorie_of
 from app.pipeline.model import (
     Adres,
     DesiredCustomer,

@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.address import (
+from app.errors import InvalidFormField
+from app.pipeline.address import (
     categorie_of,
     clean_phone,
     email_problem,
@@ -26,7 +27,6 @@ from app.address import (
     phone_problem,
     split_house_number,
 )
-from app.errors import InvalidFormField
 from app.pipeline.limits import Origins
 from app.pipeline.mapping import CUSTOMER_ORIGINS
 from app.pipeline.model import Adres

@@ -6,7 +6,10 @@ from collections.abc import Callable
 
 import structlog
 
-from app.address import (
+from app.clients.anva import AnvaAccount
+from app.clients.portal import PortalCustomer
+from app.errors import CustomerIncomplete, CustomerNotFound
+from app.pipeline.address import (
     categorie_of,
     clean_phone,
     email_problem,
@@ -14,9 +17,6 @@ from app.address import (
     phone_problem,
     split_street_address,
 )
-from app.clients.anva import AnvaAccount
-from app.clients.portal import PortalCustomer
-from app.errors import CustomerIncomplete, CustomerNotFound
 from app.pipeline.limits import Origins
 from app.pipeline.model import Adres, DesiredCustomer, Organisatie, Persoon
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from app.address import Categorie, email_key, house_number_key, normalise_postcode, phone_key
+from app.pipeline.address import (
+    Categorie,
+    email_key,
+    house_number_key,
+    normalise_postcode,
+    phone_key,
+)
 
 KlantKind = Literal["particulier", "zakelijk"]
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field, replace
 
 import structlog
 
-from app.address import split_street_address
 from app.clients.anva import AnvaClient, AnvaContract
 from app.clients.elements import ContactList, ElementsClient
+from app.clients.limiter import today_in_amsterdam
 from app.clients.portal import PortalCustomer, PortalDirectory
 from app.errors import (
     ContractNotFound,
@@ -20,8 +20,7 @@ from app.errors import (
     UpstreamRejected,
 )
 from app.events import FormSubmitted, Operation
-from app.keyed import KeyedLocks
-from app.limiter import today_in_amsterdam
+from app.pipeline.address import split_street_address
 from app.pipeline.apply import Applied, apply_plan
 from app.pipeline.contract import (
     KnownContract,
@@ -34,6 +33,7 @@ from app.pipeline.contract_mapping import contract_payload, fingerprint, registr
 from app.pipeline.current import KlantLocators, read_adressen, read_dossier, read_dossier_core
 from app.pipeline.form import FormChanges
 from app.pipeline.limits import Origins, check_lengths
+from app.pipeline.locks import KeyedLocks
 from app.pipeline.mapping import CUSTOMER_ORIGINS, desired_customer
 from app.pipeline.model import DesiredCustomer, DossierState
 from app.pipeline.plan import DossierDefaults, Step, address_is_current, plan_customer

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from app.sandbox import Sandbox
-from app.simulators.seed import SampleCustomer, seed_customer
+from app.sandbox.simulators.seed import SampleCustomer, seed_customer
+from app.sandbox.world import Sandbox
 
 
 def only_dossier(sandbox: Sandbox, dossier_number: str) -> dict[str, Any]:

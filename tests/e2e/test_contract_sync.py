@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from app.limiter import today_in_amsterdam
-from app.sandbox import Sandbox
-from app.simulators.seed import SampleCustomer, seed_customer
+from app.clients.limiter import today_in_amsterdam
+from app.sandbox.simulators.seed import SampleCustomer, seed_customer
+from app.sandbox.world import Sandbox
 from tests.e2e.helpers import only_dossier, only_klant, sync
 
 pytestmark = pytest.mark.e2e

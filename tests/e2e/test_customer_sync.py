@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from app.sandbox import CLOUDEVENTS_PRODUCER_HEADERS, Sandbox
-from app.simulators.seed import sample_customer, seed_customer
+from app.sandbox.simulators.seed import sample_customer, seed_customer
+from app.sandbox.world import CLOUDEVENTS_PRODUCER_HEADERS, Sandbox
 from tests.e2e.helpers import only_dossier, only_klant, sync, synced_customer
 
 pytestmark = pytest.mark.e2e

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from app import embedded_broker
-from app.embedded_broker import EmbeddedBroker
+from app.sandbox import broker as embedded_broker
+from app.sandbox.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.e2e
 

@@ -9,11 +9,11 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from app.report import duplicate_entities
-from app.sandbox import Sandbox
+from app.sandbox.figures import duplicate_entities
+from app.sandbox.simulators.recording import RecordedRequest
+from app.sandbox.simulators.seed import seed_customer
+from app.sandbox.world import Sandbox
 from app.settings import RetrySettings
-from app.simulators.recording import RecordedRequest
-from app.simulators.seed import seed_customer
 from tests.conftest import SandboxFactory
 from tests.e2e.helpers import eventually, only_dossier, only_klant, sync
 

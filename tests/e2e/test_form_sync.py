@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from app.sandbox import Sandbox
-from app.simulators.seed import seed_customer
+from app.sandbox.simulators.seed import seed_customer
+from app.sandbox.world import Sandbox
 from tests.e2e.helpers import only_dossier, only_klant, sync, synced_customer
 
 pytestmark = pytest.mark.e2e

@@ -6,8 +6,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from app.sandbox import Sandbox
-from app.simulators.seed import seed_customer
+from app.sandbox.simulators.seed import seed_customer
+from app.sandbox.world import Sandbox
 from tests.e2e.helpers import eventually, sync
 
 pytestmark = pytest.mark.e2e

@@ -7,9 +7,9 @@ import json
 import httpx
 import pytest
 
-from app.sandbox import Sandbox
+from app.sandbox.simulators.seed import seed_customer
+from app.sandbox.world import Sandbox
 from app.settings import FormsSettings
-from app.simulators.seed import seed_customer
 from tests.e2e.helpers import only_dossier, only_klant, synced_customer
 
 pytestmark = pytest.mark.e2e

@@ -9,10 +9,10 @@ from collections import Counter
 import httpx
 import pytest
 
-from app.embedded_broker import EmbeddedBroker
-from app.report import duplicate_entities
-from app.sandbox import CLOUDEVENTS_PRODUCER_HEADERS, Sandbox
-from app.simulators.seed import SampleCustomer, seed_customer
+from app.sandbox.broker import EmbeddedBroker
+from app.sandbox.figures import duplicate_entities
+from app.sandbox.simulators.seed import SampleCustomer, seed_customer
+from app.sandbox.world import CLOUDEVENTS_PRODUCER_HEADERS, Sandbox
 from tests.conftest import SandboxFactory
 from tests.e2e.helpers import eventually, sync
 from tests.e2e.worker_process import WorkerProcess, worker_environment

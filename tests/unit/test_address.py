@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.address import (
+from app.pipeline.address import (
     StreetAddress,
     categorie_of,
     clean_phone,

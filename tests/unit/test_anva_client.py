@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 from app.clients.anva import AnvaClient, dossier_numbers
 from app.errors import UnreadableRecord, UpstreamUnavailable
-from app.simulators.anva import AnvaSimulator
+from app.sandbox.simulators.anva import AnvaSimulator
 
 TOKEN = "anva-token"
 

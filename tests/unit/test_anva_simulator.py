@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from app.simulators.anva import AnvaSimulator
+from app.sandbox.simulators.anva import AnvaSimulator
 
 TOKEN = "anva-token"
 

@@ -10,9 +10,9 @@ import pytest
 from pydantic import SecretStr
 
 from app.clients.elements import ElementsClient
-from app.limiter import ElementsLimiter
+from app.clients.limiter import ElementsLimiter
 from app.pipeline.contract import KnownContract, find_contract
-from app.simulators.elements import ElementsSimulator
+from app.sandbox.simulators.elements import ElementsSimulator
 
 DOSSIER_NUMBER = "100234"
 REF = {"id": 1}

@@ -14,16 +14,16 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from app.clients.elements import ElementsClient, renewal_delay_s
+from app.clients.limiter import ElementsLimiter
 from app.errors import (
     AuthenticationFailed,
     DailyBudgetExhausted,
     ElementsValidationError,
     UpstreamUnavailable,
 )
-from app.limiter import ElementsLimiter
 from app.pipeline.current import read_adressen, read_dossier_core
 from app.pipeline.model import Adres
-from app.simulators.elements import ElementsSimulator
+from app.sandbox.simulators.elements import ElementsSimulator
 
 SECRET = "s3cret"
 

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.simulators import elements as elements_module
-from app.simulators.elements import ElementsSimulator
+from app.sandbox.simulators import elements as elements_module
+from app.sandbox.simulators.elements import ElementsSimulator
 
 BOTH_SCOPES = "klantdossier.read klantdossier.write"
 DOSSIER = {"omschrijving": "Dossier Jansen", "relatienummer": "R-1", "dossierstatus": {"id": 1}}

@@ -15,8 +15,8 @@ from structlog.testing import capture_logs
 
 from app.errors import CustomerNotFound, UpstreamUnavailable
 from app.events import FormSubmitted, InputEvent, parse_event
-from app.forms import forms_routes
 from app.settings import FormsSettings
+from app.web.forms import forms_routes
 
 CUSTOMER = "cst_abc12345def678"
 FORM = "frm_123abc456def"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from app.keyed import KeyedDispatcher, KeyedLocks
+from app.kafka.keyed import KeyedDispatcher
+from app.pipeline.locks import KeyedLocks
 
 # Only spent when a test is failing (a job that should run never does).
 PATIENCE_S = 1.0

@@ -22,8 +22,8 @@ from typing import TypeVar
 import pytest
 from aiolimiter import AsyncLimiter
 
+from app.clients.limiter import ElementsLimiter, request_spacing_s
 from app.errors import DailyBudgetExhausted
-from app.limiter import ElementsLimiter, request_spacing_s
 
 DAY = date(2025, 3, 1)
 

@@ -13,7 +13,7 @@ from app.pipeline.limits import MAX_LENGTHS, check_lengths, written
 from app.pipeline.mapping import CUSTOMER_ORIGINS
 from app.pipeline.model import Adres, DesiredCustomer, Organisatie, Persoon
 from app.pipeline.plan import AddAdres, DossierDefaults, plan_customer
-from app.simulators.elements_schemas import SCHEMA_DIR
+from app.sandbox.simulators.elements_schemas import SCHEMA_DIR
 
 SCHEMAS = {
     "klantdossier": ("klantdossiers",),

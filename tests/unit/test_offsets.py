@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.offsets import OffsetTracker
+from app.kafka.offsets import OffsetTracker
 
 P = ("customer-events", 0)
 Q = ("customer-events", 1)

@@ -9,8 +9,8 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, MessageSizeTooLargeError
 from faststream.kafka import KafkaBroker
 
+from app.kafka.publisher import OutcomePublisher, header_text, kafka_error_is_transient
 from app.metrics import Metrics
-from app.outcome_publisher import OutcomePublisher, header_text, kafka_error_is_transient
 from app.settings import TopicSettings
 
 

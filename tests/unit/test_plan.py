@@ -28,7 +28,7 @@ from app.pipeline.plan import (
     address_is_current,
     plan_customer,
 )
-from app.simulators.elements_schemas import ValidationFailed, validate
+from app.sandbox.simulators.elements_schemas import ValidationFailed, validate
 
 DEFAULTS = DossierDefaults(kantoor_id=3, dossierstatus_id=1)
 HOOFDSTRAAT = Adres("Hoofdstraat", "12", "A", "1234AB", "Amsterdam")

@@ -16,7 +16,7 @@ from app.clients.portal import PortalClient, PortalDirectory
 from app.pipeline.mapping import desired_customer
 from app.pipeline.plan import DossierDefaults, plan_customer
 from app.pipeline.resolve import find_portal_customer
-from app.simulators.portal import PortalSimulator
+from app.sandbox.simulators.portal import PortalSimulator
 
 TOKEN = "portal-token"
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from app.simulators.portal import PortalSimulator
+from app.sandbox.simulators.portal import PortalSimulator
 
 TOKEN = "portal-token"
 BASE_URL = "http://portal.test/v1"

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from app import serve as serve_module
-from app.serve import serve
+from app.web import server as serve_module
+from app.web.server import serve
 
 
 async def hello(request: Request) -> PlainTextResponse:

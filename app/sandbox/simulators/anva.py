@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from app.simulators.recording import (
+from app.sandbox.simulators.recording import (
     Faults,
     RecordedRequest,
     gated_app,

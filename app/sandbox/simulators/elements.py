@@ -30,11 +30,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.simulators.elements_faults import INJECTED_FAULT_BODY, Faults
-from app.simulators.elements_oauth import READ, WRITE, TokenServer
-from app.simulators.elements_routes import ElementsApi
-from app.simulators.elements_schemas import ValidationFailed
-from app.simulators.elements_state import Store, inspect_dossier
+from app.sandbox.simulators.elements_faults import INJECTED_FAULT_BODY, Faults
+from app.sandbox.simulators.elements_oauth import READ, WRITE, TokenServer
+from app.sandbox.simulators.elements_routes import ElementsApi
+from app.sandbox.simulators.elements_schemas import ValidationFailed
+from app.sandbox.simulators.elements_state import Store, inspect_dossier
 
 __all__ = ["ElementsSimulator", "Faults", "RecordedRequest"]
 

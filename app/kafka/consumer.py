@@ -23,16 +23,16 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from app.keyed import KeyedDispatcher
-from app.metrics import Metrics
-from app.offsets import OffsetTracker
-from app.outcome_publisher import (
+from app.kafka.keyed import KeyedDispatcher
+from app.kafka.offsets import OffsetTracker
+from app.kafka.publisher import (
     CLOUDEVENTS_JSON,
     OutcomePublisher,
     header_text,
     kafka_error_is_transient,
     publish_backoff,
 )
+from app.metrics import Metrics
 from app.service import Outcome, SyncService
 from app.settings import Settings
 

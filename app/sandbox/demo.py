@@ -16,9 +16,9 @@ import httpx
 
 from app.events import ResultEvent
 from app.logs import configure_logging
-from app.report import outcome_counts, table, traffic_figures
-from app.sandbox import Sandbox
-from app.simulators.seed import seed_customers
+from app.sandbox.figures import outcome_counts, table, traffic_figures
+from app.sandbox.simulators.seed import seed_customers
+from app.sandbox.world import Sandbox
 
 
 def _line(done: int, total: int, result: ResultEvent) -> str:

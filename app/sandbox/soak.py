@@ -14,10 +14,10 @@ from collections import Counter
 
 from app.events import ResultEvent
 from app.logs import configure_logging
-from app.report import duplicate_entities, table, traffic_figures
-from app.sandbox import Sandbox, SandboxOptions
+from app.sandbox.figures import duplicate_entities, table, traffic_figures
+from app.sandbox.simulators.seed import SampleCustomer, seed_customers
+from app.sandbox.world import Sandbox, SandboxOptions
 from app.settings import RetrySettings
-from app.simulators.seed import SampleCustomer, seed_customers
 
 
 async def _publish_contract(sandbox: Sandbox, number: str) -> str:

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.simulators.elements_schemas import parse_date, parse_datetime
+from app.sandbox.simulators.elements_schemas import parse_date, parse_datetime
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 API = "/api/data/klantdossiers"

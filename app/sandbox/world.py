@@ -18,11 +18,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import SecretStr
 
 from app.application import Runtime
-from app.embedded_broker import EmbeddedBroker
+from app.clients.limiter import today_in_amsterdam
 from app.events import EventType, ResultEvent, input_event_bytes
-from app.http import http_app
-from app.limiter import today_in_amsterdam
-from app.serve import serve
+from app.sandbox.broker import EmbeddedBroker
+from app.sandbox.simulators.anva import AnvaSimulator
+from app.sandbox.simulators.elements import ElementsSimulator
+from app.sandbox.simulators.portal import PortalSimulator
 from app.settings import (
     AnvaSettings,
     ElementsSettings,
@@ -32,9 +33,8 @@ from app.settings import (
     Settings,
     TopicSettings,
 )
-from app.simulators.anva import AnvaSimulator
-from app.simulators.elements import ElementsSimulator
-from app.simulators.portal import PortalSimulator
+from app.web.routes import http_app
+from app.web.server import serve
 
 CLOUDEVENTS_PRODUCER_HEADERS: tuple[tuple[str, bytes], ...] = (
     ("content-type", b"application/cloudevents+json; charset=UTF-8"),

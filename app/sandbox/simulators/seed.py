@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.simulators.anva import AnvaSimulator
-from app.simulators.portal import PortalSimulator
+from app.sandbox.simulators.anva import AnvaSimulator
+from app.sandbox.simulators.portal import PortalSimulator
 
 _STREETS = (
     "Hoofdstraat 12-A",

@@ -1,4 +1,4 @@
-"""Per-key ordering with bounded concurrency, and per-key mutual exclusion.
+"""Per-key ordering with bounded concurrency.
 
 Kafka orders messages within a partition, but a partition holds many keys; running
 one message at a time per partition would make the consumer, not the Elements
@@ -10,8 +10,7 @@ for a free slot, which is the consumer's back-pressure.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Hashable
 
 import structlog
 
@@ -64,24 +63,3 @@ class KeyedDispatcher:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-class KeyedLocks:
-    """One lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)

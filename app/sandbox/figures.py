@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.events import ResultEvent
-from app.simulators.elements import ElementsSimulator
+from app.sandbox.simulators.elements import ElementsSimulator
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.simulators.elements_schemas import ValidationFailed, validate
-from app.simulators.elements_state import (
+from app.sandbox.simulators.elements_schemas import ValidationFailed, validate
+from app.sandbox.simulators.elements_state import (
     API,
     CONTACTS,
     KINDS,

@@ -10,9 +10,9 @@ import json
 import time
 
 from app.logs import configure_logging
-from app.report import table, traffic_figures
-from app.sandbox import Sandbox, SandboxOptions
-from app.simulators.seed import seed_customers
+from app.sandbox.figures import table, traffic_figures
+from app.sandbox.simulators.seed import seed_customers
+from app.sandbox.world import Sandbox, SandboxOptions
 
 
 async def run_bench(*, customers: int, rate: int) -> int:

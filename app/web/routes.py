@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.application import Runtime
-from app.forms import forms_routes
+from app.web.forms import forms_routes
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 

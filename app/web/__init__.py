@@ -1,0 +1,1 @@
+"""The HTTP side: the MijnKlantportaal forms ingress, health, readiness, metrics and AsyncAPI."""
