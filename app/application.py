@@ -16,7 +16,6 @@ from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from tenacity import AsyncRetrying, retry_if_exception_type
-from tenacity.wait import wait_random_exponential
 
 from app import __version__
 from app.clients.anva import API as ANVA
@@ -27,11 +26,14 @@ from app.clients.health import HealthTransport, UpstreamHealth, UpstreamProbe
 from app.clients.limiter import ElementsLimiter, today_in_amsterdam
 from app.clients.portal import API as PORTAL
 from app.clients.portal import PortalClient, PortalDirectory
-from app.kafka.consumer import Worker
+from app.kafka.consumer import EventConsumer
+from app.kafka.flow import PauseReason
+from app.kafka.publisher import FormPublisher, OutcomePublisher
 from app.kafka.topics import ensure_topics
 from app.metrics import Metrics
 from app.pipeline.plan import DossierDefaults
 from app.pipeline.sync import Pipeline
+from app.retry import exponential_backoff
 from app.service import SyncService
 from app.settings import Settings
 
@@ -134,11 +136,17 @@ class Runtime:
             acks="all",
             logger=None,
         )
-        self.worker = Worker(
-            self.broker, self.service, settings, self.metrics, pause_reason=self._pause_reason
+        self.forms = FormPublisher(self.broker, settings.topics)
+        self.consumer = EventConsumer(
+            self.broker,
+            self.service,
+            settings,
+            self.metrics,
+            OutcomePublisher(self.broker, settings.topics, self.metrics, retry=settings.retry),
+            external_pause_reason=self._pause_reason,
         )
 
-    def _pause_reason(self) -> str | None:
+    def _pause_reason(self) -> PauseReason | None:
         if self.limiter.exhausted:
             return "daily_budget"
         if self.health.down:
@@ -157,19 +165,19 @@ class Runtime:
 
     async def ready(self) -> bool:
         """Connected to Kafka and consuming: what `/readyz` reports."""
-        return self.worker.consuming and await self.broker.ping(timeout=1.0)
+        return self.consumer.consuming and bool(await self.broker.ping(timeout=1.0))
 
     async def start(self) -> None:
         await ensure_topics(self.settings.kafka, self.settings.topics)
         await self.broker.start()
-        self.worker.start_flow_control()
+        self.consumer.flow.start()
         self.probe.start()
 
     async def start_when_kafka_answers(self) -> None:
         """Start, retrying while Kafka is unreachable: the pod stays up and not ready meanwhile."""
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type((KafkaError, OSError)),
-            wait=wait_random_exponential(multiplier=0.5, max=30),
+            wait=exponential_backoff(self.settings.retry),
             before_sleep=lambda state: log.warning(
                 "Kafka unreachable; retrying", attempt=state.attempt_number
             ),
@@ -179,7 +187,7 @@ class Runtime:
 
     async def stop(self) -> bool:
         """Drain, disconnect, close; False when in-flight work had to be abandoned."""
-        drained = await self.worker.drain(self.settings.shutdown_grace_period_s)
+        drained = await self.consumer.drain(self.settings.shutdown_grace_period_s)
         await self.probe.stop()
         await self.broker.stop()
         for client in (self._anva_http, self._portal_http, self._elements_http):

@@ -23,11 +23,15 @@ from app.errors import DailyBudgetExhausted, RateLimited, RetryableError, Upstre
 from app.settings import RetrySettings
 
 
+def exponential_backoff(policy: RetrySettings) -> wait_random_exponential:
+    """The one backoff of the service (events, Kafka writes and commits, connecting to
+    Kafka): exponential from `initial_backoff_s` up to `max_backoff_s`, with full jitter."""
+    return wait_random_exponential(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s)
+
+
 def backoff_wait(policy: RetrySettings) -> Callable[[RetryCallState], float]:
     """Random exponential wait, but never shorter than a 429's `Retry-After`."""
-    jittered = wait_random_exponential(
-        multiplier=policy.initial_backoff_s, max=policy.max_backoff_s
-    )
+    jittered = exponential_backoff(policy)
 
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.errors import SettingsError
 from app.events import DEFAULT_MAX_EVENT_BYTES
 
+SECRETS_DIR_VARIABLE = "SETTINGS_SECRETS_DIR"
+
 
 def _config(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(
@@ -24,7 +26,7 @@ def _config(prefix: str) -> SettingsConfigDict:
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
-        secrets_dir=os.environ.get("SETTINGS_SECRETS_DIR"),
+        secrets_dir=os.environ.get(SECRETS_DIR_VARIABLE),
     )
 
 
@@ -206,17 +208,23 @@ class Settings(BaseSettings):
         return value.upper()
 
 
-_PREFIXES: dict[type[BaseSettings], str] = {
-    KafkaSettings: "KAFKA_",
-    TopicSettings: "TOPIC_",
-    AnvaSettings: "ANVA_",
-    PortalSettings: "PORTAL_",
-    ElementsSettings: "ELEMENTS_",
-    ContractSettings: "ELEMENTS_CONTRACT_",
-    RetrySettings: "RETRY_",
-    FormsSettings: "FORMS_",
-    Settings: "",
-}
+def _groups() -> dict[str, type[BaseSettings]]:
+    """The tree's groups by field name, read from `Settings` itself."""
+    return {
+        name: info.annotation
+        for name, info in Settings.model_fields.items()
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseSettings)
+    }
+
+
+def _prefix(group: type[BaseSettings]) -> str:
+    return str(group.model_config.get("env_prefix", ""))
+
+
+def environment_names() -> tuple[str, ...]:
+    """Every variable name, or prefix of names, the service reads (tests keep them out)."""
+    top_level = [name.upper() for name in Settings.model_fields if name not in _groups()]
+    return (*(_prefix(group) for group in _groups().values()), *top_level, SECRETS_DIR_VARIABLE)
 
 
 def _describe(error: ValidationError, prefix: str) -> str:
@@ -230,23 +238,14 @@ def _describe(error: ValidationError, prefix: str) -> str:
 def load_settings(**overrides: Any) -> Settings:
     """Read the tree once; a missing or malformed variable is named in the error."""
     groups: dict[str, Any] = {}
-    for field, cls in (
-        ("kafka", KafkaSettings),
-        ("topics", TopicSettings),
-        ("anva", AnvaSettings),
-        ("portal", PortalSettings),
-        ("elements", ElementsSettings),
-        ("contracts", ContractSettings),
-        ("retry", RetrySettings),
-        ("forms", FormsSettings),
-    ):
+    for field, cls in _groups().items():
         if field in overrides:
             groups[field] = overrides.pop(field)
             continue
         try:
             groups[field] = cls()
         except ValidationError as error:
-            raise SettingsError(_describe(error, _PREFIXES[cls])) from None
+            raise SettingsError(_describe(error, _prefix(cls))) from None
     try:
         return Settings(**groups, **overrides)
     except ValidationError as error:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from app.sandbox.world import Sandbox, SandboxOptions
+from app.settings import environment_names
 
 KAFKA_FROM_ENVIRONMENT = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
 
@@ -23,23 +24,13 @@ KAFKA_FROM_ENVIRONMENT = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
 # (an error here) then fails some later test. With "no loop" set, that call raises and
 # looptime passes over it; pytest-asyncio still makes a loop for each async test.
 asyncio.set_event_loop(None)
-OWN_PREFIXES = (
-    "KAFKA_",
-    "TOPIC_",
-    "ANVA_",
-    "PORTAL_",
-    "ELEMENTS_",
-    "HTTP_PORT",
-    "LOG_",
-    "SETTINGS_",
-)
 
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """Keep the host's variables and any `.env` file out of every test."""
     for name in list(os.environ):
-        if name.startswith(OWN_PREFIXES):
+        if name.startswith(environment_names()):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 

@@ -122,12 +122,6 @@ class AnvaClient:
     async def organisations(self) -> list[AnvaOrganisation]:
         return await self._items("/organization/organizations/mine", AnvaOrganisation) or []
 
-    async def permissions(self) -> list[Any]:
-        return await self._raw_items("/permission/permissions/mine") or []
-
-    async def contracts(self) -> list[AnvaContract]:
-        return await self._items("/contract/contracts/mycontracts", AnvaContract) or []
-
     async def contract(self, contract_id: str) -> AnvaContract | None:
         """The contract, or None when ANVA does not know it."""
         found = await self._raw_items(f"/contract/contracts/{quote(contract_id, safe='')}/mine")

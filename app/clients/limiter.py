@@ -21,6 +21,7 @@ from aiolimiter import AsyncLimiter
 from app.errors import DailyBudgetExhausted
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+"""Elements counts its daily limit per calendar day here; so do we, and the simulator."""
 
 
 def today_in_amsterdam() -> date:
@@ -49,7 +50,6 @@ class ElementsLimiter:
         today: Callable[[], date] = today_in_amsterdam,
         budget_poll_s: float = 5.0,
     ) -> None:
-        self.rate_per_s = rate_per_s
         self.daily_limit = daily_limit
         self._limiter = AsyncLimiter(1, request_spacing_s(rate_per_s, margin_s=margin_s))
         self._today = today

@@ -18,12 +18,12 @@ from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 from faststream.kafka import KafkaBroker
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_never
-from tenacity.wait import wait_random_exponential
 
 from app.events import ResultEvent
 from app.metrics import Metrics
+from app.retry import exponential_backoff
 from app.service import Outcome
-from app.settings import TopicSettings
+from app.settings import RetrySettings, TopicSettings
 
 log = structlog.get_logger(__name__)
 
@@ -53,16 +53,14 @@ def header_text(headers: Sequence[tuple[str | bytes, bytes | None]]) -> dict[str
     }
 
 
-def publish_backoff() -> Any:
-    """The one backoff for Kafka writes: 0.5 s doubling to 10 s, with full jitter."""
-    return wait_random_exponential(multiplier=0.5, max=10)
-
-
 class OutcomePublisher:
     """Owns the result and dead-letter publishers (and so their AsyncAPI description)."""
 
-    def __init__(self, broker: KafkaBroker, topics: TopicSettings, metrics: Metrics) -> None:
+    def __init__(
+        self, broker: KafkaBroker, topics: TopicSettings, metrics: Metrics, *, retry: RetrySettings
+    ) -> None:
         self._metrics = metrics
+        self._retry = retry
         self._results = broker.publisher(
             topics.results,
             title="elements-sync results",
@@ -116,7 +114,7 @@ class OutcomePublisher:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(worth_retrying),
             stop=stop_never,
-            wait=publish_backoff(),
+            wait=exponential_backoff(self._retry),
             before_sleep=before_sleep,
             reraise=True,
         ):
@@ -155,3 +153,20 @@ class OutcomePublisher:
             publish(value, lambda: own),
             publish(value[:DEAD_LETTER_CUT_BYTES], lambda: cut),
         ]
+
+
+class FormPublisher:
+    """The forms ingress's own publisher, so the web side does not depend on the consumer."""
+
+    def __init__(self, broker: KafkaBroker, topics: TopicSettings) -> None:
+        self._forms = broker.publisher(
+            topics.form_submissions,
+            title="elements-sync form submissions",
+            description="form.submitted CloudEvents written by the HTTP ingress, keyed by customer id.",
+        )
+
+    async def publish_form(self, customer_id: str, event: bytes) -> None:
+        """Returns once Kafka acknowledged the event; raises when it cannot take it."""
+        await self._forms.publish(
+            event, key=customer_id.encode(), headers={"content-type": CLOUDEVENTS_JSON}
+        )

@@ -90,7 +90,7 @@ async def test_an_anva_outage_pauses_intake_and_nothing_fails(sandbox: Sandbox) 
 
     for customer in customers:
         await sync(sandbox, customer.dossier_number)
-    await eventually(lambda: runtime.worker.paused_for == "upstream_outage")
+    await eventually(lambda: runtime.consumer.flow.paused_for == "upstream_outage")
     async with httpx.AsyncClient(base_url=sandbox.urls["worker"]) as http:
         ready = await http.get("/readyz")
     sandbox.anva.faults.down(False)
@@ -98,7 +98,7 @@ async def test_an_anva_outage_pauses_intake_and_nothing_fails(sandbox: Sandbox) 
 
     assert ready.status_code == 200
     assert [r.data.status for r in results] == ["succeeded"] * 3
-    await eventually(lambda: runtime.worker.paused_for is None)
+    await eventually(lambda: runtime.consumer.flow.paused_for is None)
 
 
 async def test_an_outage_longer_than_the_maximum_fails_the_event_as_retryable(
@@ -144,7 +144,7 @@ async def test_a_spent_daily_budget_pauses_intake_until_the_next_day_and_fails_n
 
     for customer in customers:
         await sync(sandbox, customer.dossier_number)
-    await eventually(lambda: runtime.worker.paused_for == "daily_budget")
+    await eventually(lambda: runtime.consumer.flow.paused_for == "daily_budget")
     async with httpx.AsyncClient(base_url=sandbox.urls["worker"]) as http:
         ready = await http.get("/readyz")
         metrics = (await http.get("/metrics")).text
@@ -245,13 +245,13 @@ async def test_intake_resumes_after_an_outage_that_outlasted_every_retrying_even
     sandbox.anva.faults.down(True)
 
     await sync(sandbox, first.dossier_number)
-    await eventually(lambda: runtime.worker.paused_for == "upstream_outage", timeout_s=10)
+    await eventually(lambda: runtime.consumer.flow.paused_for == "upstream_outage", timeout_s=10)
     (failed,) = await sandbox.results(1, timeout_s=30)
     probes_seen = len(anva_probes(sandbox))
     await eventually(lambda: len(anva_probes(sandbox)) >= probes_seen + 2, timeout_s=10)
-    paused_with_nothing_in_flight = runtime.worker.paused_for
+    paused_with_nothing_in_flight = runtime.consumer.flow.paused_for
     sandbox.anva.faults.down(False)
-    await eventually(lambda: runtime.worker.paused_for is None, timeout_s=10)
+    await eventually(lambda: runtime.consumer.flow.paused_for is None, timeout_s=10)
     await sync(sandbox, second.dossier_number)
     results = await sandbox.results(2, timeout_s=30)
 

@@ -66,7 +66,7 @@ async def test_hostile_messages_with_json_headers_get_a_rejected_result_and_a_de
     assert dead["megabytes"].value == HOSTILE["megabytes"][0][: 64 * 1024]
     failures = runtime.metrics.finish_failures.labels("dead_letter")._value.get()
     assert failures >= 2, "the full dead letter and the one without headers were too large"
-    await eventually(lambda: runtime.worker.consuming)
+    await eventually(lambda: runtime.consumer.consuming)
     assert await committed_up_to_the_end(sandbox, sandbox.topics.customer_events)
 
 

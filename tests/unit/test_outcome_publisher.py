@@ -11,7 +11,7 @@ from faststream.kafka import KafkaBroker
 
 from app.kafka.publisher import OutcomePublisher, header_text, kafka_error_is_transient
 from app.metrics import Metrics
-from app.settings import TopicSettings
+from app.settings import RetrySettings, TopicSettings
 
 
 def test_header_text_takes_str_keys_null_values_and_bytes_that_are_not_utf8() -> None:
@@ -63,7 +63,9 @@ def failing(
 @pytest.fixture
 def publisher() -> OutcomePublisher:
     """Built on a broker that is never connected: these tests publish through plain callables."""
-    return OutcomePublisher(KafkaBroker("127.0.0.1:1"), TopicSettings(), Metrics())
+    return OutcomePublisher(
+        KafkaBroker("127.0.0.1:1"), TopicSettings(), Metrics(), retry=RetrySettings()
+    )
 
 
 def finish_failures(publisher: OutcomePublisher, step: str) -> float:

@@ -153,3 +153,21 @@ def test_the_contract_medewerker_functie_is_read_from_its_variable(
     assert load(monkeypatch).contracts.medewerker_functie_id == 1
     configured = load(monkeypatch, ELEMENTS_CONTRACT_MEDEWERKER_FUNCTIE_ID="7")
     assert configured.contracts.medewerker_functie_id == 7
+
+
+def test_every_variable_of_the_tree_is_one_the_tests_keep_out_of_the_environment() -> None:
+    from pydantic_settings import BaseSettings
+
+    from app.settings import Settings, environment_names
+
+    names = []
+    for field, info in Settings.model_fields.items():
+        group = info.annotation
+        if isinstance(group, type) and issubclass(group, BaseSettings):
+            prefix = str(group.model_config.get("env_prefix", ""))
+            names += [prefix + name.upper() for name in group.model_fields]
+        else:
+            names.append(field.upper())
+
+    assert "RETRY_MAX_ATTEMPTS" in names and "SHUTDOWN_GRACE_PERIOD_S" in names
+    assert all(name.startswith(environment_names()) for name in names)

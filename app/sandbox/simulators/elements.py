@@ -18,9 +18,8 @@ from asyncio import sleep
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -30,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.clients.limiter import today_in_amsterdam
 from app.sandbox.simulators.elements_faults import INJECTED_FAULT_BODY, Faults
 from app.sandbox.simulators.elements_oauth import READ, WRITE, TokenServer
 from app.sandbox.simulators.elements_routes import ElementsApi
@@ -52,10 +52,6 @@ class RecordedRequest:
     body: Any | None
 
 
-def _amsterdam_today() -> date:
-    return datetime.now(ZoneInfo("Europe/Amsterdam")).date()
-
-
 class ElementsSimulator:
     """Elements on loopback: serve ``app`` with uvicorn or an ``httpx.ASGITransport``."""
 
@@ -70,7 +66,7 @@ class ElementsSimulator:
         token_ttl_s: float = 3600.0,
         max_body_bytes: int = 25 * 1024 * 1024,
         clock: Callable[[], float] = time.monotonic,
-        today: Callable[[], date] = _amsterdam_today,
+        today: Callable[[], date] = today_in_amsterdam,
     ) -> None:
         self.faults = Faults()
         self._rate_limit = rate_limit

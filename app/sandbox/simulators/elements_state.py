@@ -11,11 +11,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from app.clients.limiter import AMSTERDAM
 from app.sandbox.simulators.elements_schemas import parse_date, parse_datetime
 
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 API = "/api/data/klantdossiers"
 KINDS = ("particulier", "zakelijk")
 CONTACTS = ("adressen", "emailadressen", "telefoonnummers")
