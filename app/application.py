@@ -31,8 +31,9 @@ from app.kafka.flow import PauseReason
 from app.kafka.publisher import FormPublisher, OutcomePublisher
 from app.kafka.topics import ensure_topics
 from app.metrics import Metrics
+from app.pipeline.context import SyncContext
 from app.pipeline.plan import DossierDefaults
-from app.pipeline.sync import Pipeline
+from app.pipeline.prefill import Prefill
 from app.retry import exponential_backoff
 from app.service import SyncService
 from app.settings import Settings
@@ -114,7 +115,7 @@ class Runtime:
             interval_s=settings.retry.probe_interval_s,
             max_interval_s=settings.retry.max_backoff_s,
         )
-        self.pipeline = Pipeline(
+        self.context = SyncContext(
             anva=anva_client,
             portal=self.portal,
             elements=self.elements,
@@ -122,10 +123,11 @@ class Runtime:
                 kantoor_id=elements_settings.kantoor_id,
                 dossierstatus_id=elements_settings.dossierstatus_id,
             ),
-            contract_settings=settings.contracts,
+            contracts=settings.contracts,
         )
+        self.pipeline = Prefill(self.context)  # what app.web.routes serves /forms/prefill from
         self.service = SyncService(
-            self.pipeline,
+            self.context,
             self.limiter,
             retry=settings.retry,
             max_event_bytes=settings.kafka.max_event_bytes,

@@ -27,6 +27,10 @@ pipeline never sees an `httpx` exception.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.clients.elements import Write
 
 
 class SettingsError(Exception):
@@ -34,10 +38,16 @@ class SettingsError(Exception):
 
 
 class SyncError(Exception):
-    """One event could not be synced."""
+    """One event could not be synced.
+
+    `writes` are the Elements writes the failed attempt made before it stopped: Elements
+    holds them whatever happens next, so the result reports them. The pipeline puts
+    them here as the error leaves it (`app.pipeline.apply.writes_kept`).
+    """
 
     code = "sync_error"
     retryable = False
+    writes: tuple[Write, ...] = ()
 
 
 class RetryableError(SyncError):
@@ -162,3 +172,8 @@ class InternalError(PermanentError):
     """An unexpected exception while processing one event."""
 
     code = "internal_error"
+
+    @classmethod
+    def caused_by(cls, error: Exception) -> InternalError:
+        """Named by the exception's type only: its text may hold data no result should carry."""
+        return cls(f"internal error: {type(error).__name__}")

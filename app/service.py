@@ -3,15 +3,23 @@
 Nothing raised by the pipeline escapes `SyncService.handle`: an unusable message is
 rejected, a permanent error or exhausted retries fail the event, and both go to the
 dead-letter topic. Anything unexpected is a failure too — the worker never dies on data.
+
+Each event type has one entry point in the pipeline, called the same way; it returns
+the event's record (`Synced`), or raises an error that carries the writes made before
+it (`SyncError.writes`). The ladder adds those up over every attempt, so a result
+lists each Elements write the event made, whichever attempt made it, and turns them
+into the result's `operations` here: reporting is this side's job, not the clients'.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import assert_never
 
 import structlog
 
+from app.clients.elements import Write
 from app.clients.limiter import ElementsLimiter
 from app.errors import (
     DailyBudgetExhausted,
@@ -33,7 +41,10 @@ from app.events import (
     Status,
     parse_event,
 )
-from app.pipeline.sync import Pipeline
+from app.pipeline.context import SyncContext, Synced
+from app.pipeline.contract import sync_contract
+from app.pipeline.customer import sync_customer
+from app.pipeline.form import sync_form
 from app.retry import retrying
 from app.settings import RetrySettings
 
@@ -51,22 +62,30 @@ class Outcome:
 
 @dataclass
 class _Progress:
-    operations: list[Operation]
-    dossier_id: int | None = None
+    """An event's attempts so far: every write any of them made, and the record of the one
+    that succeeded."""
+
+    writes: list[Write] = field(default_factory=list)
+    synced: Synced | None = None
     attempts: int = 0
-    ignored_fields: list[str] | None = None
+
+    def operations(self) -> list[Operation]:
+        return [
+            Operation(method=w.method, path=w.path, status=w.status, resourceId=w.resource_id)
+            for w in self.writes
+        ]
 
 
 class SyncService:
     def __init__(
         self,
-        pipeline: Pipeline,
+        context: SyncContext,
         budget: ElementsLimiter,
         *,
         retry: RetrySettings,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
-        self._pipeline = pipeline
+        self._context = context
         self._budget = budget
         self._retry = retry
         self._max_event_bytes = max_event_bytes
@@ -77,8 +96,7 @@ class SyncService:
             try:
                 async for attempt in retrying(self._retry):
                     with attempt:
-                        progress.attempts += 1
-                        await self._process(event, progress)
+                        await self._attempt(event, progress)
                 return
             except DailyBudgetExhausted:
                 log.warning(
@@ -99,43 +117,53 @@ class SyncService:
         parsed = parse_event(raw, max_bytes=self._max_event_bytes)
         if isinstance(parsed, Rejection):
             return self._rejected(parsed, key, started)
-        progress = _Progress(operations=[])
+        progress = _Progress()
         dossier_number = getattr(parsed.data, "dossierNumber", None)
         with structlog.contextvars.bound_contextvars(
             event_id=parsed.id, event_type=parsed.type, dossier_number=dossier_number
         ):
             try:
                 await self._run(parsed, progress)
+            except InternalError as error:
+                log.exception("event failed unexpectedly")
+                return self._failed(parsed, progress, error, key, started)
             except SyncError as error:
                 log.warning("event failed", error_code=error.code, error=str(error))
                 return self._failed(parsed, progress, error, key, started)
             except Exception as error:
                 log.exception("event failed unexpectedly")
-                internal = InternalError(f"internal error: {type(error).__name__}")
+                internal = InternalError.caused_by(error)
                 return self._failed(parsed, progress, internal, key, started)
             log.info(
-                "event synced", dossier_id=progress.dossier_id, writes=len(progress.operations)
+                "event synced",
+                dossier_id=progress.synced.dossier_id if progress.synced else None,
+                writes=len(progress.writes),
             )
         return Outcome(self._result(parsed, "succeeded", progress, key, started))
 
-    async def _process(self, event: InputEvent, progress: _Progress) -> None:
+    async def _attempt(self, event: InputEvent, progress: _Progress) -> None:
+        """One attempt; its writes count whether it succeeds or not."""
+        progress.attempts += 1
+        try:
+            synced = await self._process(event)
+        except SyncError as error:
+            progress.writes += error.writes
+            raise
+        progress.writes += synced.writes
+        progress.synced = synced
+
+    async def _process(self, event: InputEvent) -> Synced:
+        """The event type's entry point, one call each."""
         data = event.data
         match data:
             case CustomerChanged():
-                desired = await self._pipeline.desired_customer(
-                    data.dossierNumber, data.portalCustomerId
-                )
-                progress.dossier_id = await self._pipeline.sync_customer(
-                    desired, progress.operations
-                )
+                return await sync_customer(self._context, data)
             case ContractChanged():
-                progress.dossier_id = await self._pipeline.sync_contract(
-                    data.contractId, data.dossierNumber, progress.operations
-                )
+                return await sync_contract(self._context, data)
             case FormSubmitted():
-                progress.dossier_id, progress.ignored_fields = await self._pipeline.apply_form(
-                    data, progress.operations
-                )
+                return await sync_form(self._context, data)
+            case _:
+                assert_never(data)
 
     def _result(
         self,
@@ -146,18 +174,20 @@ class SyncService:
         started: float,
         error: SyncError | None = None,
     ) -> ResultEvent:
+        synced = progress.synced
+        ignored = synced.ignored_fields if synced else None
         return ResultEvent(
             subject=key,
             data=ResultData(
                 eventId=event.id,
                 eventType=event.type,
                 status=status,
-                dossierId=progress.dossier_id,
-                operations=progress.operations,
+                dossierId=synced.dossier_id if synced else None,
+                operations=progress.operations(),
                 error=_result_error(error) if error else None,
                 attempts=max(progress.attempts, 1),
                 durationMs=_ms_since(started),
-                ignoredFields=progress.ignored_fields,
+                ignoredFields=list(ignored) if ignored is not None else None,
             ),
         )
 
@@ -201,7 +231,7 @@ class SyncService:
     @staticmethod
     def _unexpected(error: Exception, key: str | None, started: float) -> Outcome:
         """A bug of ours before the event could be read: failed, and the bytes kept."""
-        internal = InternalError(f"internal error: {type(error).__name__}")
+        internal = InternalError.caused_by(error)
         result = ResultEvent(
             subject=key,
             data=ResultData(

@@ -28,7 +28,6 @@ from app.errors import (
     UpstreamUnavailable,
     ValidationItem,
 )
-from app.events import Operation
 
 API = "Elements"
 KlantKind = Literal["particulier", "zakelijk"]
@@ -38,6 +37,20 @@ PROBE_RELATIENUMMER = "0"
 """A relatienummer no ANVA dossier has: the outage probe's search finds nothing."""
 RENEWAL_FRACTION = 0.1
 """Renew a token when this share of its lifetime is left (at most the configured margin)."""
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write Elements accepted: a neutral record the caller reports as it sees fit.
+
+    `resource_id` is what a POST created (from its `Location`) or what a PATCH pointed
+    at; `path` has no query string, so the access token is never in it.
+    """
+
+    method: Literal["POST", "PATCH"]
+    path: str
+    status: int
+    resource_id: int
 
 
 class _Resource(BaseModel):
@@ -274,11 +287,9 @@ class ElementsClient:
 
     async def _create(
         self, path: str, payload: dict[str, Any], params: dict[str, str] | None = None
-    ) -> Operation:
+    ) -> Write:
         response = await self._call("POST", path, params=params, json=payload)
-        return Operation(
-            method="POST", path=path, status=response.status_code, resourceId=_resource_id(response)
-        )
+        return Write("POST", path, response.status_code, _resource_id(response))
 
     async def probe(self) -> None:
         """One search that finds nothing: proof that Elements answers, at one request's cost.
@@ -294,16 +305,14 @@ class ElementsClient:
         items = await self._collection(DOSSIERS, "klantdossiers", params=filters)
         return parse_items(ElementsDossier, items, api=API)
 
-    async def create_dossier(self, payload: dict[str, Any]) -> Operation:
+    async def create_dossier(self, payload: dict[str, Any]) -> Write:
         return await self._create(DOSSIERS, payload)
 
-    async def set_correspondentieadres(self, dossier_id: int, adres_id: int) -> Operation:
+    async def set_correspondentieadres(self, dossier_id: int, adres_id: int) -> Write:
         path = f"{DOSSIERS}/{dossier_id}"
         payload = {"standaardCorrespondentieadres": {"id": adres_id}}
         response = await self._call("PATCH", path, json=payload)
-        return Operation(
-            method="PATCH", path=path, status=response.status_code, resourceId=adres_id
-        )
+        return Write("PATCH", path, response.status_code, adres_id)
 
     # contracten
 
@@ -311,7 +320,7 @@ class ElementsClient:
         path = f"{DOSSIERS}/{dossier_id}/producten"
         return parse_items(ElementsProduct, await self._collection(path, "producten"), api=API)
 
-    async def create_contract(self, dossier_id: int, payload: dict[str, Any]) -> Operation:
+    async def create_contract(self, dossier_id: int, payload: dict[str, Any]) -> Write:
         return await self._create(f"{DOSSIERS}/{dossier_id}/contracten", payload)
 
     async def contract_registraties(
@@ -324,7 +333,7 @@ class ElementsClient:
 
     async def add_contract_registratie(
         self, dossier_id: int, product_id: int, payload: dict[str, Any]
-    ) -> Operation:
+    ) -> Write:
         path = f"{DOSSIERS}/{dossier_id}/contracten/{product_id}/registraties"
         return await self._create(path, payload)
 
@@ -336,7 +345,7 @@ class ElementsClient:
 
     async def create_medewerker(
         self, dossier_id: int, organisatie_id: int, payload: dict[str, Any]
-    ) -> Operation:
+    ) -> Write:
         path = f"{self.klanten_path(dossier_id, 'zakelijk')}/{organisatie_id}/medewerkers"
         return await self._create(path, payload)
 
@@ -346,7 +355,7 @@ class ElementsClient:
 
     async def create_klant(
         self, dossier_id: int, kind: KlantKind, payload: dict[str, Any], *, rol: str | None = None
-    ) -> Operation:
+    ) -> Write:
         params = {"rol": rol} if rol else None
         return await self._create(self.klanten_path(dossier_id, kind), payload, params)
 
@@ -369,7 +378,7 @@ class ElementsClient:
         klant_id: int,
         which: ContactList,
         payload: dict[str, Any],
-    ) -> Operation:
+    ) -> Write:
         path = f"{self.klanten_path(dossier_id, kind)}/{klant_id}/{which}"
         return await self._create(path, payload)
 

@@ -1,53 +1,98 @@
-"""contract.changed: exactly one Elements contract per ANVA contract id.
+"""contract.changed: exactly one Elements contract per ANVA contract id — find, plan, apply.
 
 Finding the contract costs nothing while this process remembers it (`KnownContract`),
 and after a restart one filtered dossier search (`contractnummer`, a documented filter)
 tells whether it exists — no scan of the dossier's products unless it does, once. The
 spec shows no `contractnummer` on a read, so the product is recognised by the marker
 its `omschrijving` carries (`contract_mapping.carries_marker`).
+
+The contract is forgotten while it is being written to and remembered once the writes
+are answered, so a retry after a lost answer reads Elements again instead of adding
+the same registratie twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import structlog
 
 from app.clients.anva import AnvaContract
-from app.clients.elements import ElementsClient
-from app.errors import ContractAanvragerUnknown
-from app.events import Operation
-from app.pipeline.contract_mapping import (
-    Aanvragers,
-    carries_marker,
-    contract_summary,
-    fingerprint,
-    fingerprint_in,
-    medewerker_payload,
+from app.clients.elements import ElementsClient, Write
+from app.clients.limiter import today_in_amsterdam
+from app.errors import ContractNotFound, PermanentError
+from app.events import ContractChanged
+from app.pipeline.apply import Applied, apply_plan, writes_kept
+from app.pipeline.context import SyncContext, Synced
+from app.pipeline.contract_mapping import carries_marker, fingerprint_in
+from app.pipeline.contract_plan import (
+    ContractDossier,
+    KnownContract,
+    plan_contract_change,
+    plan_new_contract,
 )
-from app.pipeline.model import DesiredCustomer, KlantKind, Persoon
-from app.pipeline.plan import klant_payload
-from app.settings import ContractSettings
+from app.pipeline.customer import resolved_customer, sync_dossier
 
-# organisation klant id → the medewerker that applies for its contracts
-MedewerkerLocators = dict[int, int]
+log = structlog.get_logger(__name__)
 
 
-@dataclass
-class KnownContract:
-    """Where an ANVA contract lives in Elements and which ANVA state it was last synced from.
-
-    `fingerprint` is None while the contract has no registratie of ours: it was just
-    created, or its creation's answer was lost before the "overgenomen" registratie.
-    """
-
-    dossier_id: int
-    product_id: int
-    fingerprint: str | None
-    summary: dict[str, str] | None = None
-
-    def synced_from(self, contract: AnvaContract) -> KnownContract:
-        return KnownContract(
-            self.dossier_id, self.product_id, fingerprint(contract), contract_summary(contract)
+async def sync_contract(context: SyncContext, event: ContractChanged) -> Synced:
+    """Create the contract once (syncing its dossier first when needed), record changes after."""
+    contract = await context.anva.contract(event.contractId)
+    if contract is None:
+        raise ContractNotFound(f"ANVA does not know contract {event.contractId}")
+    if contract.dossierNumber != event.dossierNumber:
+        log.warning(
+            "contract names another dossier than its event; ANVA wins",
+            contract_id=event.contractId,
+            event_dossier=event.dossierNumber,
+            anva_dossier=contract.dossierNumber,
         )
+    number = contract.dossierNumber
+    async with context.dossier_locks.hold(number):
+        known = context.known_contracts.pop(contract.id, None) or await find_contract(
+            context.elements, number, contract.id
+        )
+        if known is None:
+            known, writes = await _create_contract(context, contract, number)
+        else:
+            known, writes = await _record_change(context, contract, known)
+        context.known_contracts[contract.id] = known
+    return Synced(known.dossier_id, writes)
+
+
+async def _record_change(
+    context: SyncContext, contract: AnvaContract, known: KnownContract
+) -> tuple[KnownContract, tuple[Write, ...]]:
+    steps = plan_contract_change(contract, known, settings=context.contracts)
+    applied = await apply_plan(
+        context.elements, steps, Applied(known.dossier_id), medewerkers=context.medewerkers
+    )
+    return (known.synced_from(contract) if steps else known), applied.writes
+
+
+async def _create_contract(
+    context: SyncContext, contract: AnvaContract, dossier_number: str
+) -> tuple[KnownContract, tuple[Write, ...]]:
+    """Sync the dossier, then create the contract in it; both plans' writes are reported."""
+    desired = await resolved_customer(context, dossier_number)
+    customer = await sync_dossier(context, desired)
+    with writes_kept(customer.writes):
+        if customer.klant is None or customer.standaard_adres_id is None:
+            raise PermanentError(
+                f"dossier {dossier_number} has no klant or correspondentieadres for a contract"
+            )
+        dossier = ContractDossier(
+            klant=customer.klant,
+            adres_id=customer.standaard_adres_id,
+            medewerker_id=context.medewerkers.get(customer.klant[1]),
+        )
+        steps = plan_new_contract(
+            contract, desired, dossier, settings=context.contracts, today=today_in_amsterdam()
+        )
+        applied = await apply_plan(
+            context.elements, steps, customer, medewerkers=context.medewerkers
+        )
+    created = KnownContract(applied.dossier(), applied.contract(None), None)
+    return created.synced_from(contract), (*customer.writes, *applied.writes)
 
 
 async def find_contract(
@@ -78,45 +123,3 @@ async def find_contract(
     marks = [fingerprint_in(r.onderwerp) for r in sorted(registraties, key=lambda r: r.id)]
     last = next((m for m in reversed(marks) if m), None)
     return KnownContract(dossier_id, product.id, last)
-
-
-def created_contract(dossier_id: int, created: Operation) -> KnownContract:
-    if created.resourceId is None:
-        raise RuntimeError("a created contract has an id")
-    return KnownContract(dossier_id, created.resourceId, None)
-
-
-async def contract_aanvragers(
-    elements: ElementsClient,
-    desired: DesiredCustomer,
-    dossier_id: int,
-    klant: tuple[KlantKind, int],
-    *,
-    medewerkers: MedewerkerLocators,
-    settings: ContractSettings,
-    operations: list[Operation],
-) -> Aanvragers:
-    """The dossier's particulier klant, or a medewerker of its zakelijk klant.
-
-    A person is known when the ANVA account of the dossier has a last name (`desired`
-    then names a `Persoon`); the dossier keeps a zakelijk klant made before ANVA knew
-    one. That person becomes a medewerker once per organisation and process: the API
-    lists no medewerkers, so one cannot be found again.
-    """
-    kind, klant_id = klant
-    if kind == "particulier":
-        return Aanvragers(klant_id)
-    if not isinstance(desired.klant, Persoon):
-        raise ContractAanvragerUnknown(
-            f"dossier {desired.dossier_number}: its klant is an organisation and ANVA names no "
-            "person (no lastName on the account) to be the contract's eersteAanvrager"
-        )
-    medewerker = medewerkers.get(klant_id)
-    if medewerker is None:
-        payload = medewerker_payload(klant_payload(desired), settings)
-        created = await elements.create_medewerker(dossier_id, klant_id, payload)
-        operations.append(created)
-        if created.resourceId is None:
-            raise RuntimeError("a created medewerker has an id")
-        medewerker = medewerkers[klant_id] = created.resourceId
-    return Aanvragers(medewerker, organisatie_id=klant_id)

@@ -22,9 +22,9 @@ from typing import Any
 
 from app.clients.anva import AnvaContract
 from app.clients.limiter import AMSTERDAM
+from app.pipeline.model import Payload
 from app.settings import ContractSettings
 
-Payload = dict[str, Any]
 MARKER = "elements-sync"
 OMSCHRIJVING_MAX_LENGTH = 255  # the Contract schema's maxLength
 _FINGERPRINT = re.compile(rf"{MARKER} \S+ fp:([0-9a-f]{{12}})")
@@ -39,16 +39,21 @@ class Aanvragers:
     """Who applies for a contract: a particulier klant, or a medewerker of an organisation.
 
     Release 1.9.3: the eerste aanvrager of a zakelijk contract is a medewerker of the
-    organisation in `aanvragerZakelijk`, never the organisation itself.
+    organisation in `aanvragerZakelijk`, never the organisation itself. `eerste_id` is
+    None in a plan that creates that medewerker first: its id is known once it exists,
+    and `payload` is then given it.
     """
 
-    eerste_id: int
+    eerste_id: int | None
     organisatie_id: int | None = None
 
-    def payload(self) -> Payload:
-        eerste = {"eersteAanvrager": {"id": self.eerste_id}}
+    def payload(self, created_medewerker_id: int | None = None) -> Payload:
+        eerste_id = self.eerste_id if self.eerste_id is not None else created_medewerker_id
+        if eerste_id is None:
+            raise RuntimeError("a contract's eerste aanvrager is a medewerker nobody created")
+        eerste = {"eersteAanvrager": {"id": eerste_id}}
         if self.organisatie_id is None:
-            return {"aanvragersParticulier": [{"id": self.eerste_id}], **eerste}
+            return {"aanvragersParticulier": [{"id": eerste_id}], **eerste}
         return {"aanvragerZakelijk": {"id": self.organisatie_id}, **eerste}
 
 
@@ -133,14 +138,10 @@ def _description(contract: AnvaContract) -> str:
 
 
 def contract_payload(
-    contract: AnvaContract,
-    *,
-    aanvragers: Aanvragers,
-    adres_id: int,
-    settings: ContractSettings,
-    today: date,
+    contract: AnvaContract, *, adres_id: int, settings: ContractSettings, today: date
 ) -> Payload:
-    """The spec's Contract schema; `omschrijving` carries the marker that finds it again."""
+    """The spec's Contract schema but the aanvragers (`Aanvragers.payload` adds them);
+    `omschrijving` carries the marker that finds it again."""
     return {
         "omschrijving": contract_omschrijving(contract),
         "status": {"id": settings.status_id(contract.status)},
@@ -148,7 +149,6 @@ def contract_payload(
         "accountmanager": {"id": settings.accountmanager_id},
         "accountBeheerderWorkflowgroep": {"id": settings.accountbeheerder_workflowgroep_id},
         "bronvermelding": {"id": settings.bronvermelding_id},
-        **aanvragers.payload(),
         "correspondentieadres": {"id": adres_id},
         "contractnummer": contract.id,
         **contract_dates(contract, today),

@@ -3,22 +3,22 @@
 `KlantLocators` remembers which klant a dossier has. That is a locator, not state: a
 klant's id never changes and the API cannot remove one, so one read per dossier per
 process is enough. Should someone remove it in Elements, the next request under it
-answers 404 and the pipeline forgets the locators and reads again (`Pipeline`).
+answers 404 and the pipeline forgets the locators and reads again
+(`SyncContext.locators_checked`).
 """
 
 from __future__ import annotations
 
-from app.clients.elements import ElementsAdres, ElementsClient
+from app.clients.elements import ContactList, ElementsAdres, ElementsClient, KlantKind
 from app.pipeline.address import Categorie, categorie_of
 from app.pipeline.model import (
     Adres,
     DesiredCustomer,
     DossierState,
-    KlantKind,
     KlantState,
     StoredAdres,
+    address_is_current,
 )
-from app.pipeline.plan import address_is_current
 
 KlantLocators = dict[int, tuple[KlantKind, int]]
 
@@ -100,6 +100,14 @@ async def read_adressen(elements: ElementsClient, state: DossierState) -> None:
             state.standaard_adres = listed
 
 
+async def read_contacts(
+    elements: ElementsClient, dossier_id: int, klant: KlantState, which: ContactList
+) -> list[str]:
+    """The klant's e-mail addresses or phone numbers, oldest first."""
+    found = await elements.contacts(dossier_id, klant.kind, klant.id, which)
+    return [contact.naam for contact in sorted(found, key=lambda contact: contact.id)]
+
+
 async def read_dossier(
     elements: ElementsClient, desired: DesiredCustomer, locators: KlantLocators
 ) -> DossierState | None:
@@ -115,9 +123,7 @@ async def read_dossier(
     if not address_is_current(desired, state):
         await read_adressen(elements, state)
     if desired.email:
-        emails = await elements.contacts(state.id, klant.kind, klant.id, "emailadressen")
-        klant.emails = [e.naam for e in emails]
+        klant.emails = await read_contacts(elements, state.id, klant, "emailadressen")
     if desired.phone:
-        phones = await elements.contacts(state.id, klant.kind, klant.id, "telefoonnummers")
-        klant.phones = [p.naam for p in phones]
+        klant.phones = await read_contacts(elements, state.id, klant, "telefoonnummers")
     return state

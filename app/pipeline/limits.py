@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from app.errors import InvalidCustomerData
-from app.pipeline.plan import (
+from app.pipeline.model import Payload
+from app.pipeline.steps import (
     AddAdres,
     AddEmail,
     AddPhone,
     CreateDossier,
     CreateKlant,
-    Payload,
     Step,
 )
 
@@ -38,7 +38,11 @@ MAX_LENGTHS: dict[str, dict[str, int]] = {
 
 
 def written(step: Step) -> tuple[str, Payload] | None:
-    """The Elements resource a step writes and its payload; None for a step without one."""
+    """The customer resource a step writes and its payload; None for a step without one.
+
+    A contract plan's values are not checked here: its omschrijving is cut to fit, and
+    its medewerker's name is sent as ANVA gives it.
+    """
     match step:
         case CreateDossier(payload):
             return "klantdossier", payload

@@ -1,10 +1,16 @@
-"""What a customer should look like in Elements, and what Elements holds now."""
+"""What a customer should look like in Elements, what Elements holds now, and how they compare.
+
+The comparisons live here, beside the state they compare, because two steps need them:
+the read (`current`) reads an address list only when the address is not current, and
+the plan (`plan`) decides the same way which writes to make.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any
 
+from app.clients.elements import KlantKind
 from app.pipeline.address import (
     Categorie,
     email_key,
@@ -13,7 +19,8 @@ from app.pipeline.address import (
     phone_key,
 )
 
-KlantKind = Literal["particulier", "zakelijk"]
+Payload = dict[str, Any]
+"""The JSON body of an Elements write."""
 
 
 @dataclass(frozen=True)
@@ -112,3 +119,11 @@ class DossierState:
     relatienummer: str
     standaard_adres: StoredAdres | None
     klant: KlantState | None
+
+
+def address_is_current(desired: DesiredCustomer, current: DossierState | None) -> bool:
+    """Whether the dossier already points at the desired correspondence address."""
+    if desired.adres is None:
+        return True
+    standaard = current.standaard_adres if current else None
+    return standaard is not None and standaard.adres.key() == desired.adres.key()

@@ -1,57 +1,32 @@
-"""Desired state against current Elements state → the writes to make (pure).
+"""A customer's desired state against Elements' current state → the writes to make (pure).
 
-A plan is a list of steps applied in order. Steps that need an id created by an
-earlier step (the new dossier, klant or address) refer to it implicitly, so the plan
-can be made before any write and tested without I/O. An empty plan means nothing
+A plan is a list of steps (`steps`) applied in order. Steps that need an id created
+by an earlier step (the new dossier, klant or address) refer to it implicitly, so the
+plan can be made before any write and tested without I/O. An empty plan means nothing
 changed and costs no write.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from app.pipeline.model import Adres, DesiredCustomer, DossierState, KlantKind, Persoon
-
-Payload = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class CreateDossier:
-    payload: Payload
-
-
-@dataclass(frozen=True)
-class CreateKlant:
-    kind: KlantKind
-    payload: Payload
-
-
-@dataclass(frozen=True)
-class AddAdres:
-    payload: Payload
-
-
-@dataclass(frozen=True)
-class SetCorrespondentieadres:
-    """Point the dossier at an address; None means the one `AddAdres` just created."""
-
-    adres_id: int | None
-
-
-@dataclass(frozen=True)
-class AddEmail:
-    payload: Payload
-
-
-@dataclass(frozen=True)
-class AddPhone:
-    payload: Payload
-
-
-Step = CreateDossier | CreateKlant | AddAdres | SetCorrespondentieadres | AddEmail | AddPhone
-
-EERSTE_PERSOON = "eerste-persoon"
+from app.pipeline.model import (
+    Adres,
+    DesiredCustomer,
+    DossierState,
+    Payload,
+    Persoon,
+    address_is_current,
+)
+from app.pipeline.steps import (
+    AddAdres,
+    AddEmail,
+    AddPhone,
+    CreateDossier,
+    CreateKlant,
+    SetCorrespondentieadres,
+    Step,
+)
 
 
 @dataclass(frozen=True)
@@ -110,14 +85,6 @@ def email_payload(email: str) -> Payload:
 
 def phone_payload(phone: str) -> Payload:
     return {"naam": phone, "type": "Algemeen"}
-
-
-def address_is_current(desired: DesiredCustomer, current: DossierState | None) -> bool:
-    """Whether the dossier already points at the desired correspondence address."""
-    if desired.adres is None:
-        return True
-    standaard = current.standaard_adres if current else None
-    return standaard is not None and standaard.adres.key() == desired.adres.key()
 
 
 def plan_customer(

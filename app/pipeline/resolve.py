@@ -9,6 +9,7 @@ import structlog
 
 from app.clients.anva import AnvaAccount, AnvaClient
 from app.clients.portal import PortalCustomer, PortalDirectory
+from app.errors import CustomerNotFound
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +41,18 @@ async def find_portal_customer(
             else "linked to another dossier or integration",
         )
     return await directory.by_dossier_number(dossier_number)
+
+
+async def linked_customer(
+    directory: PortalDirectory, portal_customer_id: str
+) -> tuple[str, PortalCustomer]:
+    """The portal customer a form names, and the dossier number its `integrationId` gives."""
+    customer = await directory.by_id(portal_customer_id)
+    if customer is None:
+        raise CustomerNotFound(f"the portal does not know customer {portal_customer_id}")
+    if customer.dossier_number is None:
+        raise CustomerNotFound(f"portal customer {portal_customer_id} is not linked to ANVA")
+    return customer.dossier_number, customer
 
 
 async def resolve_customer(

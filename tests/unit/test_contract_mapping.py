@@ -117,13 +117,12 @@ def test_a_date_that_is_no_date_counts_as_not_given(value: object) -> None:
 
 
 def test_particulier_contract_names_the_klant_as_aanvrager_and_eerste_aanvrager() -> None:
-    payload = contract_payload(
-        anva_contract(omschrijving="AVP"),
-        aanvragers=Aanvragers(7),
-        adres_id=9,
-        settings=ContractSettings(),
-        today=TODAY,
-    )
+    payload = {
+        **contract_payload(
+            anva_contract(omschrijving="AVP"), adres_id=9, settings=ContractSettings(), today=TODAY
+        ),
+        **Aanvragers(7).payload(),
+    }
 
     assert payload["aanvragersParticulier"] == [{"id": 7}]
     assert payload["eersteAanvrager"] == {"id": 7}
@@ -132,17 +131,25 @@ def test_particulier_contract_names_the_klant_as_aanvrager_and_eerste_aanvrager(
 
 
 def test_zakelijk_contract_names_the_organisation_and_its_medewerker_as_eerste_aanvrager() -> None:
-    payload = contract_payload(
-        anva_contract(),
-        aanvragers=Aanvragers(12, organisatie_id=5),
-        adres_id=9,
-        settings=ContractSettings(),
-        today=TODAY,
-    )
+    payload = {
+        **contract_payload(anva_contract(), adres_id=9, settings=ContractSettings(), today=TODAY),
+        **Aanvragers(12, organisatie_id=5).payload(),
+    }
 
     assert payload["aanvragerZakelijk"] == {"id": 5}
     assert payload["eersteAanvrager"] == {"id": 12}
     assert "aanvragersParticulier" not in payload
+
+
+def test_a_medewerker_created_by_the_plan_is_named_eerste_aanvrager_once_its_id_is_known() -> None:
+    aanvragers = Aanvragers(None, organisatie_id=5)
+
+    assert aanvragers.payload(created_medewerker_id=31) == {
+        "aanvragerZakelijk": {"id": 5},
+        "eersteAanvrager": {"id": 31},
+    }
+    with pytest.raises(RuntimeError):
+        aanvragers.payload()
 
 
 def test_medewerker_payload_adds_the_configured_functie() -> None:

@@ -12,7 +12,8 @@ from app.errors import InvalidCustomerData
 from app.pipeline.limits import MAX_LENGTHS, check_lengths, written
 from app.pipeline.mapping import CUSTOMER_ORIGINS
 from app.pipeline.model import Adres, DesiredCustomer, Organisatie, Persoon
-from app.pipeline.plan import AddAdres, DossierDefaults, plan_customer
+from app.pipeline.plan import DossierDefaults, plan_customer
+from app.pipeline.steps import AddAdres
 from app.sandbox.simulators.elements_schemas import SCHEMA_DIR
 
 SCHEMAS = {

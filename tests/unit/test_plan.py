@@ -6,27 +6,26 @@ from dataclasses import replace
 
 import pytest
 
+from app.clients.elements import KlantKind
 from app.pipeline.model import (
     Adres,
     DesiredCustomer,
     DossierState,
-    KlantKind,
     KlantState,
     Organisatie,
     Persoon,
     StoredAdres,
+    address_is_current,
 )
-from app.pipeline.plan import (
+from app.pipeline.plan import DossierDefaults, plan_customer
+from app.pipeline.steps import (
     AddAdres,
     AddEmail,
     AddPhone,
     CreateDossier,
     CreateKlant,
-    DossierDefaults,
     SetCorrespondentieadres,
     Step,
-    address_is_current,
-    plan_customer,
 )
 from app.sandbox.simulators.elements_schemas import ValidationFailed, validate
 

@@ -1,0 +1,68 @@
+"""What the entry points share — the context they run in — and the record each returns.
+
+One entry point per event type (`customer`, `contract`, `form`) and one for the forms
+prefill (`prefill`) all run on one `SyncContext`: the three clients, the fixed values
+no upstream system gives, and what this process remembers between events. What it
+remembers only ever spares a read; it never stands in for the current state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from app.clients.anva import AnvaClient
+from app.clients.elements import ElementsClient, Write
+from app.clients.portal import PortalDirectory
+from app.errors import StaleLocator, UpstreamRejected
+from app.pipeline.apply import MedewerkerLocators
+from app.pipeline.contract_plan import KnownContract
+from app.pipeline.current import KlantLocators
+from app.pipeline.locks import KeyedLocks
+from app.pipeline.plan import DossierDefaults
+from app.settings import ContractSettings
+
+
+@dataclass(frozen=True)
+class Synced:
+    """One event's record: the dossier it synced, the Elements writes it made (none when
+    nothing changed) and, for a form, the fields it ignored."""
+
+    dossier_id: int
+    writes: tuple[Write, ...] = ()
+    ignored_fields: tuple[str, ...] | None = None
+
+
+@dataclass
+class SyncContext:
+    """The clients and settings every entry point needs, and the process's memory.
+
+    Work on one dossier is serialised by `dossier_locks`: the consumer already orders
+    messages per key, but a form (keyed by portal customer id) and a customer event
+    (keyed by dossier number) can name the same dossier. `contracts` comes from the
+    settings tree (`ELEMENTS_CONTRACT_*`) like everything else the worker is told.
+    """
+
+    anva: AnvaClient
+    portal: PortalDirectory
+    elements: ElementsClient
+    defaults: DossierDefaults
+    contracts: ContractSettings
+    dossier_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    klant_locators: KlantLocators = field(default_factory=dict)
+    known_contracts: dict[str, KnownContract] = field(default_factory=dict)
+    medewerkers: MedewerkerLocators = field(default_factory=dict)
+
+    @asynccontextmanager
+    async def locators_checked(self) -> AsyncIterator[None]:
+        """A 404 under a remembered klant means it was removed in Elements: read afresh."""
+        try:
+            yield
+        except UpstreamRejected as error:
+            if error.status != 404 or not self.klant_locators:
+                raise
+            self.klant_locators.clear()
+            stale = StaleLocator("an Elements resource the worker knew is gone")
+            stale.writes = error.writes
+            raise stale from error
