@@ -124,7 +124,7 @@ class SyncService:
         ):
             try:
                 await self._run(parsed, progress)
-            except InternalError as error:
+            except InternalError as error:  # a bug, made one by the pipeline to carry its writes
                 log.exception("event failed unexpectedly")
                 return self._failed(parsed, progress, error, key, started)
             except SyncError as error:
