@@ -172,14 +172,13 @@ class RetrySettings(BaseSettings):
 
 
 class FormsSettings(BaseSettings):
-    """The MijnKlantportaal Forms ingress; the spec defines no authentication, so it is optional."""
+    """The MijnKlantportaal Forms ingress: closed unless a shared secret is set (or, for local
+    demos only, anonymous access is allowed)."""
 
     model_config = _config("FORMS_")
 
     shared_secret: SecretStr | None = None
-    auth_scheme: Literal["header", "basic"] = "header"
-    auth_header: str = "X-Forms-Secret"
-    basic_user: str = "mijnklantportaal"
+    allow_anonymous: bool = False
     max_body_bytes: Annotated[int, Field(ge=1)] = 64 * 1024
     publish_timeout_s: Annotated[float, Field(gt=0)] = 10.0
 

@@ -27,6 +27,7 @@ from app.sandbox.simulators.portal import PortalSimulator
 from app.settings import (
     AnvaSettings,
     ElementsSettings,
+    FormsSettings,
     KafkaSettings,
     PortalSettings,
     RetrySettings,
@@ -156,10 +157,10 @@ class Sandbox:
                 daily_limit=self.options.daily_limit,
             ),
             retry=self.options.retry,
+            forms=FormsSettings(allow_anonymous=True),
             http_port=0,
             shutdown_grace_period_s=10.0,
-            **overrides,
-        )
+        ).model_copy(update=overrides)
 
     async def start_worker(self, **overrides: Any) -> Runtime:
         """Start a worker on this sandbox, with its HTTP side at `urls["worker"]`."""

@@ -53,6 +53,7 @@ _ID_PATTERNS = {
     for name, prefix in _ID_PREFIXES.items()
 }
 _JSON_RANGES = frozenset({"application/json", "application/*", "*/*"})
+SECRET_HEADER = "X-Forms-Secret"
 _BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="elements-sync"'}
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -97,29 +98,33 @@ class _Admitted:
 
 
 def _authenticate(request: Request, settings: FormsSettings) -> None:
-    """Check the optional shared secret; an unset or empty secret means the ingress is open.
+    """The shared secret, as the HTTP Basic password (any user name) or in `X-Forms-Secret`.
 
-    Header values arrive latin-1 decoded, so they are re-encoded to their raw bytes and
-    compared with the secret's UTF-8 bytes: non-ASCII secrets work, and `compare_digest`
-    never meets a non-ASCII `str`.
+    Closed by default: without a secret the routes answer 503, since anyone who can reach
+    them (the portal must, so they face the internet) could otherwise change any customer's
+    e-mail address, phone and address by naming a `cst_…` id. `FORMS_ALLOW_ANONYMOUS=true`
+    opens them, for local demos only. Header values arrive latin-1 decoded, so they are
+    re-encoded to their raw bytes and compared in constant time with the secret's UTF-8
+    bytes: non-ASCII secrets work, and `compare_digest` never meets a non-ASCII `str`.
     """
     secret = settings.shared_secret.get_secret_value() if settings.shared_secret else ""
     if not secret:
-        return
-    expected = secret.encode()
-    if settings.auth_scheme == "header":
-        given = request.headers.get(settings.auth_header, "").encode("latin-1")
-        if not hmac.compare_digest(given, expected):
-            raise _Refusal(
-                401, "unauthorized", f"header {settings.auth_header} is missing or wrong"
-            )
-        return
-    user, password = _basic_credentials(request.headers.get("Authorization", ""))
-    user_ok = hmac.compare_digest(user, settings.basic_user.encode())
-    password_ok = hmac.compare_digest(password, expected)
-    if not (user_ok and password_ok):
+        if settings.allow_anonymous:
+            return
         raise _Refusal(
-            401, "unauthorized", "HTTP Basic credentials are missing or wrong", _BASIC_CHALLENGE
+            503, "not_configured", "the forms ingress has no shared secret configured"
+        )
+    expected = secret.encode()
+    in_header = request.headers.get(SECRET_HEADER, "").encode("latin-1")
+    _, password = _basic_credentials(request.headers.get("Authorization", ""))
+    header_ok = hmac.compare_digest(in_header, expected)
+    password_ok = hmac.compare_digest(password, expected)
+    if not (header_ok or password_ok):
+        raise _Refusal(
+            401,
+            "unauthorized",
+            f"the shared secret is missing or wrong (HTTP Basic password or {SECRET_HEADER})",
+            _BASIC_CHALLENGE,
         )
 
 

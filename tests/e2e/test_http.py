@@ -148,7 +148,7 @@ async def test_readyz_goes_non_200_when_the_broker_is_gone(
 async def test_a_form_is_answered_503_when_kafka_cannot_take_it(
     sandbox: Sandbox, embedded_only: None
 ) -> None:
-    await sandbox.start_worker(forms=FormsSettings(publish_timeout_s=1.0))
+    await sandbox.start_worker(forms=FormsSettings(publish_timeout_s=1.0, allow_anonymous=True))
     assert sandbox.broker is not None
     await sandbox.broker.kill()
 

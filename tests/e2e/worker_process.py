@@ -13,8 +13,7 @@ from typing import IO, Any
 
 import httpx
 
-from app.settings import Settings
-from tests.conftest import OWN_PREFIXES
+from app.settings import Settings, environment_names
 
 
 def _free_port() -> int:
@@ -27,7 +26,7 @@ def _free_port() -> int:
 def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
     """The contract's variables for `settings`, over a copy of this process's environment."""
     kafka, topics, elements = settings.kafka, settings.topics, settings.elements
-    env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(environment_names())}
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
         KAFKA_GROUP_ID=kafka.group_id,

@@ -71,7 +71,9 @@ async def make_client() -> AsyncIterator[ClientFactory]:
         prefill: DictPrefill | None = None,
         **settings: Any,
     ) -> httpx.AsyncClient:
-        forms_settings = FormsSettings(**{"shared_secret": None, **settings})
+        forms_settings = FormsSettings(
+            **{"shared_secret": None, "allow_anonymous": True, **settings}
+        )
         app = Starlette(
             routes=forms_routes(
                 publisher or RecordingPublisher(), prefill or DictPrefill({}), forms_settings
@@ -354,7 +356,7 @@ async def test_unlisted_method_is_405_and_publishes_nothing(
 
 
 async def test_header_secret_right_is_accepted(make_client: ClientFactory) -> None:
-    client = make_client(shared_secret=SecretStr(SECRET), auth_scheme="header")
+    client = make_client(shared_secret=SecretStr(SECRET))
 
     response = await client.post(
         "/forms/submissions", headers={**IDS, "X-Forms-Secret": SECRET}, json={"a": "1"}
@@ -368,7 +370,7 @@ async def test_header_secret_wrong_or_missing_is_401_before_any_other_check(
     make_client: ClientFactory, given: str | bytes | None
 ) -> None:
     publisher = RecordingPublisher()
-    client = make_client(publisher, shared_secret=SecretStr(SECRET), auth_scheme="header")
+    client = make_client(publisher, shared_secret=SecretStr(SECRET))
     headers = {} if given is None else {"X-Forms-Secret": given}  # no id headers either
 
     response = await client.post("/forms/submissions", headers=headers, json={"a": "1"})
@@ -380,7 +382,7 @@ async def test_header_secret_wrong_or_missing_is_401_before_any_other_check(
 async def test_header_secret_with_non_ascii_characters_matches_its_utf8_bytes(
     make_client: ClientFactory,
 ) -> None:
-    client = make_client(shared_secret=SecretStr("sécret"), auth_scheme="header")
+    client = make_client(shared_secret=SecretStr("sécret"))
 
     response = await client.get(
         "/forms/prefill", headers={**IDS, "X-Forms-Secret": "sécret".encode()}
@@ -389,22 +391,35 @@ async def test_header_secret_with_non_ascii_characters_matches_its_utf8_bytes(
     assert response.status_code == 200
 
 
-async def test_header_secret_uses_the_configured_header_name(make_client: ClientFactory) -> None:
-    client = make_client(
-        shared_secret=SecretStr(SECRET), auth_scheme="header", auth_header="X-Portal-Key"
-    )
+async def test_without_a_secret_the_forms_routes_are_closed_with_503(
+    make_client: ClientFactory,
+) -> None:
+    publisher = RecordingPublisher()
+    client = make_client(publisher, allow_anonymous=False)
 
-    right = await client.get("/forms/prefill", headers={**IDS, "X-Portal-Key": SECRET})
-    wrong_name = await client.get("/forms/prefill", headers={**IDS, "X-Forms-Secret": SECRET})
+    submitted = await client.post("/forms/submissions", headers=IDS, json={"a": "1"})
+    prefilled = await client.get("/forms/prefill", headers=IDS)
 
-    assert right.status_code == 200
-    assert_error(wrong_name, 401, "unauthorized")
+    assert_error(submitted, 503, "not_configured")
+    assert_error(prefilled, 503, "not_configured")
+    assert publisher.published == []
+
+
+@pytest.mark.parametrize("user", ["portal", "mijnklantportaal", ""])
+async def test_the_secret_as_basic_password_is_accepted_with_any_user_name(
+    make_client: ClientFactory, user: str
+) -> None:
+    client = make_client(shared_secret=SecretStr(SECRET), allow_anonymous=False)
+
+    response = await client.get("/forms/prefill", headers=IDS, auth=httpx.BasicAuth(user, SECRET))
+
+    assert response.status_code == 200
 
 
 async def test_basic_credentials_right_are_accepted_on_both_routes(
     make_client: ClientFactory,
 ) -> None:
-    client = make_client(shared_secret=SecretStr(SECRET), auth_scheme="basic", basic_user="portal")
+    client = make_client(shared_secret=SecretStr(SECRET))
     auth = httpx.BasicAuth("portal", SECRET)
 
     submitted = await client.post("/forms/submissions", headers=IDS, json={"a": "1"}, auth=auth)
@@ -419,7 +434,6 @@ async def test_basic_credentials_right_are_accepted_on_both_routes(
     [
         None,
         httpx.BasicAuth("portal", "wrong"),
-        httpx.BasicAuth("someone", SECRET),
         "Bearer " + SECRET,
         "Basic not*base64",
     ],
@@ -428,9 +442,7 @@ async def test_basic_credentials_wrong_or_missing_are_401_with_a_challenge(
     make_client: ClientFactory, authorization: httpx.BasicAuth | str | None
 ) -> None:
     publisher = RecordingPublisher()
-    client = make_client(
-        publisher, shared_secret=SecretStr(SECRET), auth_scheme="basic", basic_user="portal"
-    )
+    client = make_client(publisher, shared_secret=SecretStr(SECRET))
     headers = dict(IDS)
     auth = None
     if isinstance(authorization, str):
