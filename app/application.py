@@ -125,7 +125,7 @@ class Runtime:
             ),
             contracts=settings.contracts,
         )
-        self.pipeline = Prefill(self.context)  # what app.web.routes serves /forms/prefill from
+        self.prefill = Prefill(self.context)
         self.service = SyncService(
             self.context,
             self.limiter,

@@ -111,9 +111,7 @@ def _authenticate(request: Request, settings: FormsSettings) -> None:
     if not secret:
         if settings.allow_anonymous:
             return
-        raise _Refusal(
-            503, "not_configured", "the forms ingress has no shared secret configured"
-        )
+        raise _Refusal(503, "not_configured", "the forms ingress has no shared secret configured")
     expected = secret.encode()
     in_header = request.headers.get(SECRET_HEADER, "").encode("latin-1")
     _, password = _basic_credentials(request.headers.get("Authorization", ""))

@@ -29,7 +29,7 @@ def http_app(runtime: Runtime) -> Starlette:
 
     return Starlette(
         routes=[
-            *forms_routes(runtime.forms, runtime.pipeline, runtime.settings.forms),
+            *forms_routes(runtime.forms, runtime.prefill, runtime.settings.forms),
             Route("/asyncapi.json", asyncapi, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
