@@ -36,7 +36,7 @@ from app.pipeline.plan import DossierDefaults
 from app.pipeline.prefill import Prefill
 from app.retry import exponential_backoff
 from app.service import SyncService
-from app.settings import Settings
+from app.settings import ElementsSettings, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +52,42 @@ def _http_client(
     )
 
 
+def _limiter(
+    settings: ElementsSettings,
+    metrics: Metrics,
+    *,
+    today: Callable[[], date],
+    budget_poll_s: float,
+) -> ElementsLimiter:
+    limiter = ElementsLimiter(
+        rate_per_s=settings.rate_limit,
+        daily_limit=settings.daily_limit,
+        margin_s=settings.rate_margin_s,
+        today=today,
+        budget_poll_s=budget_poll_s,
+    )
+    limiter.on_wait = metrics.limiter_wait.observe
+    metrics.track_budget(lambda: limiter.remaining_today)
+    return limiter
+
+
+def _elements_client(
+    settings: ElementsSettings, http: httpx.AsyncClient, limiter: ElementsLimiter, metrics: Metrics
+) -> ElementsClient:
+    client = ElementsClient(
+        http,
+        limiter,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        organisation=settings.organisation,
+        webservice=settings.webservice,
+        scope=settings.scope,
+        refresh_margin_s=settings.token_refresh_margin_s,
+    )
+    client.on_response = lambda status: metrics.elements_requests.labels(str(status)).inc()
+    return client
+
+
 class Runtime:
     def __init__(
         self,
@@ -63,47 +99,23 @@ class Runtime:
         """`today` and `budget_poll_s` are for tests and the sandbox; production uses the defaults."""
         self.settings = settings
         self.metrics = Metrics()
-        elements_settings = settings.elements
-        self.limiter = ElementsLimiter(
-            rate_per_s=elements_settings.rate_limit,
-            daily_limit=elements_settings.daily_limit,
-            margin_s=elements_settings.rate_margin_s,
-            today=today,
-            budget_poll_s=budget_poll_s,
+        self.limiter = _limiter(
+            settings.elements, self.metrics, today=today, budget_poll_s=budget_poll_s
         )
-        self.limiter.on_wait = self.metrics.limiter_wait.observe
-        self.metrics.track_budget(lambda: self.limiter.remaining_today)
         self.health = UpstreamHealth()
-        self._anva_http = _http_client(
-            str(settings.anva.base_url), settings.anva.timeout_s, api=ANVA, health=self.health
+        self._http = {
+            api: _http_client(str(base_url), timeout_s, api=api, health=self.health)
+            for api, (base_url, timeout_s) in {
+                ANVA: (settings.anva.base_url, settings.anva.timeout_s),
+                PORTAL: (settings.portal.base_url, settings.portal.timeout_s),
+                ELEMENTS: (settings.elements.base_url, settings.elements.timeout_s),
+            }.items()
+        }
+        self.elements = _elements_client(
+            settings.elements, self._http[ELEMENTS], self.limiter, self.metrics
         )
-        self._portal_http = _http_client(
-            str(settings.portal.base_url),
-            settings.portal.timeout_s,
-            api=PORTAL,
-            health=self.health,
-        )
-        self._elements_http = _http_client(
-            str(elements_settings.base_url),
-            elements_settings.timeout_s,
-            api=ELEMENTS,
-            health=self.health,
-        )
-        self.elements = ElementsClient(
-            self._elements_http,
-            self.limiter,
-            client_id=elements_settings.client_id,
-            client_secret=elements_settings.client_secret,
-            organisation=elements_settings.organisation,
-            webservice=elements_settings.webservice,
-            scope=elements_settings.scope,
-            refresh_margin_s=elements_settings.token_refresh_margin_s,
-        )
-        self.elements.on_response = lambda status: self.metrics.elements_requests.labels(
-            str(status)
-        ).inc()
-        anva_client = AnvaClient(self._anva_http, settings.anva.token)
-        portal_client = PortalClient(self._portal_http, settings.portal.token)
+        anva_client = AnvaClient(self._http[ANVA], settings.anva.token)
+        portal_client = PortalClient(self._http[PORTAL], settings.portal.token)
         self.portal = PortalDirectory(portal_client, ttl_s=settings.portal.index_ttl_s)
         self.probe = UpstreamProbe(
             self.health,
@@ -120,8 +132,8 @@ class Runtime:
             portal=self.portal,
             elements=self.elements,
             defaults=DossierDefaults(
-                kantoor_id=elements_settings.kantoor_id,
-                dossierstatus_id=elements_settings.dossierstatus_id,
+                kantoor_id=settings.elements.kantoor_id,
+                dossierstatus_id=settings.elements.dossierstatus_id,
             ),
             contracts=settings.contracts,
         )
@@ -192,6 +204,6 @@ class Runtime:
         drained = await self.consumer.drain(self.settings.shutdown_grace_period_s)
         await self.probe.stop()
         await self.broker.stop()
-        for client in (self._anva_http, self._portal_http, self._elements_http):
+        for client in self._http.values():
             await client.aclose()
         return drained
