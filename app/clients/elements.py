@@ -189,9 +189,15 @@ class ElementsClient:
         self._token_lock = asyncio.Lock()
         self.on_response: Callable[[int], None] = lambda status: None
 
+    async def _trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: tells the limiter when a request really went out."""
+        if event.endswith("send_request_headers.started"):
+            self._limiter.sent()
+
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Through the limiter; 429s and validation errors become typed errors here."""
         await self._limiter.acquire()
+        request.extensions["trace"] = self._trace
         response = await send(self._http, request, api=API)
         self.on_response(response.status_code)
         if response.status_code == 429:

@@ -51,7 +51,10 @@ class ElementsLimiter:
         budget_poll_s: float = 5.0,
     ) -> None:
         self.daily_limit = daily_limit
-        self._limiter = AsyncLimiter(1, request_spacing_s(rate_per_s, margin_s=margin_s))
+        self._spacing_s = request_spacing_s(rate_per_s, margin_s=margin_s)
+        self._limiter = AsyncLimiter(1, self._spacing_s)
+        self._in_turn = asyncio.Lock()
+        self._not_before = 0.0
         self._today = today
         self._budget_poll_s = budget_poll_s
         self._day = today()
@@ -93,12 +96,27 @@ class ElementsLimiter:
         self._raise_if_exhausted()
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await self._limiter.acquire()
-        self._raise_if_exhausted()
-        self._used += 1
+        async with self._in_turn:
+            await self._limiter.acquire()
+            if (late_s := self._not_before - loop.time()) > 0:
+                await asyncio.sleep(late_s)
+            self._raise_if_exhausted()
+            self._used += 1
+            self._not_before = loop.time() + self._spacing_s
         waited = loop.time() - started
         self.on_wait(waited)
         return waited
+
+    def sent(self) -> None:
+        """The request granted last went out only now: the next one waits a spacing from here.
+
+        A grant is not an arrival: a first connection, or a busy event loop, can hold a
+        request back after its grant while the next one goes out on time, and the server
+        then sees the two closer than the spacing. The client reports when the request's
+        headers were written, and the spacing counts from there.
+        """
+        now = asyncio.get_running_loop().time()
+        self._not_before = max(self._not_before, now + self._spacing_s)
 
     def _raise_if_exhausted(self) -> None:
         if self.exhausted:

@@ -161,6 +161,37 @@ async def test_naive_aiolimiter_5_per_s_admits_over_5_in_a_second_on_real_clock(
 
 
 @fake_clock
+async def test_a_request_that_goes_out_late_pushes_the_next_one_a_spacing_after_it() -> None:
+    gate = limiter(rate=4)
+    loop = asyncio.get_running_loop()
+
+    await gate.acquire()
+    await asyncio.sleep(0.1)  # the first request waited for its connection
+    gate.sent()
+    await gate.acquire()
+
+    assert loop.time() == pytest.approx(0.1 + 0.25)
+
+
+@fake_clock
+async def test_arrivals_never_exceed_the_rate_when_the_first_request_goes_out_late() -> None:
+    gate = limiter(rate=4)
+    loop = asyncio.get_running_loop()
+    arrivals: list[float] = []
+
+    async def request(index: int) -> None:
+        await gate.acquire()
+        if index == 0:
+            await asyncio.sleep(0.1)  # opening the first connection
+        gate.sent()
+        arrivals.append(loop.time())
+
+    await asyncio.gather(*(request(i) for i in range(20)))
+
+    assert max_in_window(arrivals, 1.0) <= 4
+
+
+@fake_clock
 async def test_acquire_reports_the_seconds_waited() -> None:
     gate = limiter(4)
     assert [await gate.acquire(), await gate.acquire()] == [0, 0.25]
