@@ -17,8 +17,11 @@ from app.sandbox.world import (
     ELEMENTS_ORGANISATION,
     ELEMENTS_SECRET,
     PORTAL_TOKEN,
+    Sandbox,
 )
-from tests.e2e.worker_process import free_port
+from tests.conftest import SandboxFactory
+from tests.e2e.helpers import sync
+from tests.e2e.worker_process import WorkerProcess, free_port, worker_environment
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +34,10 @@ class SimulatorsProcess:
         self.ports = {"anva": free_port(), "portal": free_port(), "elements": free_port()}
         self.announcement: list[str] = []
         self.process: asyncio.subprocess.Process | None = None
+
+    def worker_settings(self) -> dict[str, str]:
+        """The `NAME=value` lines of the announcement."""
+        return dict(line.split("=", 1) for line in self.announcement if "=" in line)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -160,3 +167,19 @@ async def test_simulators_command_stops_on_sigterm_with_exit_code_zero(
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient() as http:
             await http.get(f"{simulators.url('anva')}/api/account/mine")
+
+
+async def test_a_worker_set_up_as_the_simulators_say_syncs_a_sample_customer(
+    simulators: SimulatorsProcess, make_sandbox: SandboxFactory
+) -> None:
+    """The Docker demo's wiring without Docker: worker and simulators as separate processes."""
+    sandbox: Sandbox = await make_sandbox()
+    env = worker_environment(sandbox.settings(), **simulators.worker_settings())
+
+    async with WorkerProcess(env):
+        await sync(sandbox, "100001")
+        [result] = await sandbox.results(1, timeout_s=60)
+
+    assert (result.data.status, result.subject) == ("succeeded", "100001")
+    assert [op.path for op in result.data.operations][:1] == ["/api/data/klantdossiers"]
+    assert sandbox.elements.requests == [], "the sandbox's own Elements was asked"
