@@ -1,4 +1,4 @@
-"""`python -m app worker | demo | bench | soak | simulators`."""
+"""`python -m app worker | backfill | demo | bench | soak | simulators`."""
 
 from __future__ import annotations
 
@@ -43,6 +43,23 @@ async def run_worker() -> int:
             await asyncio.gather(starting, return_exceptions=True)
             drained = await runtime.stop()
     return 0 if drained else 1
+
+
+async def run_backfill() -> int:
+    """Publish a customer.changed per known customer to TOPIC_BACKFILL; print how many."""
+    from aiokafka.errors import KafkaError
+
+    from app.commands.backfill import backfill
+    from app.errors import SyncError
+    from app.settings import load_settings
+
+    try:
+        count = await backfill(load_settings())
+    except (SyncError, KafkaError, OSError) as error:
+        print(f"backfill failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(count.lines()))
+    return 0
 
 
 SANDBOX_MISSING = (
@@ -96,6 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("worker", help="run the consumers and the HTTP server")
+    commands.add_parser(
+        "backfill",
+        help="publish a customer.changed for every customer ANVA or the portal knows",
+        description=(
+            "Reads every dossier number from ANVA (/account/mine) and the portal (customers "
+            "whose integration is anva), and publishes one customer.changed per dossier number "
+            "to TOPIC_BACKFILL, which the worker serves after the live topics."
+        ),
+    )
     demo = commands.add_parser("demo", help="run the whole pipeline on this machine")
     demo.add_argument("--customers", type=int, default=12)
     bench = commands.add_parser("bench", help="sync new customers at the Elements rate limit")
@@ -121,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "worker":
             return asyncio.run(run_worker())
+        if args.command == "backfill":
+            return asyncio.run(run_backfill())
         return _run_on_sandbox(args)
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)

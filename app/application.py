@@ -32,6 +32,7 @@ from app.kafka.publisher import FormPublisher, OutcomePublisher
 from app.kafka.topics import ensure_topics
 from app.metrics import Metrics
 from app.pipeline.context import SyncContext
+from app.pipeline.locks import KeyedLocks
 from app.pipeline.plan import DossierDefaults
 from app.pipeline.prefill import Prefill
 from app.retry import exponential_backoff
@@ -58,6 +59,7 @@ def _limiter(
     *,
     today: Callable[[], date],
     budget_poll_s: float,
+    backfill_reserve: float,
 ) -> ElementsLimiter:
     limiter = ElementsLimiter(
         rate_per_s=settings.rate_limit,
@@ -65,6 +67,7 @@ def _limiter(
         margin_s=settings.rate_margin_s,
         today=today,
         budget_poll_s=budget_poll_s,
+        backfill_reserve=backfill_reserve,
     )
     limiter.on_wait = metrics.limiter_wait.observe
     metrics.track_budget(lambda: limiter.remaining_today)
@@ -100,7 +103,11 @@ class Runtime:
         self.settings = settings
         self.metrics = Metrics()
         self.limiter = _limiter(
-            settings.elements, self.metrics, today=today, budget_poll_s=budget_poll_s
+            settings.elements,
+            self.metrics,
+            today=today,
+            budget_poll_s=budget_poll_s,
+            backfill_reserve=settings.backfill.daily_reserve,
         )
         self.health = UpstreamHealth()
         self._http = {
@@ -136,6 +143,7 @@ class Runtime:
                 dossierstatus_id=settings.elements.dossierstatus_id,
             ),
             contracts=settings.contracts,
+            dossier_locks=KeyedLocks(waiting=self.limiter.live.stepped_aside),
         )
         self.prefill = Prefill(self.context)
         self.service = SyncService(
@@ -158,6 +166,7 @@ class Runtime:
             self.metrics,
             OutcomePublisher(self.broker, settings.topics, self.metrics, retry=settings.retry),
             external_pause_reason=self._pause_reason,
+            limiter=self.limiter,
         )
 
     def _pause_reason(self) -> PauseReason | None:

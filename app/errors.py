@@ -7,6 +7,7 @@
     │   ├── RateLimited               Elements answered 429 (carries Retry-After when sent)
     │   ├── StaleLocator              a klant the worker remembered is gone: read again
     │   └── DailyBudgetExhausted      our own count or Elements' daily 429: wait for midnight
+    │       └── BackfillReserveReached    a backfill met the budget kept for live events
     └── PermanentError                trying again gives the same answer
         ├── UpstreamRejected          a 4xx other than 401/404/429 from any API
         │   └── ElementsValidationError   Elements' "Validatie fouten" 400, with its items
@@ -83,6 +84,12 @@ class DailyBudgetExhausted(RetryableError):
     """The daily Elements request budget is spent until it resets."""
 
     code = "daily_budget_exhausted"
+
+
+class BackfillReserveReached(DailyBudgetExhausted):
+    """Only the share of the daily budget kept for live events is left: backfills wait."""
+
+    code = "backfill_reserve_reached"
 
 
 class PermanentError(SyncError):

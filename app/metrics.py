@@ -46,6 +46,11 @@ class Metrics:
             ["topic", "partition"],
             registry=self.registry,
         )
+        self.backfill_lag = Gauge(
+            "elements_sync_backfill_lag",
+            "Backfill events not yet finished: behind the end of TOPIC_BACKFILL, fetched or not.",
+            registry=self.registry,
+        )
         self.finish_failures = Counter(
             "elements_sync_finish_failures",
             "Failed tries to publish a message's result or dead letter or commit its offset "

@@ -59,6 +59,7 @@ class TopicSettings(BaseSettings):
     form_submissions: str = "form-submissions"
     results: str = "sync-results"
     dead_letter: str = "sync-dead-letter"
+    backfill: str = "customer-backfill"
 
     @property
     def inputs(self) -> tuple[str, str, str]:
@@ -183,6 +184,22 @@ class FormsSettings(BaseSettings):
     publish_timeout_s: Annotated[float, Field(gt=0)] = 10.0
 
 
+class BackfillSettings(BaseSettings):
+    """How the worker serves `TOPIC_BACKFILL` beside the live topics.
+
+    A backfill takes an Elements slot only while no live event is in flight; at most
+    `max_in_flight` backfill events are taken at once, so live events never queue behind
+    a backlog of them; and it stops for the day when only `daily_reserve` (a share of
+    `ELEMENTS_DAILY_LIMIT`) is left, which stays for live events.
+    """
+
+    model_config = _config("BACKFILL_")
+
+    max_in_flight: Annotated[int, Field(ge=1)] = 2
+    daily_reserve: Annotated[float, Field(ge=0, le=1)] = 0.2
+    progress_every: Annotated[int, Field(ge=1)] = 100
+
+
 class Settings(BaseSettings):
     """The whole tree; groups read their own prefixed variables."""
 
@@ -196,6 +213,7 @@ class Settings(BaseSettings):
     contracts: ContractSettings = Field(default_factory=ContractSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     forms: FormsSettings = Field(default_factory=FormsSettings)
+    backfill: BackfillSettings = Field(default_factory=BackfillSettings)
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"

@@ -102,6 +102,15 @@ class AnvaClient:
     async def accounts(self) -> list[AnvaAccount]:
         return await self._items("/account/mine", AnvaAccount) or []
 
+    async def all_dossier_numbers(self) -> list[str]:
+        """Every dossier number in the integration's accounts, read from the raw `dossiers`
+        maps, so an account with an odd field elsewhere still contributes its dossiers."""
+        numbers: list[str] = []
+        for raw in await self._raw_items("/account/mine") or []:
+            dossiers = raw.get("dossiers") if isinstance(raw, dict) else None
+            numbers += [n for n in dossier_numbers(dossiers).values() if n]
+        return numbers
+
     async def account_for_dossier(self, dossier_number: str) -> AnvaAccount | None:
         """The account whose `dossiers` map holds this dossier number.
 

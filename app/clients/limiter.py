@@ -7,21 +7,33 @@ drains every `(1 + margin) / rate` seconds — can never put more than `rate` re
 in any one-second window, and the margin absorbs network jitter between our clock
 and the server's. At 5/s with a 50 ms margin that is one request every 210 ms,
 95% of the allowance.
+
+Backfill events (`PRIORITY` = "backfill") take a slot only while no live event is in
+flight, and never the last `backfill_reserve` share of the day's budget: a backfill
+must never delay a live event, nor spend what the day's live events will need.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from aiolimiter import AsyncLimiter
 
-from app.errors import DailyBudgetExhausted
+from app.errors import BackfillReserveReached, DailyBudgetExhausted
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 """Elements counts its daily limit per calendar day here; so do we, and the simulator."""
+
+
+Priority = Literal["live", "backfill"]
+PRIORITY: ContextVar[Priority] = ContextVar("elements_priority", default="live")
+"""The priority of the event this task works for; the consumer sets it per message."""
 
 
 def today_in_amsterdam() -> date:
@@ -31,6 +43,52 @@ def today_in_amsterdam() -> date:
 def request_spacing_s(rate_per_s: int, *, margin_s: float) -> float:
     """Seconds between two requests so that no rolling second holds more than `rate_per_s`."""
     return (1.0 + margin_s) / rate_per_s
+
+
+class LiveWork:
+    """How many live events are in flight, and a signal for when none is.
+
+    A live event that waits for a dossier another event holds steps aside
+    (`stepped_aside`): the holder may be a backfill that waits for live work to end,
+    and would otherwise wait for the live event that waits for it.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def started(self) -> None:
+        self._count += 1
+        self._idle.clear()
+
+    def finished(self) -> None:
+        self._count -= 1
+        if self._count == 0:
+            self._idle.set()
+
+    @contextmanager
+    def stepped_aside(self) -> Iterator[None]:
+        """While a live event waits on something a backfill may hold, it does not count."""
+        if PRIORITY.get() != "live":
+            yield
+            return
+        self.finished()
+        try:
+            yield
+        finally:
+            self.started()
+
+    @property
+    def idle(self) -> bool:
+        return self._idle.is_set()
+
+    async def until_idle(self) -> None:
+        await self._idle.wait()
 
 
 class ElementsLimiter:
@@ -49,8 +107,11 @@ class ElementsLimiter:
         margin_s: float = 0.05,
         today: Callable[[], date] = today_in_amsterdam,
         budget_poll_s: float = 5.0,
+        backfill_reserve: float = 0.0,
     ) -> None:
         self.daily_limit = daily_limit
+        self.backfill_reserve = backfill_reserve
+        self.live = LiveWork()
         self._spacing_s = request_spacing_s(rate_per_s, margin_s=margin_s)
         self._limiter = AsyncLimiter(1, self._spacing_s)
         self._in_turn = asyncio.Lock()
@@ -81,9 +142,18 @@ class ElementsLimiter:
     def exhausted(self) -> bool:
         return self.remaining_today <= 0
 
+    @property
+    def backfill_paused(self) -> bool:
+        """Only the share of today's budget kept for live events is left."""
+        return self.remaining_today <= self.backfill_reserve * self.daily_limit
+
+    def _spent_for_me(self) -> bool:
+        return self.backfill_paused if PRIORITY.get() == "backfill" else self.exhausted
+
     async def wait_for_budget(self) -> None:
-        """Return once today's budget has room again (after midnight Europe/Amsterdam)."""
-        while self.exhausted:  # noqa: ASYNC110 - the day rolls over by the clock, not by an event
+        """Return once today's budget has room again for this task's priority (after midnight
+        Europe/Amsterdam)."""
+        while self._spent_for_me():  # noqa: ASYNC110 - the day rolls over by the clock
             await asyncio.sleep(self._budget_poll_s)
 
     async def acquire(self) -> float:
@@ -91,18 +161,23 @@ class ElementsLimiter:
 
         The day's count is taken only once the slot is granted (nothing awaits between
         the check and the count), so a waiter that is cancelled, or that waited across
-        midnight, never miscounts a day.
+        midnight, never miscounts a day. A backfill acquirer waits its turn only while no
+        live event is in flight, and looks again once it holds the turn, so it gives way to
+        a live event that started meanwhile.
         """
         self._raise_if_exhausted()
         loop = asyncio.get_running_loop()
         started = loop.time()
-        async with self._in_turn:
+        await self._take_turn()
+        try:
             await self._limiter.acquire()
             if (late_s := self._not_before - loop.time()) > 0:
                 await asyncio.sleep(late_s)
             self._raise_if_exhausted()
             self._used += 1
             self._not_before = loop.time() + self._spacing_s
+        finally:
+            self._in_turn.release()
         waited = loop.time() - started
         self.on_wait(waited)
         return waited
@@ -118,8 +193,24 @@ class ElementsLimiter:
         now = asyncio.get_running_loop().time()
         self._not_before = max(self._not_before, now + self._spacing_s)
 
+    async def _take_turn(self) -> None:
+        """Hold `_in_turn`; a backfill holds it only while no live event is in flight."""
+        backfill = PRIORITY.get() == "backfill"
+        while True:
+            if backfill:
+                await self.live.until_idle()
+            await self._in_turn.acquire()
+            if not backfill or self.live.idle:
+                return
+            self._in_turn.release()
+
     def _raise_if_exhausted(self) -> None:
         if self.exhausted:
             raise DailyBudgetExhausted(
                 f"daily Elements budget of {self.daily_limit} requests is spent"
+            )
+        if PRIORITY.get() == "backfill" and self.backfill_paused:
+            raise BackfillReserveReached(
+                f"only the {self.backfill_reserve:.0%} of today's Elements budget kept for "
+                "live events is left; the backfill goes on tomorrow"
             )

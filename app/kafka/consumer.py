@@ -3,6 +3,11 @@
 Offsets are committed by hand (`AckPolicy.MANUAL`): FastStream's default commits
 before the handler runs. A message's offset becomes committable only after its
 result — and, for failures, its dead-letter copy — is acknowledged by Kafka.
+
+The backfill topic is read by the same subscriber, at a lower priority: its events run
+with `PRIORITY` "backfill", so the limiter gives every Elements slot to live events
+first, and at most `BACKFILL_MAX_IN_FLIGHT` of them are taken at once (flow control
+holds the backfill partitions meanwhile), so live events never queue behind them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
+from app.clients.limiter import PRIORITY, ElementsLimiter, Priority
 from app.kafka.flow import FlowControl, PauseReason
 from app.kafka.keyed import KeyedDispatcher
 from app.kafka.offsets import OffsetTracker
@@ -75,9 +81,13 @@ class EventConsumer:
         metrics: Metrics,
         outcomes: OutcomePublisher,
         *,
+        limiter: ElementsLimiter,
         external_pause_reason: Callable[[], PauseReason | None] = lambda: None,
     ) -> None:
         self._service = service
+        self._limiter = limiter
+        self._backfill_in_flight = 0
+        self._backfill_finished = 0
         self._settings = settings
         self._metrics = metrics
         self._outcomes = outcomes
@@ -93,6 +103,8 @@ class EventConsumer:
             consumer=self._live_consumer,
             backlog_full=lambda: self._dispatcher.in_flight >= settings.kafka.max_in_flight,
             external_reason=external_pause_reason,
+            backfill_topic=settings.topics.backfill,
+            backfill_held=self._backfill_held,
         )
 
     def _subscribe(self, broker: KafkaBroker) -> Any:
@@ -100,6 +112,7 @@ class EventConsumer:
         kafka = self._settings.kafka
         subscriber = broker.subscriber(
             *self._settings.topics.inputs,
+            self._settings.topics.backfill,
             group_id=kafka.group_id,
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
@@ -111,7 +124,8 @@ class EventConsumer:
             title="elements-sync inputs",
             description=(
                 "CloudEvents 1.0 (structured JSON) of type customer.changed, contract.changed or "
-                "form.submitted, keyed by dossier number (forms: by portal customer id). "
+                "form.submitted, keyed by dossier number (forms: by portal customer id); "
+                "the backfill topic's customer.changed events are served after the others. "
                 "Every message gets exactly one result."
             ),
         )
@@ -132,8 +146,45 @@ class EventConsumer:
         if self._stopping:
             return
         partition = TopicPartition(record.topic, record.partition)
+        priority: Priority = (
+            "backfill" if record.topic == self._settings.topics.backfill else "live"
+        )
+        if priority == "backfill":
+            self._backfill_in_flight += 1
         self._offsets.start(partition, record.offset)
-        await self._dispatcher.submit(record.key, lambda: self._process(record, partition))
+        await self._dispatcher.submit(
+            record.key, lambda: self._prioritised(record, partition, priority)
+        )
+        self.flow.apply()
+
+    def _backfill_held(self) -> bool:
+        return (
+            self._backfill_in_flight >= self._settings.backfill.max_in_flight
+            or self._limiter.backfill_paused
+        )
+
+    async def _prioritised(
+        self, record: ConsumerRecord[Any, Any], partition: TopicPartition, priority: Priority
+    ) -> None:
+        """Process at this priority: each job runs in a task of its own, so `PRIORITY` set
+        here holds for this message alone. A live event counts from when it starts, not
+        while it waits behind an earlier event with its key (which may be a backfill)."""
+        PRIORITY.set(priority)
+        if priority == "live":
+            self._limiter.live.started()
+        try:
+            await self._process(record, partition)
+        finally:
+            if priority == "live":
+                self._limiter.live.finished()
+            else:
+                self._backfill_done()
+
+    def _backfill_done(self) -> None:
+        self._backfill_in_flight -= 1
+        self._backfill_finished += 1
+        if self._backfill_finished % self._settings.backfill.progress_every == 0:
+            log.info("backfill progress", finished=self._backfill_finished)
         self.flow.apply()
 
     def _count(self, outcome: Outcome) -> None:

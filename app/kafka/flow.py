@@ -4,6 +4,10 @@ Pausing the assigned partitions keeps the consumer polling and in its group, whi
 handler blocked for hours (a spent daily budget) would not: it would be evicted after
 `max.poll.interval`. The reason is logged and exported as a gauge per reason; `/readyz`
 stays 200 meanwhile, since the worker is healthy and waiting on purpose.
+
+The backfill topic's partitions are also held on their own (`backfill_held`) while
+enough backfill work is in flight or only the live events' share of the day's budget
+is left, so the live topics keep flowing meanwhile.
 """
 
 from __future__ import annotations
@@ -37,12 +41,17 @@ class FlowControl:
         consumer: Callable[[], AIOKafkaConsumer | None],
         backlog_full: Callable[[], bool],
         external_reason: Callable[[], PauseReason | None],
+        backfill_topic: str,
+        backfill_held: Callable[[], bool],
     ) -> None:
         self._metrics = metrics
         self._offsets = offsets
         self._consumer = consumer
         self._backlog_full = backlog_full
         self._external_reason = external_reason
+        self._backfill_topic = backfill_topic
+        self._backfill_held = backfill_held
+        self._backfill_paused = False
         self._paused_for: PauseReason | None = None
         self._stopped = False
         self._task: asyncio.Task[None] | None = None
@@ -59,9 +68,15 @@ class FlowControl:
     def apply(self) -> None:
         """Pause every assigned partition while there is a reason, resume when there is none."""
         consumer = self._consumer()
-        reason = None if self._stopped else self.reason()
-        if consumer is None or reason == self._paused_for:
+        if consumer is None:
             return
+        reason = None if self._stopped else self.reason()
+        if reason != self._paused_for:
+            self._pause_all(consumer, reason)
+        if reason is None:
+            self._hold_backfill(consumer, hold=not self._stopped and self._backfill_held())
+
+    def _pause_all(self, consumer: AIOKafkaConsumer, reason: PauseReason | None) -> None:
         partitions = consumer.assignment()
         if reason is not None:
             consumer.pause(*partitions)
@@ -72,18 +87,38 @@ class FlowControl:
         for label in get_args(PauseReason):
             self._metrics.intake_paused.labels(label).set(1 if label == reason else 0)
         self._paused_for = reason
+        self._backfill_paused = reason is not None
+
+    def _backfill_partitions(self, partitions: set[TopicPartition]) -> list[TopicPartition]:
+        return [p for p in partitions if p.topic == self._backfill_topic]
+
+    def _hold_backfill(self, consumer: AIOKafkaConsumer, *, hold: bool) -> None:
+        """Pause or resume only the backfill topic, beside the live topics that keep flowing."""
+        if hold == self._backfill_paused:
+            return
+        partitions = self._backfill_partitions(consumer.assignment())
+        if hold:
+            consumer.pause(*partitions)
+        else:
+            consumer.resume(*partitions)
+        self._backfill_paused = hold
 
     def joined(self, partitions: set[TopicPartition]) -> None:
         """Partitions assigned while intake is paused join it paused."""
         consumer = self._consumer()
-        if consumer is not None and self._paused_for is not None:
+        if consumer is None:
+            return
+        if self._paused_for is not None:
             consumer.pause(*partitions)
+        elif self._backfill_paused:
+            consumer.pause(*self._backfill_partitions(partitions))
 
     async def _observe_lag(self) -> None:
         """Messages behind the partition end: not yet fetched, plus fetched but unfinished."""
         consumer = self._consumer()
         if consumer is None:
             return
+        backfill_lag: int | None = None
         for partition in consumer.assignment():
             highwater = consumer.highwater(partition)
             if highwater is None:
@@ -94,6 +129,10 @@ class FlowControl:
                 continue
             lag = max(highwater - fetched, 0) + self._offsets.pending(partition)
             self._metrics.consumer_lag.labels(partition.topic, str(partition.partition)).set(lag)
+            if partition.topic == self._backfill_topic:
+                backfill_lag = (backfill_lag or 0) + lag
+        if backfill_lag is not None:
+            self._metrics.backfill_lag.set(backfill_lag)
 
     async def _watch(self) -> None:
         """Reasons outside the consumer (budget, upstream health) change by the clock."""

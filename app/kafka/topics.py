@@ -15,7 +15,7 @@ from app.settings import KafkaSettings, TopicSettings
 
 
 async def ensure_topics(kafka: KafkaSettings, topics: TopicSettings) -> None:
-    names = [*topics.inputs, topics.results, topics.dead_letter]
+    names = [*topics.inputs, topics.backfill, topics.results, topics.dead_letter]
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka.servers)
     await admin.start()
     try:

@@ -96,6 +96,7 @@ class Sandbox:
             form_submissions=f"form-submissions-{suffix}",
             results=f"sync-results-{suffix}",
             dead_letter=f"sync-dead-letter-{suffix}",
+            backfill=f"customer-backfill-{suffix}",
         )
         self.group_id = f"elements-sync-{suffix}"
         self.bootstrap_servers = ""

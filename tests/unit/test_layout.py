@@ -16,6 +16,7 @@ PRODUCTION_ENTRY_POINTS = (
     "app.web.routes",
     "app.kafka.consumer",
     "app.service",
+    "app.commands.backfill",
 )
 
 

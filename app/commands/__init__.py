@@ -1,0 +1,1 @@
+"""Operator commands: backfill, dry run, redrive, results — each a function a test can call."""
