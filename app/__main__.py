@@ -1,4 +1,4 @@
-"""`python -m app worker | backfill | demo | bench | soak | simulators`."""
+"""`python -m app worker | backfill | demo | bench | bench-backfill | soak | simulators`."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ async def _serve_simulators(args: argparse.Namespace) -> int:
 
 
 def _run_on_sandbox(args: argparse.Namespace) -> int:
-    """demo, bench, soak and simulators: the sandbox is imported only here, never by the worker."""
+    """demo, bench, bench-backfill, soak and simulators: the sandbox is imported only here, never by the worker."""
     try:
         if args.command == "simulators":
             return asyncio.run(_serve_simulators(args))
@@ -99,6 +99,14 @@ def _run_on_sandbox(args: argparse.Namespace) -> int:
             from app.sandbox.soak import run_soak
 
             return asyncio.run(run_soak(customers=args.customers, rate=args.rate, seed=args.seed))
+        if args.command == "bench-backfill":
+            from app.sandbox.backfill_bench import run_backfill_bench
+
+            return asyncio.run(
+                run_backfill_bench(
+                    customers=args.customers, live=args.live, every_s=args.every, rate=args.rate
+                )
+            )
         from app.sandbox.bench import run_bench
 
         return asyncio.run(run_bench(customers=args.customers, rate=args.rate))
@@ -127,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     bench = commands.add_parser("bench", help="sync new customers at the Elements rate limit")
     bench.add_argument("--customers", type=int, default=40)
     bench.add_argument("--rate", type=int, default=5, help="Elements requests per second")
+    bench_backfill = commands.add_parser(
+        "bench-backfill",
+        help="live event latency during a backfill, against an idle worker",
+    )
+    bench_backfill.add_argument("--customers", type=int, default=200, help="customers to backfill")
+    bench_backfill.add_argument("--live", type=int, default=20, help="live events to publish")
+    bench_backfill.add_argument("--every", type=float, default=3.0, help="seconds between them")
+    bench_backfill.add_argument("--rate", type=int, default=5, help="Elements requests per second")
     soak = commands.add_parser("soak", help="many events through faulty simulators")
     soak.add_argument("--customers", type=int, default=250)
     soak.add_argument("--rate", type=int, default=50, help="Elements requests per second")

@@ -1,0 +1,181 @@
+"""`python -m app bench-backfill`: what a backfill costs the live events.
+
+Two runs on fresh sandboxes at the same Elements rate: live `customer.changed` events
+(each a changed phone number, so each makes a write) published every few seconds while a
+backfill of new customers runs, and the same live events on an idle worker. Each live
+event's latency runs from its publication to its result on the result topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from app.commands.backfill import backfill
+from app.events import ResultEvent
+from app.logs import configure_logging
+from app.sandbox.figures import table
+from app.sandbox.simulators.seed import SampleCustomer, seed_customer, seed_customers
+from app.sandbox.world import Sandbox, SandboxOptions
+
+
+@dataclass
+class ResultTap:
+    """Reads the result topic in the background and notes when each result arrived."""
+
+    sandbox: Sandbox
+    arrived: list[tuple[float, ResultEvent]] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        async with self.sandbox.reader(self.sandbox.topics.results) as consumer:
+            while True:
+                batch = await consumer.getmany(timeout_ms=100)
+                for records in batch.values():
+                    self.arrived += [
+                        (loop.time(), ResultEvent.model_validate_json(r.value)) for r in records
+                    ]
+                if batch:
+                    self._changed.set()
+
+    def by_event_id(self) -> dict[str, tuple[float, ResultEvent]]:
+        return {r.data.eventId: (t, r) for t, r in self.arrived if r.data.eventId}
+
+    async def until(self, condition: Callable[[], bool], *, timeout_s: float) -> None:
+        """Wait until `condition()` holds after a result arrived (raises TimeoutError)."""
+        async with asyncio.timeout(timeout_s):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def __aenter__(self) -> ResultTap:
+        self._task = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    live_latencies_s: list[float]
+    backfill_published: int = 0
+    backfill_succeeded: int = 0
+    backfill_s: float = 0.0
+
+
+async def _sync_first(sandbox: Sandbox, tap: ResultTap, customers: list[SampleCustomer]) -> None:
+    ids = [
+        await sandbox.publish(
+            "customer.changed", {"dossierNumber": c.dossier_number}, key=c.dossier_number
+        )
+        for c in customers
+    ]
+    await tap.until(lambda: set(ids) <= tap.by_event_id().keys(), timeout_s=120)
+
+
+async def _live_events(
+    sandbox: Sandbox, live: list[SampleCustomer], *, count: int, every_s: float
+) -> dict[str, float]:
+    """Publish `count` live changes, one every `every_s`; the loop time of each, by event id."""
+    loop = asyncio.get_running_loop()
+    published: dict[str, float] = {}
+    for index in range(count):
+        customer = live[index % len(live)]
+        sandbox.portal.update_customer(customer.portal_id, phone=f"+31 6 2{index:07d}")
+        event_id = await sandbox.publish(
+            "customer.changed",
+            {"dossierNumber": customer.dossier_number},
+            key=customer.dossier_number,
+        )
+        published[event_id] = loop.time()
+        await asyncio.sleep(every_s)
+    return published
+
+
+LIVE_CUSTOMERS = 4
+"""Already synced before the run; the live events change their phone numbers in turn."""
+
+
+async def _run(
+    *, backfill_customers: int, live_count: int, every_s: float, rate: int
+) -> RunFigures:
+    """One run; with `backfill_customers`, a backfill of that many (the live ones included)."""
+    async with Sandbox(SandboxOptions(rate_limit=rate)) as sandbox:
+        live = seed_customers(sandbox.anva, sandbox.portal, LIVE_CUSTOMERS)
+        await sandbox.start_worker()
+        async with ResultTap(sandbox) as tap:
+            await _sync_first(sandbox, tap, live)
+            before = len(tap.arrived)
+            started = asyncio.get_running_loop().time()
+            backfilled = 0
+            if backfill_customers:
+                for index in range(LIVE_CUSTOMERS, max(backfill_customers, LIVE_CUSTOMERS)):
+                    seed_customer(sandbox.anva, sandbox.portal, index)
+                backfilled = (await backfill(sandbox.settings())).published
+                await tap.until(lambda: len(tap.arrived) > before, timeout_s=60)
+            published = await _live_events(sandbox, live, count=live_count, every_s=every_s)
+            expected = live_count + backfilled
+            await tap.until(
+                lambda: len(tap.arrived) - before >= expected,
+                timeout_s=120 + 10 * expected / rate,
+            )
+            finished = tap.by_event_id()
+            backfill_results = [
+                r for _, r in tap.arrived[before:] if r.data.eventId not in published
+            ]
+            return RunFigures(
+                live_latencies_s=[finished[i][0] - t for i, t in published.items()],
+                backfill_published=backfilled,
+                backfill_succeeded=sum(r.data.status == "succeeded" for r in backfill_results),
+                backfill_s=max(t for t, _ in tap.arrived) - started,
+            )
+
+
+def _latency(latencies: list[float]) -> str:
+    return f"median {statistics.median(latencies):.2f} s, max {max(latencies):.2f} s"
+
+
+async def run_backfill_bench(*, customers: int, live: int, every_s: float, rate: int) -> int:
+    configure_logging("console", "WARNING")
+    busy = await _run(backfill_customers=customers, live_count=live, every_s=every_s, rate=rate)
+    idle = await _run(backfill_customers=0, live_count=live, every_s=every_s, rate=rate)
+    print(
+        f"backfill benchmark: {customers} customers at {rate} Elements requests/s, "
+        f"a live event every {every_s:g} s ({live} in all)"
+    )
+    print(
+        table(
+            [
+                ("live latency during the backfill", _latency(busy.live_latencies_s)),
+                ("live latency on an idle worker", _latency(idle.live_latencies_s)),
+                ("backfill succeeded", f"{busy.backfill_succeeded}/{busy.backfill_published}"),
+                ("backfill duration", f"{busy.backfill_s:.1f} s"),
+            ]
+        )
+    )
+    print(
+        json.dumps(
+            {
+                "customers": customers,
+                "live_events": live,
+                "live_during_backfill_s": [round(x, 3) for x in busy.live_latencies_s],
+                "live_idle_s": [round(x, 3) for x in idle.live_latencies_s],
+                "backfill_s": round(busy.backfill_s, 1),
+            }
+        )
+    )
+    return 0 if busy.backfill_succeeded == busy.backfill_published else 1
