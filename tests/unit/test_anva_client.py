@@ -182,3 +182,13 @@ async def test_the_probe_asks_for_the_organisations(
     assert [(r.method, r.path, r.status) for r in anva.requests] == [
         ("GET", "/api/organization/organizations/mine", 200)
     ]
+
+
+async def test_all_dossier_numbers_include_those_of_an_account_with_an_odd_field(
+    anva: AnvaSimulator, client: AnvaClient
+) -> None:
+    """A backfill must reach every dossier, even one whose account another event cannot read."""
+    anva.add_account_record({"id": "7", "firstName": ["not", "text"], "dossiers": {"301": 100700}})
+    anva.add_account_record({"id": "8", "dossiers": []})
+
+    assert await client.all_dossier_numbers() == ["100234", "100700"]
