@@ -152,9 +152,10 @@ class EventConsumer:
         if priority == "backfill":
             self._backfill_in_flight += 1
         self._offsets.start(partition, record.offset)
-        await self._dispatcher.submit(
-            record.key, lambda: self._prioritised(record, partition, priority)
-        )
+        # A backfill event queues apart from live events with its key: one waiting for
+        # tomorrow's budget must not hold them back (the dossier lock still serialises both).
+        queue = ("backfill", record.key) if priority == "backfill" else record.key
+        await self._dispatcher.submit(queue, lambda: self._prioritised(record, partition, priority))
         self.flow.apply()
 
     def _backfill_held(self) -> bool:
@@ -167,8 +168,8 @@ class EventConsumer:
         self, record: ConsumerRecord[Any, Any], partition: TopicPartition, priority: Priority
     ) -> None:
         """Process at this priority: each job runs in a task of its own, so `PRIORITY` set
-        here holds for this message alone. A live event counts from when it starts, not
-        while it waits behind an earlier event with its key (which may be a backfill)."""
+        here holds for this message alone. A live event counts from when it starts; while
+        it waits behind an earlier live event with its key, that one counts."""
         PRIORITY.set(priority)
         if priority == "live":
             self._limiter.live.started()
