@@ -7,6 +7,7 @@ and closes every client.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import date
 
@@ -15,6 +16,7 @@ import structlog
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+from opentelemetry.trace import Tracer, TracerProvider
 from tenacity import AsyncRetrying, retry_if_exception_type
 
 from app import __version__
@@ -24,6 +26,7 @@ from app.clients.elements import API as ELEMENTS
 from app.clients.elements import ElementsClient
 from app.clients.health import HealthTransport, UpstreamHealth, UpstreamProbe
 from app.clients.limiter import ElementsLimiter, today_in_amsterdam
+from app.clients.observed import ObservedTransport
 from app.clients.portal import API as PORTAL
 from app.clients.portal import PortalClient, PortalDirectory
 from app.kafka.consumer import EventConsumer
@@ -37,18 +40,26 @@ from app.pipeline.prefill import Prefill
 from app.retry import exponential_backoff
 from app.service import SyncService
 from app.settings import Settings
+from app.tracing import TRACER_NAME, build_tracer_provider, shutdown_tracer_provider
 
 log = structlog.get_logger(__name__)
 
 
 def _http_client(
-    base_url: str, timeout_s: float, *, api: str, health: UpstreamHealth
+    base_url: str,
+    timeout_s: float,
+    *,
+    api: str,
+    health: UpstreamHealth,
+    metrics: Metrics,
+    tracer: Tracer,
 ) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+    wire = HealthTransport(httpx.AsyncHTTPTransport(limits=limits), api, health)
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
-        transport=HealthTransport(httpx.AsyncHTTPTransport(limits=limits), api, health),
+        transport=ObservedTransport(wire, api, metrics, tracer),
     )
 
 
@@ -59,10 +70,15 @@ class Runtime:
         *,
         today: Callable[[], date] = today_in_amsterdam,
         budget_poll_s: float = 5.0,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
-        """`today` and `budget_poll_s` are for tests and the sandbox; production uses the defaults."""
+        """`today`, `budget_poll_s` and `tracer_provider` are for tests and the sandbox;
+        production uses the defaults (a provider built from the `OTEL_` settings)."""
         self.settings = settings
         self.metrics = Metrics()
+        self._own_tracer_provider = tracer_provider is None
+        self.tracer_provider = tracer_provider or build_tracer_provider(settings.tracing)
+        tracer = self.tracer_provider.get_tracer(TRACER_NAME, __version__)
         elements_settings = settings.elements
         self.limiter = ElementsLimiter(
             rate_per_s=elements_settings.rate_limit,
@@ -74,20 +90,17 @@ class Runtime:
         self.limiter.on_wait = self.metrics.limiter_wait.observe
         self.metrics.track_budget(lambda: self.limiter.remaining_today)
         self.health = UpstreamHealth()
-        self._anva_http = _http_client(
-            str(settings.anva.base_url), settings.anva.timeout_s, api=ANVA, health=self.health
+        http_client = functools.partial(
+            _http_client, health=self.health, metrics=self.metrics, tracer=tracer
         )
-        self._portal_http = _http_client(
-            str(settings.portal.base_url),
-            settings.portal.timeout_s,
-            api=PORTAL,
-            health=self.health,
+        self._anva_http = http_client(
+            str(settings.anva.base_url), settings.anva.timeout_s, api=ANVA
         )
-        self._elements_http = _http_client(
-            str(elements_settings.base_url),
-            elements_settings.timeout_s,
-            api=ELEMENTS,
-            health=self.health,
+        self._portal_http = http_client(
+            str(settings.portal.base_url), settings.portal.timeout_s, api=PORTAL
+        )
+        self._elements_http = http_client(
+            str(elements_settings.base_url), elements_settings.timeout_s, api=ELEMENTS
         )
         self.elements = ElementsClient(
             self._elements_http,
@@ -99,9 +112,6 @@ class Runtime:
             scope=elements_settings.scope,
             refresh_margin_s=elements_settings.token_refresh_margin_s,
         )
-        self.elements.on_response = lambda status: self.metrics.elements_requests.labels(
-            str(status)
-        ).inc()
         anva_client = AnvaClient(self._anva_http, settings.anva.token)
         portal_client = PortalClient(self._portal_http, settings.portal.token)
         self.portal = PortalDirectory(portal_client, ttl_s=settings.portal.index_ttl_s)
@@ -146,6 +156,7 @@ class Runtime:
             self.metrics,
             OutcomePublisher(self.broker, settings.topics, self.metrics, retry=settings.retry),
             external_pause_reason=self._pause_reason,
+            tracer=tracer,
         )
 
     def _pause_reason(self) -> PauseReason | None:
@@ -194,4 +205,6 @@ class Runtime:
         await self.broker.stop()
         for client in (self._anva_http, self._portal_http, self._elements_http):
             await client.aclose()
+        if self._own_tracer_provider:
+            await shutdown_tracer_provider(self.tracer_provider)
         return drained

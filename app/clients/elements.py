@@ -187,13 +187,11 @@ class ElementsClient:
         self._clock = clock
         self._token: _Token | None = None
         self._token_lock = asyncio.Lock()
-        self.on_response: Callable[[int], None] = lambda status: None
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Through the limiter; 429s and validation errors become typed errors here."""
         await self._limiter.acquire()
         response = await send(self._http, request, api=API)
-        self.on_response(response.status_code)
         if response.status_code == 429:
             if _daily_limit_hit(response):
                 self._limiter.exhaust()
