@@ -77,7 +77,9 @@ class Runtime:
         self.settings = settings
         self.metrics = Metrics()
         self._own_tracer_provider = tracer_provider is None
-        self.tracer_provider = tracer_provider or build_tracer_provider(settings.tracing)
+        self.tracer_provider = (
+            build_tracer_provider(settings.tracing) if tracer_provider is None else tracer_provider
+        )
         tracer = self.tracer_provider.get_tracer(TRACER_NAME, __version__)
         elements_settings = settings.elements
         self.limiter = ElementsLimiter(
