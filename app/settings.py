@@ -187,13 +187,16 @@ class TracingSettings(BaseSettings):
     """OpenTelemetry tracing, under the standard `OTEL_` names; off while no endpoint is set.
 
     `exporter_otlp_endpoint` is the collector's OTLP/HTTP base URL (`/v1/traces` is appended,
-    as the OpenTelemetry specification says for `OTEL_EXPORTER_OTLP_ENDPOINT`). The exporter
-    reads its other `OTEL_EXPORTER_OTLP_*` variables (headers, certificates, timeout) itself.
+    as the OpenTelemetry specification says for `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    `exporter_otlp_headers` (`key=value,…`, values URL-encoded) usually holds a vendor's API
+    key, so it is a secret and may come from a mounted file like the others. The exporter
+    reads its remaining `OTEL_EXPORTER_OTLP_*` variables (certificates, timeout) itself.
     """
 
     model_config = _config("OTEL_")
 
     exporter_otlp_endpoint: AnyHttpUrl | None = None
+    exporter_otlp_headers: SecretStr | None = None
     service_name: str = "elements-sync"
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from urllib.parse import unquote
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -48,9 +49,20 @@ def build_tracer_provider(settings: TracingSettings) -> TracerProvider:
         return trace.NoOpTracerProvider()
     resource = Resource.create({SERVICE_NAME: settings.service_name, SERVICE_VERSION: __version__})
     provider = SdkTracerProvider(resource=resource)
-    exporter = OTLPSpanExporter(endpoint=traces_endpoint(str(settings.exporter_otlp_endpoint)))
+    headers = settings.exporter_otlp_headers
+    exporter = OTLPSpanExporter(
+        endpoint=traces_endpoint(str(settings.exporter_otlp_endpoint)),
+        headers=otlp_headers(headers.get_secret_value()) if headers else None,
+    )
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
+
+
+def otlp_headers(value: str) -> dict[str, str]:
+    """`OTEL_EXPORTER_OTLP_HEADERS` as a mapping: `key=value` pairs, comma-separated, values
+    URL-encoded; a pair without `=` is skipped, as the SDK itself does."""
+    pairs = (item.partition("=") for item in value.split(","))
+    return {key.strip(): unquote(val.strip()) for key, sep, val in pairs if sep and key.strip()}
 
 
 async def shutdown_tracer_provider(provider: TracerProvider) -> None:

@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -159,10 +160,12 @@ class Collector:
     def __init__(self) -> None:
         self.exports: list[ExportTraceServiceRequest] = []
         self.paths: list[str] = []
+        self.api_keys: list[str | None] = []
         self.app = Starlette(routes=[Route("/{path:path}", self.receive, methods=["POST"])])
 
     async def receive(self, request: Request) -> Response:
         self.paths.append(request.url.path)
+        self.api_keys.append(request.headers.get("x-api-key"))
         self.exports.append(ExportTraceServiceRequest.FromString(await request.body()))
         return Response(b"", media_type="application/x-protobuf")
 
@@ -184,18 +187,23 @@ async def collector() -> AsyncIterator[tuple[Collector, str]]:
         yield receiving, url
 
 
-async def test_with_an_otlp_endpoint_the_worker_exports_its_spans_there(
+async def test_with_an_otlp_endpoint_the_worker_exports_its_spans_there_with_its_headers(
     sandbox: Sandbox, collector: tuple[Collector, str]
 ) -> None:
     receiving, url = collector
     customer = seed_customer(sandbox.anva, sandbox.portal, 0)
-    await sandbox.start_worker(tracing=TracingSettings(exporter_otlp_endpoint=url))
+    await sandbox.start_worker(
+        tracing=TracingSettings(
+            exporter_otlp_endpoint=url, exporter_otlp_headers=SecretStr("x-api-key=k%3D1")
+        )
+    )
 
     await sync(sandbox, customer.dossier_number)
     await sandbox.results(1)
     await sandbox.stop_worker()
 
     assert set(receiving.paths) == {"/v1/traces"}
+    assert set(receiving.api_keys) == {"k=1"}
     spans = receiving.spans()
     (event,) = [s for _, s in spans if s.name == "elements-sync process customer.changed"]
     assert event.trace_id == INPUT_TRACE_ID.to_bytes(16, "big")

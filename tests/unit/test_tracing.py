@@ -23,6 +23,7 @@ from app.settings import TracingSettings, environment_names
 from app.tracing import (
     build_tracer_provider,
     describe_outcome,
+    otlp_headers,
     parent_context,
     trace_headers,
     traces_endpoint,
@@ -248,3 +249,22 @@ def test_the_otlp_endpoint_and_service_name_are_read_from_the_standard_variables
     assert str(settings.exporter_otlp_endpoint) == "http://collector:4318/"
     assert settings.service_name == "elements-sync-acme"
     assert "OTEL_" in environment_names()
+
+
+def test_otlp_headers_are_comma_separated_pairs_with_url_encoded_values() -> None:
+    assert otlp_headers("x-api-key=k%3D1, tenant = acme ,broken,=x") == {
+        "x-api-key": "k=1",
+        "tenant": "acme",
+    }
+
+
+def test_the_otlp_headers_are_a_secret_read_from_their_standard_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=secret")
+
+    settings = TracingSettings()
+
+    assert settings.exporter_otlp_headers is not None
+    assert settings.exporter_otlp_headers.get_secret_value() == "x-api-key=secret"
+    assert "secret" not in repr(settings)
