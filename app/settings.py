@@ -183,6 +183,23 @@ class FormsSettings(BaseSettings):
     publish_timeout_s: Annotated[float, Field(gt=0)] = 10.0
 
 
+class TracingSettings(BaseSettings):
+    """OpenTelemetry tracing, under the standard `OTEL_` names; off while no endpoint is set.
+
+    `exporter_otlp_endpoint` is the collector's OTLP/HTTP base URL (`/v1/traces` is appended,
+    as the OpenTelemetry specification says for `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    `exporter_otlp_headers` (`key=value,…`, values URL-encoded) usually holds a vendor's API
+    key, so it is a secret and may come from a mounted file like the others. The exporter
+    reads its remaining `OTEL_EXPORTER_OTLP_*` variables (certificates, timeout) itself.
+    """
+
+    model_config = _config("OTEL_")
+
+    exporter_otlp_endpoint: AnyHttpUrl | None = None
+    exporter_otlp_headers: SecretStr | None = None
+    service_name: str = "elements-sync"
+
+
 class Settings(BaseSettings):
     """The whole tree; groups read their own prefixed variables."""
 
@@ -196,6 +213,7 @@ class Settings(BaseSettings):
     contracts: ContractSettings = Field(default_factory=ContractSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     forms: FormsSettings = Field(default_factory=FormsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"

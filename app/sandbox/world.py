@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from opentelemetry.trace import TracerProvider
 from pydantic import SecretStr
 
 from app.application import Runtime
@@ -67,6 +68,8 @@ class SandboxOptions:
     )
     secrets: dict[str, str] = field(default_factory=dict)
     today: Callable[[], date] = today_in_amsterdam
+    tracer_provider: TracerProvider | None = None
+    """The worker's, e.g. one with an in-memory exporter; None builds it from the settings."""
 
 
 class Sandbox:
@@ -168,6 +171,7 @@ class Sandbox:
             self.settings(**overrides),
             today=self.options.today,
             budget_poll_s=0.2,
+            tracer_provider=self.options.tracer_provider,
         )
         await self.runtime.start()
         self._http = AsyncExitStack()
