@@ -45,13 +45,14 @@ def service_topics(topics: TopicSettings) -> list[TopicSpec]:
 
 
 def new_topic(spec: TopicSpec, kafka: KafkaSettings) -> NewTopic:
-    # aiokafka's NewTopic takes -1 only together with replica assignments unless they are
-    # given (even empty): `{}` sends "no assignments" and lets the broker choose.
+    # aiokafka's NewTopic reads -1 as "replicas assigned by hand" and then insists on
+    # assignments: an empty mapping sends none, and the broker places the replicas.
+    factor = kafka.replication_factor
     return NewTopic(
         spec.name,
         num_partitions=kafka.topic_partitions,
-        replication_factor=kafka.replication_factor or BROKER_DEFAULT_REPLICATION,
-        replica_assignments={},
+        replication_factor=factor or BROKER_DEFAULT_REPLICATION,
+        replica_assignments=None if factor else {},
         topic_configs=spec.configs,
     )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 from app.application import Runtime
@@ -277,6 +278,16 @@ class Sandbox:
             headers=CLOUDEVENTS_PRODUCER_HEADERS,
         )
         return event_id
+
+    @asynccontextmanager
+    async def admin(self) -> AsyncIterator[AIOKafkaAdminClient]:
+        """An admin client on the sandbox's broker, e.g. to create topics as an operator would."""
+        admin = AIOKafkaAdminClient(**client_options(self.kafka))
+        await admin.start()
+        try:
+            yield admin
+        finally:
+            await admin.close()
 
     @asynccontextmanager
     async def reader(self, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
