@@ -1,8 +1,8 @@
 """Construction and wiring in one place: settings in, a running worker out.
 
-Nothing here does I/O at construction; `start()` creates the topics, connects the
-broker and starts consuming, `stop()` drains in-flight work within the grace period
-and closes every client.
+Nothing here touches the network at construction (only the TLS files are read);
+`start()` checks or creates the topics, connects the broker and starts consuming,
+`stop()` drains in-flight work within the grace period and closes every client.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from app.clients.limiter import ElementsLimiter, today_in_amsterdam
 from app.clients.observed import ObservedTransport
 from app.clients.portal import API as PORTAL
 from app.clients.portal import PortalClient, PortalDirectory
+from app.errors import TopicSetupError
+from app.kafka.connection import broker_security
 from app.kafka.consumer import EventConsumer
 from app.kafka.flow import PauseReason
 from app.kafka.publisher import FormPublisher, OutcomePublisher
@@ -166,8 +168,11 @@ class Runtime:
         )
         self.broker = KafkaBroker(
             settings.kafka.servers,
+            client_id=settings.kafka.client_id,
+            security=broker_security(settings.kafka),
             enable_idempotence=settings.kafka.enable_idempotence,
             acks="all",
+            allow_auto_create_topics=False,  # ensure_topics is the one place topics are made
             logger=None,
         )
         self.forms = FormPublisher(self.broker, settings.topics)
@@ -208,12 +213,15 @@ class Runtime:
         self.probe.start()
 
     async def start_when_kafka_answers(self) -> None:
-        """Start, retrying while Kafka is unreachable: the pod stays up and not ready meanwhile."""
+        """Start, retrying while Kafka is unreachable or its topics are missing (an operator
+        may be creating them): the pod stays up and not ready meanwhile, saying why."""
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type((KafkaError, OSError)),
+            retry=retry_if_exception_type((KafkaError, OSError, TopicSetupError)),
             wait=exponential_backoff(self.settings.retry),
             before_sleep=lambda state: log.warning(
-                "Kafka unreachable; retrying", attempt=state.attempt_number
+                "Kafka not ready for the worker; retrying",
+                attempt=state.attempt_number,
+                error=str(state.outcome.exception()) if state.outcome else None,
             ),
         ):
             with attempt:
