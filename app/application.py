@@ -183,6 +183,7 @@ class Runtime:
             self.metrics,
             OutcomePublisher(self.broker, settings.topics, self.metrics, retry=settings.retry),
             external_pause_reason=self._pause_reason,
+            tracer=tracer,
         )
 
     def _pause_reason(self) -> PauseReason | None:
