@@ -12,7 +12,15 @@ import ast
 import pathlib
 import sys
 
-SANDBOX = ("sandbox", "simulators", "demo.py", "bench.py", "soak.py", "embedded_broker.py", "report.py")
+SANDBOX = (
+    "sandbox",
+    "simulators",
+    "demo.py",
+    "bench.py",
+    "soak.py",
+    "embedded_broker.py",
+    "report.py",
+)
 
 
 def main(root: pathlib.Path) -> None:
@@ -28,11 +36,15 @@ def main(root: pathlib.Path) -> None:
         else:
             service += lines
         for node in ast.walk(ast.parse(text)):
-            length = (node.end_lineno or 0) - getattr(node, "lineno", 0) + 1
+            if not isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
             if isinstance(node, ast.ClassDef):
-                methods = [m for m in node.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)]
+                methods = [
+                    m for m in node.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)
+                ]
                 classes.append((len(methods), length, f"{relative}:{node.name}"))
-            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            else:
                 functions.append((length, f"{relative}:{node.name}"))
     print(f"service {service} lines, sandbox {sandbox} lines ({sandbox / (service + sandbox):.0%})")
     print("largest classes (methods, lines):", sorted(classes, reverse=True)[:4])
