@@ -1,8 +1,8 @@
 """Construction and wiring in one place: settings in, a running worker out.
 
-Nothing here does I/O at construction; `start()` creates the topics, connects the
-broker and starts consuming, `stop()` drains in-flight work within the grace period
-and closes every client.
+Nothing here touches the network at construction (only the TLS files are read);
+`start()` checks or creates the topics, connects the broker and starts consuming,
+`stop()` drains in-flight work within the grace period and closes every client.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import structlog
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+from opentelemetry.trace import Tracer, TracerProvider
 from tenacity import AsyncRetrying, retry_if_exception_type
 
 from app import __version__
@@ -24,8 +25,11 @@ from app.clients.elements import API as ELEMENTS
 from app.clients.elements import ElementsClient
 from app.clients.health import HealthTransport, UpstreamHealth, UpstreamProbe
 from app.clients.limiter import ElementsLimiter, today_in_amsterdam
+from app.clients.observed import ObservedTransport
 from app.clients.portal import API as PORTAL
 from app.clients.portal import PortalClient, PortalDirectory
+from app.errors import TopicSetupError
+from app.kafka.connection import broker_security
 from app.kafka.consumer import EventConsumer
 from app.kafka.flow import PauseReason
 from app.kafka.publisher import FormPublisher, OutcomePublisher
@@ -38,18 +42,26 @@ from app.pipeline.prefill import Prefill
 from app.retry import exponential_backoff
 from app.service import SyncService
 from app.settings import ElementsSettings, Settings
+from app.tracing import TRACER_NAME, build_tracer_provider, shutdown_tracer_provider
 
 log = structlog.get_logger(__name__)
 
 
 def _http_client(
-    base_url: str, timeout_s: float, *, api: str, health: UpstreamHealth
+    base_url: str,
+    timeout_s: float,
+    *,
+    api: str,
+    health: UpstreamHealth,
+    metrics: Metrics,
+    tracer: Tracer,
 ) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+    wire = HealthTransport(httpx.AsyncHTTPTransport(limits=limits), api, health)
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
-        transport=HealthTransport(httpx.AsyncHTTPTransport(limits=limits), api, health),
+        transport=ObservedTransport(wire, api, metrics, tracer),
     )
 
 
@@ -75,9 +87,9 @@ def _limiter(
 
 
 def _elements_client(
-    settings: ElementsSettings, http: httpx.AsyncClient, limiter: ElementsLimiter, metrics: Metrics
+    settings: ElementsSettings, http: httpx.AsyncClient, limiter: ElementsLimiter
 ) -> ElementsClient:
-    client = ElementsClient(
+    return ElementsClient(
         http,
         limiter,
         client_id=settings.client_id,
@@ -87,8 +99,6 @@ def _elements_client(
         scope=settings.scope,
         refresh_margin_s=settings.token_refresh_margin_s,
     )
-    client.on_response = lambda status: metrics.elements_requests.labels(str(status)).inc()
-    return client
 
 
 class Runtime:
@@ -98,10 +108,17 @@ class Runtime:
         *,
         today: Callable[[], date] = today_in_amsterdam,
         budget_poll_s: float = 5.0,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
-        """`today` and `budget_poll_s` are for tests and the sandbox; production uses the defaults."""
+        """`today`, `budget_poll_s` and `tracer_provider` are for tests and the sandbox;
+        production uses the defaults (a provider built from the `OTEL_` settings)."""
         self.settings = settings
         self.metrics = Metrics()
+        self._own_tracer_provider = tracer_provider is None
+        self.tracer_provider = (
+            build_tracer_provider(settings.tracing) if tracer_provider is None else tracer_provider
+        )
+        tracer = self.tracer_provider.get_tracer(TRACER_NAME, __version__)
         self.limiter = _limiter(
             settings.elements,
             self.metrics,
@@ -111,16 +128,21 @@ class Runtime:
         )
         self.health = UpstreamHealth()
         self._http = {
-            api: _http_client(str(base_url), timeout_s, api=api, health=self.health)
+            api: _http_client(
+                str(base_url),
+                timeout_s,
+                api=api,
+                health=self.health,
+                metrics=self.metrics,
+                tracer=tracer,
+            )
             for api, (base_url, timeout_s) in {
                 ANVA: (settings.anva.base_url, settings.anva.timeout_s),
                 PORTAL: (settings.portal.base_url, settings.portal.timeout_s),
                 ELEMENTS: (settings.elements.base_url, settings.elements.timeout_s),
             }.items()
         }
-        self.elements = _elements_client(
-            settings.elements, self._http[ELEMENTS], self.limiter, self.metrics
-        )
+        self.elements = _elements_client(settings.elements, self._http[ELEMENTS], self.limiter)
         anva_client = AnvaClient(self._http[ANVA], settings.anva.token)
         portal_client = PortalClient(self._http[PORTAL], settings.portal.token)
         self.portal = PortalDirectory(portal_client, ttl_s=settings.portal.index_ttl_s)
@@ -154,8 +176,11 @@ class Runtime:
         )
         self.broker = KafkaBroker(
             settings.kafka.servers,
+            client_id=settings.kafka.client_id,
+            security=broker_security(settings.kafka),
             enable_idempotence=settings.kafka.enable_idempotence,
             acks="all",
+            allow_auto_create_topics=False,  # ensure_topics is the one place topics are made
             logger=None,
         )
         self.forms = FormPublisher(self.broker, settings.topics)
@@ -167,6 +192,7 @@ class Runtime:
             OutcomePublisher(self.broker, settings.topics, self.metrics, retry=settings.retry),
             external_pause_reason=self._pause_reason,
             limiter=self.limiter,
+            tracer=tracer,
         )
 
     def _pause_reason(self) -> PauseReason | None:
@@ -197,12 +223,15 @@ class Runtime:
         self.probe.start()
 
     async def start_when_kafka_answers(self) -> None:
-        """Start, retrying while Kafka is unreachable: the pod stays up and not ready meanwhile."""
+        """Start, retrying while Kafka is unreachable or its topics are missing (an operator
+        may be creating them): the pod stays up and not ready meanwhile, saying why."""
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type((KafkaError, OSError)),
+            retry=retry_if_exception_type((KafkaError, OSError, TopicSetupError)),
             wait=exponential_backoff(self.settings.retry),
             before_sleep=lambda state: log.warning(
-                "Kafka unreachable; retrying", attempt=state.attempt_number
+                "Kafka not ready for the worker; retrying",
+                attempt=state.attempt_number,
+                error=str(state.outcome.exception()) if state.outcome else None,
             ),
         ):
             with attempt:
@@ -215,4 +244,6 @@ class Runtime:
         await self.broker.stop()
         for client in self._http.values():
             await client.aclose()
+        if self._own_tracer_provider:
+            await shutdown_tracer_provider(self.tracer_provider)
         return drained

@@ -1,6 +1,7 @@
 """The service's errors; the split under `SyncError` decides retry or fail.
 
     SettingsError                     a variable is missing or malformed (start-up only)
+    TopicSetupError                   a topic the worker needs is missing and not created (start-up)
     SyncError                         anything that stops one event from syncing
     ├── RetryableError                worth trying again later
     │   ├── UpstreamUnavailable       5xx, timeout, connection error (ANVA, portal, Elements)
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
 
 class SettingsError(Exception):
     """A configuration variable is missing or malformed."""
+
+
+class TopicSetupError(Exception):
+    """A topic the worker needs does not exist and was not created; the message names it."""
 
 
 class SyncError(Exception):

@@ -1,7 +1,8 @@
 """Structured logs: JSON for operators, a readable console for the demo.
 
 Library loggers that would print request URLs (httpx puts Elements' `access_token`
-query parameter in them) are kept at WARNING.
+query parameter in them) are kept at WARNING. A line written while a span is current
+carries its `trace_id` and `span_id`, so an event's logs and its trace find each other.
 """
 
 from __future__ import annotations
@@ -11,8 +12,21 @@ import sys
 from typing import Literal
 
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import format_span_id, format_trace_id
 
 QUIET_LOGGERS = ("httpx", "httpcore", "aiokafka", "faststream", "uvicorn.access")
+
+
+def add_trace_context(
+    logger: object, method_name: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """structlog processor: the current span's trace and span ids, when there is one."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict.setdefault("trace_id", format_trace_id(context.trace_id))
+        event_dict.setdefault("span_id", format_span_id(context.span_id))
+    return event_dict
 
 
 def configure_logging(fmt: Literal["json", "console"], level: str = "INFO") -> None:
@@ -23,6 +37,7 @@ def configure_logging(fmt: Literal["json", "console"], level: str = "INFO") -> N
     )
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_context,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

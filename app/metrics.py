@@ -1,15 +1,38 @@
-"""Prometheus metrics of one runtime, in a registry of its own so runtimes can coexist in tests."""
+"""Prometheus metrics of one runtime, in a registry of its own so runtimes can coexist in tests.
+
+The process and platform collectors that prometheus_client puts in its global registry are
+registered on this one, since the global registry is not served.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+from app import __version__
+
+UPSTREAM_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30)
+FORMS_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        Info("elements_sync_build", "The running version.", registry=self.registry).info(
+            {"version": __version__}
+        )
         self.events = Counter(
             "elements_sync_events",
             "Input messages by type and outcome.",
@@ -23,10 +46,31 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
             registry=self.registry,
         )
-        self.elements_requests = Counter(
-            "elements_sync_elements_requests",
-            "Requests to Elements by HTTP status.",
-            ["status"],
+        self.upstream_requests = Counter(
+            "elements_sync_upstream_requests",
+            "Requests to ANVA, the portal and Elements by API and HTTP status "
+            '("error" when no answer came: timeout, connection refused or reset).',
+            ["api", "code"],
+            registry=self.registry,
+        )
+        self.upstream_seconds = Histogram(
+            "elements_sync_upstream_request_seconds",
+            "Time from sending a request to an upstream API to its answer's headers.",
+            ["api"],
+            buckets=UPSTREAM_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.forms_requests = Counter(
+            "elements_sync_forms_requests",
+            "Requests to the forms ingress by route and HTTP status.",
+            ["route", "code"],
+            registry=self.registry,
+        )
+        self.forms_seconds = Histogram(
+            "elements_sync_forms_request_seconds",
+            "Time the forms ingress took to answer, by route.",
+            ["route"],
+            buckets=FORMS_BUCKETS_S,
             registry=self.registry,
         )
         self.limiter_wait = Histogram(
@@ -64,6 +108,14 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+
+    def observe_upstream(self, api: str, code: str, seconds: float) -> None:
+        self.upstream_requests.labels(api, code).inc()
+        self.upstream_seconds.labels(api).observe(seconds)
+
+    def observe_forms(self, route: str, code: str, seconds: float) -> None:
+        self.forms_requests.labels(route, code).inc()
+        self.forms_seconds.labels(route).observe(seconds)
 
     def track_budget(self, remaining: Callable[[], int]) -> None:
         self.budget_remaining.set_function(lambda: float(remaining()))

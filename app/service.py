@@ -47,6 +47,7 @@ from app.pipeline.customer import sync_customer
 from app.pipeline.form import sync_form
 from app.retry import retrying
 from app.settings import RetrySettings
+from app.tracing import note_dossier_number
 
 log = structlog.get_logger(__name__)
 
@@ -119,6 +120,7 @@ class SyncService:
             return self._rejected(parsed, key, started)
         progress = _Progress()
         dossier_number = getattr(parsed.data, "dossierNumber", None)
+        note_dossier_number(dossier_number)
         with structlog.contextvars.bound_contextvars(
             event_id=parsed.id, event_type=parsed.type, dossier_number=dossier_number
         ):

@@ -9,9 +9,18 @@ Kubernetes Secrets mounted as files work through `SETTINGS_SECRETS_DIR`.
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any, Literal
+import ssl
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import SettingsError
@@ -30,19 +39,151 @@ def _config(prefix: str) -> SettingsConfigDict:
     )
 
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+def _read_pem(path: Path, marker: str, what: str) -> str:
+    """The file's text, or a ValueError saying why it cannot be the PEM file asked for."""
+    try:
+        text = path.read_bytes().decode("ascii", errors="replace")
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror}") from None
+    if f"{marker}-----" not in text:
+        raise ValueError(f"{path} is not a PEM file with {what}")
+    return text
+
+
+def _no_key_password() -> bytes:
+    """An encrypted key then fails to load instead of OpenSSL prompting on a terminal."""
+    return b""
+
+
 class KafkaSettings(BaseSettings):
-    """Broker connection and consumer tuning."""
+    """Broker connection, security, topic creation and consumer tuning.
+
+    The security variables are checked here, at start: a TLS file that cannot be read or
+    is not PEM, or SASL without credentials, is a configuration error naming the variable
+    rather than a worker that retries a handshake forever without becoming ready.
+    """
 
     model_config = _config("KAFKA_")
 
     bootstrap_servers: str = "localhost:9092"
+    client_id: str = "elements-sync"
     group_id: str = "elements-sync"
     enable_idempotence: bool = True
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_file: Path | None = None
+    ssl_cert_file: Path | None = None
+    ssl_key_file: Path | None = None
+    create_topics: bool = True
+    replication_factor: Annotated[int, Field(ge=1)] | None = None
+    """None: the broker's `default.replication.factor`."""
     session_timeout_ms: Annotated[int, Field(ge=100)] = 10_000
     heartbeat_interval_ms: Annotated[int, Field(ge=50)] = 3_000
     topic_partitions: Annotated[int, Field(ge=1)] = 4
     max_in_flight: Annotated[int, Field(ge=1)] = 64
     max_event_bytes: Annotated[int, Field(ge=1024)] = DEFAULT_MAX_EVENT_BYTES
+
+    @field_validator(
+        "sasl_username",
+        "sasl_password",
+        "ssl_ca_file",
+        "ssl_cert_file",
+        "ssl_key_file",
+        "replication_factor",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """A ConfigMap entry left empty means unset, not a file named ""."""
+        return None if value == "" else value
+
+    @field_validator("ssl_ca_file")
+    @classmethod
+    def _ca_file_holds_certificates(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            _read_pem(path, "CERTIFICATE", "CA certificates")
+            try:
+                ssl.create_default_context(cafile=path)
+            except ssl.SSLError as error:
+                raise ValueError(f"{path} holds no usable CA certificate ({error})") from None
+        return path
+
+    @field_validator("ssl_cert_file")
+    @classmethod
+    def _cert_file_holds_a_certificate(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            _read_pem(path, "CERTIFICATE", "a client certificate")
+        return path
+
+    @field_validator("ssl_key_file")
+    @classmethod
+    def _key_file_holds_an_unencrypted_key(cls, path: Path | None) -> Path | None:
+        if path is not None and "ENCRYPTED" in _read_pem(path, "PRIVATE KEY", "a private key"):
+            raise ValueError(f"{path} holds an encrypted private key; give it unencrypted")
+        return path
+
+    @model_validator(mode="after")
+    def _security_is_consistent(self) -> Self:
+        problems = [*self._sasl_problems(), *self._tls_problems()]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    def _sasl_problems(self) -> list[str]:
+        given = {
+            "KAFKA_SASL_USERNAME": self.sasl_username is not None,
+            "KAFKA_SASL_PASSWORD": self.sasl_password is not None,
+        }
+        protocol = f"KAFKA_SECURITY_PROTOCOL={self.security_protocol}"
+        if self.uses_sasl:
+            return [f"{protocol} needs {name}" for name, is_set in given.items() if not is_set]
+        return [
+            f"{name} is set, but {protocol} does not use SASL (use SASL_PLAINTEXT or SASL_SSL)"
+            for name, is_set in given.items()
+            if is_set
+        ]
+
+    def _tls_problems(self) -> list[str]:
+        files = {
+            "KAFKA_SSL_CA_FILE": self.ssl_ca_file,
+            "KAFKA_SSL_CERT_FILE": self.ssl_cert_file,
+            "KAFKA_SSL_KEY_FILE": self.ssl_key_file,
+        }
+        if not self.uses_tls:
+            protocol = f"KAFKA_SECURITY_PROTOCOL={self.security_protocol}"
+            return [
+                f"{name} is set, but {protocol} does not use TLS (use SSL or SASL_SSL)"
+                for name, path in files.items()
+                if path is not None
+            ]
+        if self.ssl_key_file is not None and self.ssl_cert_file is None:
+            return ["KAFKA_SSL_KEY_FILE is set without KAFKA_SSL_CERT_FILE, its certificate"]
+        if self.ssl_cert_file is not None:
+            try:
+                ssl.create_default_context().load_cert_chain(
+                    self.ssl_cert_file, self.ssl_key_file, password=_no_key_password
+                )
+            except ssl.SSLError as error:
+                key = self.ssl_key_file or self.ssl_cert_file
+                return [
+                    f"KAFKA_SSL_CERT_FILE / KAFKA_SSL_KEY_FILE: {key} holds no unencrypted "
+                    f"private key of the certificate in {self.ssl_cert_file} ({error})"
+                ]
+        return []
 
     @property
     def servers(self) -> list[str]:
@@ -50,7 +191,7 @@ class KafkaSettings(BaseSettings):
 
 
 class TopicSettings(BaseSettings):
-    """Topic names; the worker creates missing ones with `KAFKA_TOPIC_PARTITIONS`."""
+    """Topic names. With `KAFKA_CREATE_TOPICS` the worker creates the missing ones."""
 
     model_config = _config("TOPIC_")
 
@@ -60,6 +201,7 @@ class TopicSettings(BaseSettings):
     results: str = "sync-results"
     dead_letter: str = "sync-dead-letter"
     backfill: str = "customer-backfill"
+    state: str = "elements-sync-state"
 
     @property
     def inputs(self) -> tuple[str, str, str]:
@@ -200,6 +342,23 @@ class BackfillSettings(BaseSettings):
     progress_every: Annotated[int, Field(ge=1)] = 100
 
 
+class TracingSettings(BaseSettings):
+    """OpenTelemetry tracing, under the standard `OTEL_` names; off while no endpoint is set.
+
+    `exporter_otlp_endpoint` is the collector's OTLP/HTTP base URL (`/v1/traces` is appended,
+    as the OpenTelemetry specification says for `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    `exporter_otlp_headers` (`key=value,…`, values URL-encoded) usually holds a vendor's API
+    key, so it is a secret and may come from a mounted file like the others. The exporter
+    reads its remaining `OTEL_EXPORTER_OTLP_*` variables (certificates, timeout) itself.
+    """
+
+    model_config = _config("OTEL_")
+
+    exporter_otlp_endpoint: AnyHttpUrl | None = None
+    exporter_otlp_headers: SecretStr | None = None
+    service_name: str = "elements-sync"
+
+
 class Settings(BaseSettings):
     """The whole tree; groups read their own prefixed variables."""
 
@@ -214,6 +373,7 @@ class Settings(BaseSettings):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     forms: FormsSettings = Field(default_factory=FormsSettings)
     backfill: BackfillSettings = Field(default_factory=BackfillSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
@@ -245,10 +405,17 @@ def environment_names() -> tuple[str, ...]:
 
 
 def _describe(error: ValidationError, prefix: str) -> str:
+    """One line per problem, each naming its variable; a check of several variables
+    (an empty `loc`) names them in its own message."""
     lines = []
     for item in error.errors():
+        cause = item.get("ctx", {}).get("error")
+        message = str(cause) if item["type"] == "value_error" and cause else item["msg"]
+        if not item["loc"]:
+            lines.append(message)
+            continue
         name = (prefix + "_".join(str(part) for part in item["loc"])).upper()
-        lines.append(f"{name}: {item['msg']}")
+        lines.append(f"{name}: {message}")
     return "; ".join(lines)
 
 

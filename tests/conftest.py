@@ -3,6 +3,7 @@
 The broker is, in order of preference: the one `KAFKA_BOOTSTRAP_SERVERS` names,
 testcontainers' Kafka when a Docker engine answers, or the embedded `tansu` broker
 started per test (it starts in milliseconds and keeps nothing between tests).
+A TLS sandbox always runs its own embedded broker behind its TLS terminator.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from app.sandbox.tls import Certificates, issue_certificates
 from app.sandbox.world import Sandbox, SandboxOptions
 from app.settings import environment_names
 
@@ -75,7 +77,8 @@ async def make_sandbox(external_kafka: str | None) -> AsyncIterator[SandboxFacto
 
     async def make(**options: Any) -> Sandbox:
         sandbox = Sandbox(SandboxOptions(**options))
-        await sandbox.start(bootstrap_servers=external_kafka)
+        tls = sandbox.options.kafka_tls is not None
+        await sandbox.start(bootstrap_servers=None if tls else external_kafka)
         started.append(sandbox)
         return sandbox
 
@@ -88,6 +91,12 @@ async def make_sandbox(external_kafka: str | None) -> AsyncIterator[SandboxFacto
 async def sandbox(make_sandbox: SandboxFactory) -> Sandbox:
     result: Sandbox = await make_sandbox()
     return result
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A test CA with a broker and a client certificate (PEM files made by `openssl`)."""
+    return issue_certificates(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -187,7 +187,6 @@ class ElementsClient:
         self._clock = clock
         self._token: _Token | None = None
         self._token_lock = asyncio.Lock()
-        self.on_response: Callable[[int], None] = lambda status: None
 
     async def _trace(self, event: str, info: dict[str, Any]) -> None:
         """httpcore's trace hook: tells the limiter when a request really went out."""
@@ -199,7 +198,6 @@ class ElementsClient:
         await self._limiter.acquire()
         request.extensions["trace"] = self._trace
         response = await send(self._http, request, api=API)
-        self.on_response(response.status_code)
         if response.status_code == 429:
             if _daily_limit_hit(response):
                 self._limiter.exhaust()

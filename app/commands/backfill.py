@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from app.clients.anva import AnvaClient
 from app.clients.portal import PortalClient
 from app.events import input_event_bytes
+from app.kafka.connection import client_options
 from app.kafka.publisher import CLOUDEVENTS_JSON
 from app.kafka.topics import ensure_topics
 from app.settings import KafkaSettings, Settings
@@ -59,7 +60,7 @@ async def _dossier_numbers(settings: Settings) -> tuple[list[str], list[str]]:
 
 def _producer(kafka: KafkaSettings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=kafka.servers,
+        **client_options(kafka),
         enable_idempotence=kafka.enable_idempotence,
         acks="all",
     )

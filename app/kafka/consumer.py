@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from typing import Any
 
 import structlog
@@ -25,6 +26,8 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
+from opentelemetry.trace import NoOpTracer, Span, SpanKind, Tracer
+from opentelemetry.util.types import AttributeValue
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from app.clients.limiter import PRIORITY, ElementsLimiter, Priority
@@ -40,6 +43,7 @@ from app.metrics import Metrics
 from app.retry import exponential_backoff
 from app.service import Outcome, SyncService
 from app.settings import Settings
+from app.tracing import EVENT_SPAN_NAME, describe_outcome, parent_context
 
 log = structlog.get_logger(__name__)
 
@@ -83,11 +87,13 @@ class EventConsumer:
         *,
         limiter: ElementsLimiter,
         external_pause_reason: Callable[[], PauseReason | None] = lambda: None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._service = service
         self._limiter = limiter
         self._backfill_in_flight = 0
         self._backfill_finished = 0
+        self._tracer = tracer or NoOpTracer()
         self._settings = settings
         self._metrics = metrics
         self._outcomes = outcomes
@@ -202,10 +208,14 @@ class EventConsumer:
         uncommitted, and then the message is redelivered.
         """
         key = _text(record.key)
-        with structlog.contextvars.bound_contextvars(
-            key=key, topic=record.topic, offset=record.offset
+        with (
+            self._event_span(record, key) as span,
+            structlog.contextvars.bound_contextvars(
+                key=key, topic=record.topic, offset=record.offset
+            ),
         ):
             outcome = await self._service.handle(record.value, key=key)
+            describe_outcome(span, outcome.result.data)
             with structlog.contextvars.bound_contextvars(event_id=outcome.result.data.eventId):
                 await self._outcomes.deliver(record, outcome)
                 try:
@@ -214,6 +224,30 @@ class EventConsumer:
                 except Exception:
                     log.exception("metrics or flow control failed after a result")
                 await self._release(partition, record.offset)
+
+    def _event_span(
+        self, record: ConsumerRecord[Any, Any], key: str | None
+    ) -> AbstractContextManager[Span]:
+        """The message's span, a child of the trace its `traceparent` header names (if any).
+
+        It covers the result and the commit too: the result carries its trace context.
+        """
+        attributes: dict[str, AttributeValue] = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": record.topic,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.offset": record.offset,
+        }
+        if key is not None:
+            attributes["messaging.kafka.message.key"] = key
+        return self._tracer.start_as_current_span(
+            EVENT_SPAN_NAME,
+            context=parent_context(header_text(record.headers or ())),
+            kind=SpanKind.CONSUMER,
+            attributes=attributes,
+            record_exception=False,
+        )
 
     async def _release(self, partition: TopicPartition, offset: int) -> None:
         commit_at = self._offsets.finish(partition, offset)

@@ -24,6 +24,7 @@ from app.metrics import Metrics
 from app.retry import exponential_backoff
 from app.service import Outcome
 from app.settings import RetrySettings, TopicSettings
+from app.tracing import trace_headers
 
 log = structlog.get_logger(__name__)
 
@@ -84,10 +85,15 @@ class OutcomePublisher:
         log.warning("finishing a message failed", step=step, error=type(error).__name__)
 
     async def deliver(self, record: ConsumerRecord[Any, Any], outcome: Outcome) -> None:
-        """Returns once Kafka acknowledged the dead letter (if any) and then the result."""
+        """Returns once Kafka acknowledged the dead letter (if any) and then the result.
+
+        Both carry the `traceparent` of the current span (the message's), so a consumer of
+        results continues the input's trace.
+        """
+        trace = trace_headers()
         if outcome.dead_letter_reason is not None:
-            await self._first_taken("dead_letter", self._dead_letter_forms(record, outcome))
-        await self._first_taken("result", self._result_forms(record, outcome))
+            await self._first_taken("dead_letter", self._dead_letter_forms(record, outcome, trace))
+        await self._first_taken("result", self._result_forms(record, outcome, trace))
 
     async def _first_taken(self, step: FinishStep, forms: list[Publish]) -> None:
         """Publish the first form Kafka takes; the last form is retried whatever the error."""
@@ -121,21 +127,24 @@ class OutcomePublisher:
             with attempt:
                 await publish()
 
-    def _result_forms(self, record: ConsumerRecord[Any, Any], outcome: Outcome) -> list[Publish]:
+    def _result_forms(
+        self, record: ConsumerRecord[Any, Any], outcome: Outcome, trace: dict[str, str]
+    ) -> list[Publish]:
+        headers = {"content-type": CLOUDEVENTS_JSON, **trace}
+
         def publish(result: ResultEvent) -> Publish:
-            return lambda: self._results.publish(
-                result.to_bytes(), key=record.key, headers={"content-type": CLOUDEVENTS_JSON}
-            )
+            return lambda: self._results.publish(result.to_bytes(), key=record.key, headers=headers)
 
         full = outcome.result
         bare = full.model_copy(update={"data": full.data.model_copy(update={"operations": []})})
         return [publish(full), publish(bare)]
 
     def _dead_letter_forms(
-        self, record: ConsumerRecord[Any, Any], outcome: Outcome
+        self, record: ConsumerRecord[Any, Any], outcome: Outcome, trace: dict[str, str]
     ) -> list[Publish]:
         value: bytes = record.value or b""
         own = {
+            **trace,
             "x-dead-letter-reason": outcome.dead_letter_reason or "",
             "x-dead-letter-message": (outcome.dead_letter_message or "")[:MAX_HEADER_MESSAGE_CHARS],
             "x-original-topic": record.topic,

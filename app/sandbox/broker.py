@@ -3,6 +3,7 @@
 The demo and the end-to-end tests need a real Kafka protocol endpoint on a machine with nothing
 installed beyond the project. tansu's memory storage keeps everything in the process, so a
 stopped, killed or restarted broker comes back empty (committed offsets included).
+With `tls`, the broker is reachable only through TLS (see `app.sandbox.tls`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from importlib.resources import files
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
+
+from app.sandbox.tls import BrokerTls, TlsTerminator
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 10.0
@@ -63,11 +66,17 @@ class EmbeddedBroker:
     Keeping the port lets clients configured with `bootstrap_servers` reconnect to a restarted
     broker, which is what the fault tests exercise. The broker's output goes to an anonymous
     temporary file, read back only to explain a failed start.
+
+    With `tls`, `port` is the TLS terminator's, the one the broker advertises; tansu itself
+    listens on a private plaintext port that no client is told about.
     """
 
-    def __init__(self, *, port: int | None = None) -> None:
+    def __init__(self, *, port: int | None = None, tls: BrokerTls | None = None) -> None:
         self.port = _free_port() if port is None else port
         self.bootstrap_servers = f"{HOST}:{self.port}"
+        self._listen_port = self.port if tls is None else _free_port()
+        self._tls = tls
+        self._terminator: TlsTerminator | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._log: IO[bytes] | None = None
 
@@ -80,16 +89,16 @@ class EmbeddedBroker:
         """Spawn the broker and return once its port accepts TCP connections."""
         if self.running:
             raise RuntimeError(f"the broker on {self.bootstrap_servers} is already running")
-        _ensure_port_free(self.port)
-        listener = f"tcp://{self.bootstrap_servers}"
+        for port in {self.port, self._listen_port}:
+            _ensure_port_free(port)
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - open until stop() or kill()
         self._process = await asyncio.create_subprocess_exec(
             tansu_binary(),
             "broker",
             "--listener-url",
-            listener,
+            f"tcp://{HOST}:{self._listen_port}",
             "--advertised-listener-url",
-            listener,
+            f"tcp://{self.bootstrap_servers}",
             "--storage-engine",
             "memory://tansu/",
             stdin=asyncio.subprocess.DEVNULL,
@@ -98,6 +107,11 @@ class EmbeddedBroker:
         )
         try:
             await self._wait_until_accepting()
+            if self._tls is not None:
+                self._terminator = TlsTerminator(
+                    self._tls, host=HOST, port=self.port, backend_port=self._listen_port
+                )
+                await self._terminator.start()
         except BaseException:
             await self.kill()
             raise
@@ -107,7 +121,7 @@ class EmbeddedBroker:
         deadline = loop.time() + READY_TIMEOUT_S
         while self.running:
             try:
-                _, writer = await asyncio.open_connection(HOST, self.port)
+                _, writer = await asyncio.open_connection(HOST, self._listen_port)
             except OSError:
                 if loop.time() >= deadline:
                     raise RuntimeError(
@@ -146,6 +160,9 @@ class EmbeddedBroker:
 
     async def _end(self, first_signal: signal.Signals, *, grace_period_s: float | None) -> None:
         """Signal the broker and reap it; `grace_period_s=None` waits as long as SIGKILL takes."""
+        if self._terminator is not None:
+            await self._terminator.stop()
+            self._terminator = None
         process = self._process
         if process is not None and process.returncode is None:
             with contextlib.suppress(ProcessLookupError):  # it exited on its own meanwhile

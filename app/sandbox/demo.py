@@ -17,7 +17,7 @@ import httpx
 from app.events import ResultEvent
 from app.logs import configure_logging
 from app.sandbox.figures import outcome_counts, table, traffic_figures
-from app.sandbox.simulators.seed import seed_customers
+from app.sandbox.simulators.seed import seed_contract, seed_customers
 from app.sandbox.world import Sandbox
 
 
@@ -88,16 +88,6 @@ class _Publisher:
         self.published += 1
 
 
-def _add_contract(sandbox: Sandbox, contract_id: str, dossier_number: str) -> None:
-    sandbox.anva.add_contract(
-        contract_id=contract_id,
-        dossier_number=dossier_number,
-        format="Aansprakelijkheid particulier",
-        status="Lopend",
-        metadata={"omschrijving": "AVP", "startDate": "2026-01-01"},
-    )
-
-
 def expected_events(customers: int) -> int:
     return customers + 8
 
@@ -108,8 +98,8 @@ async def _scenario(sandbox: Sandbox, customers: int, progress: _Progress) -> in
     # A business's contract needs a person ANVA does not know for the sample businesses.
     late = next(c for c in reversed(seeded) if not c.is_business)
     seeded.remove(late)
-    _add_contract(sandbox, "AVP-0001", seeded[0].dossier_number)
-    _add_contract(sandbox, "AVP-0002", late.dossier_number)
+    seed_contract(sandbox.anva, "AVP-0001", seeded[0].dossier_number, product="Aansprakelijkheid")
+    seed_contract(sandbox.anva, "AVP-0002", late.dossier_number, product="Aansprakelijkheid")
     events = _Publisher(sandbox)
 
     print(f"round 1: {customers} new customers, and a contract that arrives before its customer")

@@ -15,20 +15,14 @@ from collections import Counter
 from app.events import ResultEvent
 from app.logs import configure_logging
 from app.sandbox.figures import duplicate_entities, table, traffic_figures
-from app.sandbox.simulators.seed import SampleCustomer, seed_customers
+from app.sandbox.simulators.seed import SampleCustomer, seed_contract, seed_customers
 from app.sandbox.world import Sandbox, SandboxOptions
 from app.settings import RetrySettings
 
 
 async def _publish_contract(sandbox: Sandbox, number: str) -> str:
     contract_id = f"K{number}"
-    sandbox.anva.add_contract(
-        contract_id=contract_id,
-        dossier_number=number,
-        format="Woonhuis",
-        status="Lopend",
-        metadata={"omschrijving": "Woonhuisverzekering", "startDate": "2026-01-01"},
-    )
+    seed_contract(sandbox.anva, contract_id, number)
     return await sandbox.publish(
         "contract.changed", {"contractId": contract_id, "dossierNumber": number}, key=number
     )

@@ -7,23 +7,29 @@ exercise the same wiring as production (`Runtime`) against real sockets.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from opentelemetry.trace import TracerProvider
 from pydantic import SecretStr
 
 from app.application import Runtime
 from app.clients.limiter import today_in_amsterdam
 from app.events import EventType, ResultEvent, input_event_bytes
+from app.kafka.connection import client_options
 from app.sandbox.broker import EmbeddedBroker
 from app.sandbox.simulators.anva import AnvaSimulator
 from app.sandbox.simulators.elements import ElementsSimulator
 from app.sandbox.simulators.portal import PortalSimulator
+from app.sandbox.tls import BrokerTls, Certificates, issue_certificates
 from app.settings import (
     AnvaSettings,
     ElementsSettings,
@@ -50,6 +56,27 @@ ELEMENTS_CLIENT_ID = "elements-sync"
 ELEMENTS_SECRET = "elements-sandbox-secret"
 ELEMENTS_ORGANISATION = "4242"
 KANTOOR_ID = 14830
+KafkaTls = Literal["server", "mutual"]
+
+
+def sandbox_kafka(
+    bootstrap_servers: str,
+    *,
+    ca_file: Path | None = None,
+    client_certificate: tuple[Path, Path] | None = None,
+) -> KafkaSettings:
+    """How the sandbox connects: TLS when given a CA. Every security field is explicit, so
+    no `KAFKA_` variable of the shell that runs the demo changes it."""
+    cert_file, key_file = client_certificate or (None, None)
+    return KafkaSettings(
+        bootstrap_servers=bootstrap_servers,
+        security_protocol="PLAINTEXT" if ca_file is None else "SSL",
+        sasl_username=None,
+        sasl_password=None,
+        ssl_ca_file=ca_file,
+        ssl_cert_file=cert_file,
+        ssl_key_file=key_file,
+    )
 
 
 @dataclass
@@ -67,6 +94,10 @@ class SandboxOptions:
     )
     secrets: dict[str, str] = field(default_factory=dict)
     today: Callable[[], date] = today_in_amsterdam
+    tracer_provider: TracerProvider | None = None
+    """The worker's, e.g. one with an in-memory exporter; None builds it from the settings."""
+    kafka_tls: KafkaTls | None = None
+    """A broker that speaks only TLS ("mutual": it also requires a client certificate)."""
 
 
 class Sandbox:
@@ -97,9 +128,12 @@ class Sandbox:
             results=f"sync-results-{suffix}",
             dead_letter=f"sync-dead-letter-{suffix}",
             backfill=f"customer-backfill-{suffix}",
+            state=f"elements-sync-state-{suffix}",
         )
         self.group_id = f"elements-sync-{suffix}"
-        self.bootstrap_servers = ""
+        self.kafka = sandbox_kafka("")
+        """How this sandbox's clients, and its workers, connect to the broker."""
+        self.certificates: Certificates | None = None
         self.broker: EmbeddedBroker | None = None
         self.urls: dict[str, str] = {}
         self.runtime: Runtime | None = None
@@ -107,13 +141,22 @@ class Sandbox:
         self._http = AsyncExitStack()
         self._producer: AIOKafkaProducer | None = None
 
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka.bootstrap_servers
+
     async def start(self, *, bootstrap_servers: str | None = None) -> None:
         """Start the simulators, and the embedded broker unless one is named."""
-        if bootstrap_servers is None:
-            self.broker = EmbeddedBroker()
-            await self._stack.enter_async_context(self.broker)
-            bootstrap_servers = self.broker.bootstrap_servers
-        self.bootstrap_servers = bootstrap_servers
+        if self.options.kafka_tls is not None:
+            if bootstrap_servers is not None:
+                raise ValueError("a TLS sandbox runs its own embedded broker")
+            self.kafka = await self._start_tls_broker(self.options.kafka_tls)
+        else:
+            if bootstrap_servers is None:
+                self.broker = EmbeddedBroker()
+                await self._stack.enter_async_context(self.broker)
+                bootstrap_servers = self.broker.bootstrap_servers
+            self.kafka = sandbox_kafka(bootstrap_servers)
         for name, sim in (
             ("anva", self.anva),
             ("portal", self.portal),
@@ -121,7 +164,7 @@ class Sandbox:
         ):
             self.urls[name] = await self._stack.enter_async_context(serve(sim.app))
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+            **client_options(self.kafka),
             enable_idempotence=False,
             acks="all",
             max_request_size=MAX_TEST_MESSAGE_BYTES,
@@ -129,17 +172,40 @@ class Sandbox:
         await self._producer.start()
         self._stack.push_async_callback(self._producer.stop)
 
+    async def _start_tls_broker(self, tls: KafkaTls) -> KafkaSettings:
+        """A broker behind a TLS terminator, with a fresh CA that the returned settings trust."""
+        directory = Path(self._stack.enter_context(tempfile.TemporaryDirectory()))
+        certificates = await asyncio.to_thread(issue_certificates, directory)
+        mutual = tls == "mutual"
+        self.certificates = certificates
+        self.broker = EmbeddedBroker(
+            tls=BrokerTls(
+                certificates.broker_cert_file,
+                certificates.broker_key_file,
+                client_ca_file=certificates.ca_file if mutual else None,
+            )
+        )
+        await self._stack.enter_async_context(self.broker)
+        return sandbox_kafka(
+            self.broker.bootstrap_servers,
+            ca_file=certificates.ca_file,
+            client_certificate=(
+                (certificates.client_cert_file, certificates.client_key_file) if mutual else None
+            ),
+        )
+
     def settings(self, **overrides: Any) -> Settings:
         """Settings pointing a worker at this sandbox (what the environment would say in production)."""
         return Settings(
-            kafka=KafkaSettings(
-                bootstrap_servers=self.bootstrap_servers,
-                group_id=self.group_id,
-                enable_idempotence=False,
-                session_timeout_ms=1000,
-                heartbeat_interval_ms=300,
-                topic_partitions=self.options.topic_partitions,
-                max_in_flight=self.options.max_in_flight,
+            kafka=self.kafka.model_copy(
+                update={
+                    "group_id": self.group_id,
+                    "enable_idempotence": False,
+                    "session_timeout_ms": 1000,
+                    "heartbeat_interval_ms": 300,
+                    "topic_partitions": self.options.topic_partitions,
+                    "max_in_flight": self.options.max_in_flight,
+                }
             ),
             topics=self.topics,
             anva=AnvaSettings(
@@ -169,6 +235,7 @@ class Sandbox:
             self.settings(**overrides),
             today=self.options.today,
             budget_poll_s=0.2,
+            tracer_provider=self.options.tracer_provider,
         )
         await self.runtime.start()
         self._http = AsyncExitStack()
@@ -217,10 +284,20 @@ class Sandbox:
         return event_id
 
     @asynccontextmanager
+    async def admin(self) -> AsyncIterator[AIOKafkaAdminClient]:
+        """An admin client on the sandbox's broker, e.g. to create topics as an operator would."""
+        admin = AIOKafkaAdminClient(**client_options(self.kafka))
+        await admin.start()
+        try:
+            yield admin
+        finally:
+            await admin.close()
+
+    @asynccontextmanager
     async def reader(self, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
         consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=self.bootstrap_servers,
+            **client_options(self.kafka),
             group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,

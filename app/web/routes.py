@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.application import Runtime
 from app.web.forms import forms_routes
+from app.web.metered import RouteMetrics
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -27,12 +29,20 @@ def http_app(runtime: Runtime) -> Starlette:
     async def asyncapi(request: Request) -> Response:
         return Response(runtime.asyncapi_json(), media_type="application/json")
 
+    forms = forms_routes(runtime.forms, runtime.prefill, runtime.settings.forms)
     return Starlette(
         routes=[
-            *forms_routes(runtime.forms, runtime.prefill, runtime.settings.forms),
+            *forms,
             Route("/asyncapi.json", asyncapi, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
-        ]
+        ],
+        middleware=[
+            Middleware(
+                RouteMetrics,
+                routes=[route.path for route in forms if isinstance(route, Route)],
+                observe=runtime.metrics.observe_forms,
+            )
+        ],
     )

@@ -1,4 +1,5 @@
-"""The embedded tansu broker speaks Kafka on a fixed loopback port and can be stopped and restarted."""
+"""The embedded tansu broker speaks Kafka on a fixed loopback port and can be stopped and restarted;
+with TLS it is reachable only through TLS."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 
+from app.kafka.connection import client_options
 from app.sandbox import broker as embedded_broker
 from app.sandbox.broker import EmbeddedBroker
+from app.sandbox.tls import BrokerTls, Certificates
+from app.sandbox.world import sandbox_kafka
+from app.settings import KafkaSettings
 
 pytestmark = pytest.mark.e2e
 
@@ -21,19 +27,18 @@ async def broker() -> AsyncIterator[EmbeddedBroker]:
         yield broker
 
 
-async def round_trip(bootstrap_servers: str, topic: str, value: bytes) -> bytes:
+async def round_trip(kafka: KafkaSettings | str, topic: str, value: bytes) -> bytes:
     """Produce one message and read it back from the start of the topic, without a group."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, enable_idempotence=False)
-    await producer.start()
+    options = client_options(kafka if isinstance(kafka, KafkaSettings) else sandbox_kafka(kafka))
+    producer = AIOKafkaProducer(**options, enable_idempotence=False)
     try:
+        await producer.start()
         await producer.send_and_wait(topic, value, key=b"100234")
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest"
-    )
-    await consumer.start()
+    consumer = AIOKafkaConsumer(topic, **options, auto_offset_reset="earliest")
     try:
+        await consumer.start()
         message = await asyncio.wait_for(consumer.getone(), 10)
     finally:
         await consumer.stop()
@@ -101,3 +106,36 @@ async def test_start_reports_a_broker_that_exits_at_once(monkeypatch: pytest.Mon
     with pytest.raises(RuntimeError, match="tansu exited with code 1"):
         await broker.start()
     assert not broker.running
+
+
+async def test_a_tls_broker_serves_clients_that_trust_its_ca_and_refuses_plaintext(
+    certificates: Certificates,
+) -> None:
+    tls = BrokerTls(certificates.broker_cert_file, certificates.broker_key_file)
+    async with EmbeddedBroker(tls=tls) as broker:
+        trusting = sandbox_kafka(broker.bootstrap_servers, ca_file=certificates.ca_file)
+
+        assert await round_trip(trusting, "over-tls", b"sealed") == b"sealed"
+        with pytest.raises(KafkaConnectionError):
+            await round_trip(broker.bootstrap_servers, "in-the-clear", b"refused")
+
+
+async def test_a_broker_requiring_client_certificates_refuses_a_client_without_one(
+    certificates: Certificates,
+) -> None:
+    tls = BrokerTls(
+        certificates.broker_cert_file,
+        certificates.broker_key_file,
+        client_ca_file=certificates.ca_file,
+    )
+    async with EmbeddedBroker(tls=tls) as broker:
+        with_certificate = sandbox_kafka(
+            broker.bootstrap_servers,
+            ca_file=certificates.ca_file,
+            client_certificate=(certificates.client_cert_file, certificates.client_key_file),
+        )
+        without = sandbox_kafka(broker.bootstrap_servers, ca_file=certificates.ca_file)
+
+        assert await round_trip(with_certificate, "mutual", b"known") == b"known"
+        with pytest.raises(KafkaConnectionError):
+            await round_trip(without, "mutual", b"stranger")

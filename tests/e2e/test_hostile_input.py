@@ -6,6 +6,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
+from app.kafka.connection import client_options
 from app.sandbox.simulators.seed import seed_customer
 from app.sandbox.world import Sandbox
 from tests.e2e.helpers import eventually, sync
@@ -26,9 +27,7 @@ HOSTILE: dict[str, tuple[bytes | None, list[tuple[str, bytes | None]], str]] = {
 
 async def committed_up_to_the_end(sandbox: Sandbox, topic: str) -> bool:
     """Whether the worker's group committed every partition of `topic` to its end offset."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=sandbox.bootstrap_servers, group_id=sandbox.group_id
-    )
+    consumer = AIOKafkaConsumer(**client_options(sandbox.kafka), group_id=sandbox.group_id)
     await consumer.start()
     try:
         partitions = [

@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 
+from app import __version__
 from app.sandbox.simulators.seed import seed_customer
 from app.sandbox.world import Sandbox
 from app.settings import FormsSettings
@@ -110,19 +111,28 @@ async def test_health_metrics_and_asyncapi_are_served(sandbox: Sandbox) -> None:
     async with httpx.AsyncClient(base_url=sandbox.urls["worker"]) as http:
         health = await http.get("/healthz")
         ready = await http.get("/readyz")
+        await http.get("/forms/prefill", headers={**FORM, "Accept": "application/json"})
         metrics = (await http.get("/metrics")).text
         asyncapi = (await http.get("/asyncapi.json")).json()
 
     assert health.status_code == ready.status_code == 200
     assert 'elements_sync_events_total{status="succeeded",type="customer.changed"} 1.0' in metrics
-    for name in (
+    for line in (
+        'elements_sync_upstream_requests_total{api="anva",code="200"}',
+        'elements_sync_upstream_requests_total{api="portal",code="200"}',
+        'elements_sync_upstream_requests_total{api="elements",code="200"}',
+        'elements_sync_upstream_request_seconds_bucket{api="elements",le="+Inf"}',
+        'elements_sync_forms_requests_total{code="200",route="/forms/prefill"} 1.0',
+        'elements_sync_forms_request_seconds_bucket{le="+Inf",route="/forms/prefill"} 1.0',
+        f'elements_sync_build_info{{version="{__version__}"}} 1.0',
+        "process_resident_memory_bytes",
+        "python_info{",
         "elements_sync_processing_seconds_bucket",
-        "elements_sync_elements_requests_total",
         "elements_sync_limiter_wait_seconds_bucket",
         "elements_sync_daily_budget_remaining",
         "elements_sync_consumer_lag",
     ):
-        assert name in metrics
+        assert line in metrics
     addresses = {channel["address"] for channel in asyncapi["channels"].values()}
     assert {
         sandbox.topics.results,

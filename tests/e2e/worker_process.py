@@ -13,7 +13,7 @@ from typing import IO, Any
 
 import httpx
 
-from app.settings import Settings, environment_names
+from app.settings import KafkaSettings, Settings, environment_names
 
 
 def free_port() -> int:
@@ -29,6 +29,10 @@ def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(environment_names())}
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
+        KAFKA_CLIENT_ID=kafka.client_id,
+        KAFKA_SECURITY_PROTOCOL=kafka.security_protocol,
+        KAFKA_SASL_MECHANISM=kafka.sasl_mechanism,
+        KAFKA_CREATE_TOPICS=str(kafka.create_topics).lower(),
         KAFKA_GROUP_ID=kafka.group_id,
         KAFKA_ENABLE_IDEMPOTENCE="false",
         KAFKA_SESSION_TIMEOUT_MS=str(kafka.session_timeout_ms),
@@ -39,6 +43,8 @@ def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
         TOPIC_FORM_SUBMISSIONS=topics.form_submissions,
         TOPIC_RESULTS=topics.results,
         TOPIC_DEAD_LETTER=topics.dead_letter,
+        TOPIC_BACKFILL=topics.backfill,
+        TOPIC_STATE=topics.state,
         ANVA_BASE_URL=str(settings.anva.base_url),
         ANVA_TOKEN=settings.anva.token.get_secret_value(),
         PORTAL_BASE_URL=str(settings.portal.base_url),
@@ -55,8 +61,21 @@ def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
         LOG_LEVEL="DEBUG",
         SHUTDOWN_GRACE_PERIOD_S="10",
     )
+    env.update({name: value for name, value in _optional_kafka(kafka).items() if value})
     env.update(extra)
     return env
+
+
+def _optional_kafka(kafka: KafkaSettings) -> dict[str, str | None]:
+    """The Kafka variables that have no default, as the settings give them."""
+    return {
+        "KAFKA_SASL_USERNAME": kafka.sasl_username,
+        "KAFKA_SASL_PASSWORD": kafka.sasl_password and kafka.sasl_password.get_secret_value(),
+        "KAFKA_SSL_CA_FILE": kafka.ssl_ca_file and str(kafka.ssl_ca_file),
+        "KAFKA_SSL_CERT_FILE": kafka.ssl_cert_file and str(kafka.ssl_cert_file),
+        "KAFKA_SSL_KEY_FILE": kafka.ssl_key_file and str(kafka.ssl_key_file),
+        "KAFKA_REPLICATION_FACTOR": kafka.replication_factor and str(kafka.replication_factor),
+    }
 
 
 class WorkerProcess:

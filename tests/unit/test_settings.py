@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
+from app.__main__ import main
 from app.errors import SettingsError
+from app.sandbox.tls import Certificates
 from app.settings import Settings, load_settings
 
 PREFIXES = ("KAFKA_", "TOPIC_", "ANVA_", "PORTAL_", "ELEMENTS_")
@@ -171,3 +174,207 @@ def test_every_variable_of_the_tree_is_one_the_tests_keep_out_of_the_environment
 
     assert "RETRY_MAX_ATTEMPTS" in names and "SHUTDOWN_GRACE_PERIOD_S" in names
     assert all(name.startswith(environment_names()) for name in names)
+
+
+def test_kafka_security_and_topics_take_the_contract_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kafka, topics = load(monkeypatch).kafka, load(monkeypatch).topics
+
+    assert (kafka.security_protocol, kafka.sasl_mechanism) == ("PLAINTEXT", "PLAIN")
+    assert (kafka.sasl_username, kafka.sasl_password) == (None, None)
+    assert (kafka.ssl_ca_file, kafka.ssl_cert_file, kafka.ssl_key_file) == (None, None, None)
+    assert kafka.client_id == "elements-sync"
+    assert (kafka.create_topics, kafka.replication_factor) == (True, None)
+    assert (topics.backfill, topics.state) == ("customer-backfill", "elements-sync-state")
+
+
+def test_reads_the_kafka_security_and_topic_variables(
+    monkeypatch: pytest.MonkeyPatch, certificates: Certificates
+) -> None:
+    settings = load(
+        monkeypatch,
+        KAFKA_SECURITY_PROTOCOL="SASL_SSL",
+        KAFKA_SASL_MECHANISM="SCRAM-SHA-512",
+        KAFKA_SASL_USERNAME="elements-sync",
+        KAFKA_SASL_PASSWORD="sasl-secret-value",
+        KAFKA_SSL_CA_FILE=str(certificates.ca_file),
+        KAFKA_SSL_CERT_FILE=str(certificates.client_cert_file),
+        KAFKA_SSL_KEY_FILE=str(certificates.client_key_file),
+        KAFKA_CLIENT_ID="sync-acme",
+        KAFKA_CREATE_TOPICS="false",
+        KAFKA_REPLICATION_FACTOR="3",
+        TOPIC_BACKFILL="acme-backfill",
+        TOPIC_STATE="acme-state",
+    )
+    kafka = settings.kafka
+
+    assert (kafka.security_protocol, kafka.sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
+    assert kafka.sasl_username == "elements-sync"
+    assert isinstance(kafka.sasl_password, SecretStr)
+    assert kafka.sasl_password.get_secret_value() == "sasl-secret-value"
+    assert "sasl-secret-value" not in repr(settings)
+    assert kafka.ssl_ca_file == certificates.ca_file
+    assert (kafka.ssl_cert_file, kafka.ssl_key_file) == (
+        certificates.client_cert_file,
+        certificates.client_key_file,
+    )
+    assert kafka.client_id == "sync-acme"
+    assert (kafka.create_topics, kafka.replication_factor) == (False, 3)
+    assert (settings.topics.backfill, settings.topics.state) == ("acme-backfill", "acme-state")
+
+
+def test_empty_kafka_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    kafka = load(
+        monkeypatch,
+        KAFKA_SSL_CA_FILE="",
+        KAFKA_SASL_USERNAME="",
+        KAFKA_REPLICATION_FACTOR="",
+    ).kafka
+
+    assert (kafka.ssl_ca_file, kafka.sasl_username, kafka.replication_factor) == (None, None, None)
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory: pytest.TempPathFactory, certificates: Certificates) -> Path:
+    """A text file, and an encrypted copy of the client key, beside the test certificates."""
+    directory = tmp_path_factory.mktemp("bad")
+    (directory / "notes.txt").write_text("not a certificate\n")
+    subprocess.run(
+        [
+            *("openssl", "pkey", "-in", certificates.client_key_file, "-aes256"),
+            *("-passout", "pass:key-password", "-out", directory / "encrypted.key"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return directory
+
+
+TLS_ERRORS = {
+    "missing CA file": (
+        {"KAFKA_SSL_CA_FILE": "/nonexistent/ca.pem"},
+        "KAFKA_SSL_CA_FILE: cannot read /nonexistent/ca.pem: No such file or directory",
+    ),
+    "CA file that is no PEM": (
+        {"KAFKA_SSL_CA_FILE": "{bad}/notes.txt"},
+        "KAFKA_SSL_CA_FILE: {bad}/notes.txt is not a PEM file with CA certificates",
+    ),
+    "key given as CA file": (
+        {"KAFKA_SSL_CA_FILE": "{pki}/client.key"},
+        "KAFKA_SSL_CA_FILE: {pki}/client.key is not a PEM file with CA certificates",
+    ),
+    "key given as certificate": (
+        {"KAFKA_SSL_CERT_FILE": "{pki}/client.key", "KAFKA_SSL_KEY_FILE": "{pki}/client.key"},
+        "KAFKA_SSL_CERT_FILE: {pki}/client.key is not a PEM file with a client certificate",
+    ),
+    "certificate given as key": (
+        {"KAFKA_SSL_CERT_FILE": "{pki}/client.pem", "KAFKA_SSL_KEY_FILE": "{pki}/client.pem"},
+        "KAFKA_SSL_KEY_FILE: {pki}/client.pem is not a PEM file with a private key",
+    ),
+    "encrypted key": (
+        {"KAFKA_SSL_CERT_FILE": "{pki}/client.pem", "KAFKA_SSL_KEY_FILE": "{bad}/encrypted.key"},
+        "KAFKA_SSL_KEY_FILE: {bad}/encrypted.key holds an encrypted private key; "
+        "give it unencrypted",
+    ),
+    "key of another certificate": (
+        {"KAFKA_SSL_CERT_FILE": "{pki}/client.pem", "KAFKA_SSL_KEY_FILE": "{pki}/broker.key"},
+        "KAFKA_SSL_CERT_FILE / KAFKA_SSL_KEY_FILE: {pki}/broker.key holds no unencrypted "
+        "private key of the certificate in {pki}/client.pem (",
+    ),
+    "key without certificate": (
+        {"KAFKA_SSL_KEY_FILE": "{pki}/client.key"},
+        "KAFKA_SSL_KEY_FILE is set without KAFKA_SSL_CERT_FILE, its certificate",
+    ),
+}
+
+
+@pytest.mark.parametrize(("variables", "message"), TLS_ERRORS.values(), ids=TLS_ERRORS.keys())
+def test_a_tls_file_that_cannot_serve_is_a_settings_error_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+    certificates: Certificates,
+    bad_files: Path,
+    variables: dict[str, str],
+    message: str,
+) -> None:
+    paths = {"pki": certificates.ca_file.parent, "bad": bad_files}
+    env = {name: value.format(**paths) for name, value in variables.items()}
+
+    with pytest.raises(SettingsError) as raised:
+        load(monkeypatch, KAFKA_SECURITY_PROTOCOL="SSL", **env)
+
+    assert str(raised.value).startswith(message.format(**paths))
+
+
+SECURITY_ERRORS = {
+    "SASL without credentials": (
+        {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"},
+        "KAFKA_SECURITY_PROTOCOL=SASL_SSL needs KAFKA_SASL_USERNAME; "
+        "KAFKA_SECURITY_PROTOCOL=SASL_SSL needs KAFKA_SASL_PASSWORD",
+    ),
+    "SASL without password": (
+        {"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_USERNAME": "sync"},
+        "KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT needs KAFKA_SASL_PASSWORD",
+    ),
+    "credentials without SASL": (
+        {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SASL_PASSWORD": "sasl-secret-value"},
+        "KAFKA_SASL_PASSWORD is set, but KAFKA_SECURITY_PROTOCOL=SSL does not use SASL "
+        "(use SASL_PLAINTEXT or SASL_SSL)",
+    ),
+    "CA file without TLS": (
+        {"KAFKA_SSL_CA_FILE": "{pki}/ca.pem"},
+        "KAFKA_SSL_CA_FILE is set, but KAFKA_SECURITY_PROTOCOL=PLAINTEXT does not use TLS "
+        "(use SSL or SASL_SSL)",
+    ),
+    "unknown protocol": (
+        {"KAFKA_SECURITY_PROTOCOL": "TLS"},
+        "KAFKA_SECURITY_PROTOCOL: Input should be 'PLAINTEXT', 'SSL', 'SASL_PLAINTEXT' or "
+        "'SASL_SSL'",
+    ),
+    "unknown mechanism": (
+        {"KAFKA_SASL_MECHANISM": "GSSAPI"},
+        "KAFKA_SASL_MECHANISM: Input should be 'PLAIN', 'SCRAM-SHA-256' or 'SCRAM-SHA-512'",
+    ),
+    "replication factor below one": (
+        {"KAFKA_REPLICATION_FACTOR": "0"},
+        "KAFKA_REPLICATION_FACTOR: Input should be greater than or equal to 1",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"), SECURITY_ERRORS.values(), ids=SECURITY_ERRORS.keys()
+)
+def test_inconsistent_kafka_security_is_a_settings_error_naming_the_variables(
+    monkeypatch: pytest.MonkeyPatch,
+    certificates: Certificates,
+    variables: dict[str, str],
+    message: str,
+) -> None:
+    pki = certificates.ca_file.parent
+    env = {name: value.format(pki=pki) for name, value in variables.items()}
+
+    with pytest.raises(SettingsError) as raised:
+        load(monkeypatch, **env)
+
+    assert str(raised.value) == message.format(pki=pki)
+    assert "sasl-secret-value" not in str(raised.value)
+
+
+def test_the_worker_exits_2_naming_a_missing_ca_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in {
+        **REQUIRED,
+        "KAFKA_SECURITY_PROTOCOL": "SSL",
+        "KAFKA_SSL_CA_FILE": "/etc/kafka/missing-ca.pem",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    status = main(["worker"])
+
+    assert status == 2
+    assert capsys.readouterr().err == (
+        "configuration error: KAFKA_SSL_CA_FILE: cannot read /etc/kafka/missing-ca.pem: "
+        "No such file or directory\n"
+    )

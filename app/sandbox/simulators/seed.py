@@ -76,3 +76,16 @@ def seed_customers(
     anva: AnvaSimulator, portal: PortalSimulator, count: int
 ) -> list[SampleCustomer]:
     return [seed_customer(anva, portal, index) for index in range(count)]
+
+
+def seed_contract(
+    anva: AnvaSimulator, contract_id: str, dossier_number: str, *, product: str = "Woonhuis"
+) -> None:
+    """A running ANVA contract of `dossier_number` that started on 2026-01-01."""
+    anva.add_contract(
+        contract_id=contract_id,
+        dossier_number=dossier_number,
+        format=product,
+        status="Lopend",
+        metadata={"omschrijving": f"{product}verzekering", "startDate": "2026-01-01"},
+    )
