@@ -99,9 +99,11 @@ class SyncService:
                     with attempt:
                         await self._attempt(event, progress)
                 return
-            except DailyBudgetExhausted:
+            except DailyBudgetExhausted as error:
                 log.warning(
-                    "daily Elements budget spent; waiting for it to reset", event_id=event.id
+                    "no Elements budget left for this event today; waiting for it to reset",
+                    event_id=event.id,
+                    reason=str(error),
                 )
                 await self._budget.wait_for_budget()
 
