@@ -1,0 +1,5 @@
+"""Operator commands: one-shot production commands beside the worker (`python -m app …`).
+
+They read the one settings tree, never import the sandbox, print their answer on stdout
+and their trouble on stderr.
+"""
