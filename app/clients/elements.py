@@ -344,7 +344,8 @@ class ElementsClient:
     # klanten and their contact lists
 
     @staticmethod
-    def klanten_path(dossier_id: int, kind: KlantKind) -> str:
+    def klanten_path(dossier_id: int | str, kind: KlantKind) -> str:
+        """`dossier_id` may be the dry run's placeholder for a dossier not created yet."""
         return f"{DOSSIERS}/{dossier_id}/klanten/{kind}"
 
     async def create_medewerker(

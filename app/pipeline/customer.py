@@ -39,9 +39,17 @@ async def resolved_customer(
 async def sync_dossier(context: SyncContext, desired: DesiredCustomer) -> Applied:
     """Read, plan and apply `desired`; the caller holds the dossier's lock."""
     async with context.locators_checked():
-        current = await read_dossier(context.elements, desired, context.klant_locators)
-        steps = plan_customer(desired, current, context.defaults)
+        steps, current = await planned_dossier(context, desired)
         return await apply_customer_plan(context, steps, current)
+
+
+async def planned_dossier(
+    context: SyncContext, desired: DesiredCustomer
+) -> tuple[list[Step], DossierState | None]:
+    """The writes that would make the dossier hold `desired`, and the dossier they start on:
+    the read and plan half of `sync_dossier`, which the dry run (`python -m app plan`) shares."""
+    current = await read_dossier(context.elements, desired, context.klant_locators)
+    return plan_customer(desired, current, context.defaults), current
 
 
 async def apply_customer_plan(
