@@ -33,6 +33,7 @@ from app.kafka.connection import broker_security
 from app.kafka.consumer import EventConsumer
 from app.kafka.flow import PauseReason
 from app.kafka.publisher import FormPublisher, OutcomePublisher
+from app.kafka.state import StateWriter, dossier_records, read_topic
 from app.kafka.topics import ensure_topics
 from app.metrics import Metrics
 from app.pipeline.context import SyncContext
@@ -42,6 +43,7 @@ from app.pipeline.prefill import Prefill
 from app.retry import exponential_backoff
 from app.service import SyncService
 from app.settings import ElementsSettings, Settings
+from app.state.memory import DossierMemory
 from app.tracing import TRACER_NAME, build_tracer_provider, shutdown_tracer_provider
 
 log = structlog.get_logger(__name__)
@@ -156,6 +158,21 @@ class Runtime:
             interval_s=settings.retry.probe_interval_s,
             max_interval_s=settings.retry.max_backoff_s,
         )
+        self.broker = KafkaBroker(
+            settings.kafka.servers,
+            client_id=settings.kafka.client_id,
+            security=broker_security(settings.kafka),
+            enable_idempotence=settings.kafka.enable_idempotence,
+            acks="all",
+            allow_auto_create_topics=False,  # ensure_topics is the one place topics are made
+            logger=None,
+        )
+        self.state = StateWriter(self.broker, settings.topics.state, settings.retry)
+        self.memory = DossierMemory(
+            max_age_s=settings.state.max_age_s,
+            save=self.state.save_dossier,
+            on_save_failed=self.metrics.state_save_failures.inc,
+        )
         self.context = SyncContext(
             anva=anva_client,
             portal=self.portal,
@@ -165,23 +182,17 @@ class Runtime:
                 dossierstatus_id=settings.elements.dossierstatus_id,
             ),
             contracts=settings.contracts,
+            memory=self.memory,
             dossier_locks=KeyedLocks(waiting=self.limiter.live.stepped_aside),
         )
-        self.prefill = Prefill(self.context)
+        self.prefill = Prefill(
+            self.context, elements_timeout_s=settings.forms.prefill_elements_timeout_s
+        )
         self.service = SyncService(
             self.context,
             self.limiter,
             retry=settings.retry,
             max_event_bytes=settings.kafka.max_event_bytes,
-        )
-        self.broker = KafkaBroker(
-            settings.kafka.servers,
-            client_id=settings.kafka.client_id,
-            security=broker_security(settings.kafka),
-            enable_idempotence=settings.kafka.enable_idempotence,
-            acks="all",
-            allow_auto_create_topics=False,  # ensure_topics is the one place topics are made
-            logger=None,
         )
         self.forms = FormPublisher(self.broker, settings.topics)
         self.consumer = EventConsumer(
@@ -218,9 +229,24 @@ class Runtime:
 
     async def start(self) -> None:
         await ensure_topics(self.settings.kafka, self.settings.topics)
+        await self.load_memory()
         await self.broker.start()
         self.consumer.flow.start()
         self.probe.start()
+
+    async def load_memory(self) -> None:
+        """Read the state topic, so the first event already starts from what the last worker
+        knew."""
+        values = await read_topic(
+            self.settings.kafka,
+            self.settings.topics.state,
+            timeout_s=self.settings.state.load_timeout_s,
+        )
+        self.memory.load(dossier_records(values))
+        for record in self.memory.records():
+            if record.klant is not None and record.medewerker_id is not None:
+                self.context.medewerkers[record.klant.id] = record.medewerker_id
+        log.info("durable memory loaded", dossiers=len(self.memory))
 
     async def start_when_kafka_answers(self) -> None:
         """Start, retrying while Kafka is unreachable or its topics are missing (an operator

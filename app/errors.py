@@ -85,6 +85,12 @@ class StaleLocator(RetryableError):
     code = "stale_locator"
 
 
+class StateUnavailable(RetryableError):
+    """The state topic did not take a record that must be durable before Elements is written."""
+
+    code = "state_unavailable"
+
+
 class DailyBudgetExhausted(RetryableError):
     """The daily Elements request budget is spent until it resets."""
 

@@ -102,6 +102,12 @@ class Metrics:
             ["step"],
             registry=self.registry,
         )
+        self.state_save_failures = Counter(
+            "elements_sync_state_save_failures",
+            "State records Kafka did not take after Elements acknowledged their writes "
+            "(a restarted worker then reads Elements for those dossiers).",
+            registry=self.registry,
+        )
         self.intake_paused = Gauge(
             "elements_sync_intake_paused",
             "1 while the worker takes no new messages, by reason.",

@@ -324,6 +324,7 @@ class FormsSettings(BaseSettings):
     allow_anonymous: bool = False
     max_body_bytes: Annotated[int, Field(ge=1)] = 64 * 1024
     publish_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    prefill_elements_timeout_s: Annotated[float, Field(gt=0)] = 0.8
 
 
 class BackfillSettings(BaseSettings):
@@ -359,6 +360,16 @@ class TracingSettings(BaseSettings):
     service_name: str = "elements-sync"
 
 
+class StateSettings(BaseSettings):
+    """The worker's durable memory on `TOPIC_STATE`; a record older than `max_age_s` no
+    longer spares a read of Elements (a hand edit there is healed within that time)."""
+
+    model_config = _config("STATE_")
+
+    max_age_s: Annotated[float, Field(gt=0)] = 86_400.0
+    load_timeout_s: Annotated[float, Field(gt=0)] = 300.0
+
+
 class Settings(BaseSettings):
     """The whole tree; groups read their own prefixed variables."""
 
@@ -374,6 +385,7 @@ class Settings(BaseSettings):
     forms: FormsSettings = Field(default_factory=FormsSettings)
     backfill: BackfillSettings = Field(default_factory=BackfillSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"

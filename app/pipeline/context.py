@@ -2,8 +2,8 @@
 
 One entry point per event type (`customer`, `contract`, `form`) and one for the forms
 prefill (`prefill`) all run on one `SyncContext`: the three clients, the fixed values
-no upstream system gives, and what this process remembers between events. What it
-remembers only ever spares a read; it never stands in for the current state.
+no upstream system gives, and the worker's memory of each dossier (`app.state`). What
+it remembers spares reads of Elements; it never stands in for upstream's current state.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from app.clients.elements import ElementsClient, Write
 from app.clients.portal import PortalDirectory
 from app.errors import StaleLocator, UpstreamRejected
 from app.pipeline.apply import MedewerkerLocators
-from app.pipeline.contract_plan import KnownContract
-from app.pipeline.current import KlantLocators
 from app.pipeline.locks import KeyedLocks
 from app.pipeline.plan import DossierDefaults
 from app.settings import ContractSettings
+from app.state.memory import DossierMemory
 
 
 @dataclass(frozen=True)
@@ -49,20 +48,20 @@ class SyncContext:
     elements: ElementsClient
     defaults: DossierDefaults
     contracts: ContractSettings
+    memory: DossierMemory
     dossier_locks: KeyedLocks = field(default_factory=KeyedLocks)
-    klant_locators: KlantLocators = field(default_factory=dict)
-    known_contracts: dict[str, KnownContract] = field(default_factory=dict)
     medewerkers: MedewerkerLocators = field(default_factory=dict)
 
     @asynccontextmanager
-    async def locators_checked(self) -> AsyncIterator[None]:
-        """A 404 under a remembered klant means it was removed in Elements: read afresh."""
+    async def locators_checked(self, dossier_number: str) -> AsyncIterator[None]:
+        """A 404 under a remembered id means it was removed in Elements: read afresh."""
+        trusted = self.memory.trusted(dossier_number) is not None
         try:
             yield
         except UpstreamRejected as error:
-            if error.status != 404 or not self.klant_locators:
+            if error.status != 404 or not trusted:
                 raise
-            self.klant_locators.clear()
+            self.memory.forget(dossier_number)
             stale = StaleLocator("an Elements resource the worker knew is gone")
             stale.writes = error.writes
             raise stale from error

@@ -1,14 +1,15 @@
 """contract.changed: exactly one Elements contract per ANVA contract id — find, plan, apply.
 
-Finding the contract costs nothing while this process remembers it (`KnownContract`),
-and after a restart one filtered dossier search (`contractnummer`, a documented filter)
-tells whether it exists — no scan of the dossier's products unless it does, once. The
-spec shows no `contractnummer` on a read, so the product is recognised by the marker
-its `omschrijving` carries (`contract_mapping.carries_marker`).
+Finding the contract costs nothing while the dossier's record holds it (`KnownContract`,
+kept on the state topic across restarts); without it one filtered dossier search
+(`contractnummer`, a documented filter) tells whether it exists — no scan of the
+dossier's products unless it does, once. The spec shows no `contractnummer` on a read,
+so the product is recognised by the marker its `omschrijving` carries
+(`contract_mapping.carries_marker`).
 
-The contract is forgotten while it is being written to and remembered once the writes
-are answered, so a retry after a lost answer reads Elements again instead of adding
-the same registratie twice.
+The contract is durably forgotten while it is being written to and remembered once the
+writes are answered, so a retry after a lost answer (or a restart after a crash) reads
+Elements again instead of adding the same registratie twice.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from app.pipeline.contract_plan import (
     plan_new_contract,
 )
 from app.pipeline.customer import resolved_customer, sync_dossier
+from app.state.record import DossierRecord
 
 log = structlog.get_logger(__name__)
 
@@ -48,21 +50,44 @@ async def sync_contract(context: SyncContext, event: ContractChanged) -> Synced:
         )
     number = contract.dossierNumber
     async with context.dossier_locks.hold(number):
-        known = context.known_contracts.pop(contract.id, None) or await find_contract(
+        record = context.memory.get(number)
+        known = (record.contracts.get(contract.id) if record else None) or await find_contract(
             context.elements, number, contract.id
         )
         if known is None:
             known, writes = await _create_contract(context, contract, number)
         else:
-            known, writes = await _record_change(context, contract, known)
-        context.known_contracts[contract.id] = known
+            known, writes = await _record_change(context, contract, known, number)
+        await _remember_contract(context, number, contract.id, known)
     return Synced(known.dossier_id, writes)
 
 
+async def _remember_contract(
+    context: SyncContext, dossier_number: str, contract_id: str, known: KnownContract | None
+) -> None:
+    """Keep where the contract lives in the dossier's record — or, with None, durably forget
+    it before its writes (`StateUnavailable` when Kafka does not take that)."""
+    memory = context.memory
+    record = memory.get(dossier_number)
+    if known is None:
+        if record is not None and contract_id in record.contracts:
+            await memory.keep_before_writes(record.with_contract(contract_id, None))
+        return
+    if record is None or record.dossier_id != known.dossier_id:
+        record = DossierRecord(dossier_number=dossier_number, dossier_id=known.dossier_id)
+    updated = record.with_contract(contract_id, known)
+    if record.klant is not None and (medewerker := context.medewerkers.get(record.klant.id)):
+        updated = updated.model_copy(update={"medewerker_id": medewerker})
+    if updated != record:
+        await memory.remember(updated)
+
+
 async def _record_change(
-    context: SyncContext, contract: AnvaContract, known: KnownContract
+    context: SyncContext, contract: AnvaContract, known: KnownContract, dossier_number: str
 ) -> tuple[KnownContract, tuple[Write, ...]]:
     steps = plan_contract_change(contract, known, settings=context.contracts)
+    if steps:
+        await _remember_contract(context, dossier_number, contract.id, None)
     applied = await apply_plan(
         context.elements, steps, Applied(known.dossier_id), medewerkers=context.medewerkers
     )

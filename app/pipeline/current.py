@@ -1,10 +1,7 @@
 """Read what Elements holds for a dossier number — only what the plan needs to compare.
 
-`KlantLocators` remembers which klant a dossier has. That is a locator, not state: a
-klant's id never changes and the API cannot remove one, so one read per dossier per
-process is enough. Should someone remove it in Elements, the next request under it
-answers 404 and the pipeline forgets the locators and reads again
-(`SyncContext.locators_checked`).
+A dossier the worker remembers (`app.state`) is not read at all; `complete` then reads
+only a list the record does not know and the plan needs.
 """
 
 from __future__ import annotations
@@ -19,8 +16,6 @@ from app.pipeline.model import (
     StoredAdres,
     address_is_current,
 )
-
-KlantLocators = dict[int, tuple[KlantKind, int]]
 
 
 def _categorie(rendered: str | None) -> Categorie | None:
@@ -46,17 +41,14 @@ def stored_adres(adres: ElementsAdres) -> StoredAdres:
 
 
 async def find_klant(
-    elements: ElementsClient, dossier_id: int, preferred: KlantKind, locators: KlantLocators
+    elements: ElementsClient, dossier_id: int, preferred: KlantKind
 ) -> KlantState | None:
-    """The dossier's klant: remembered, or read with the preferred kind first."""
-    if (known := locators.get(dossier_id)) is not None:
-        return KlantState(kind=known[0], id=known[1])
+    """The dossier's klant, read with the preferred kind first."""
     other: KlantKind = "zakelijk" if preferred == "particulier" else "particulier"
     for kind in (preferred, other):
         klanten = await elements.klanten(dossier_id, kind)
         if klanten:
-            locators[dossier_id] = (kind, min(k.id for k in klanten))
-            return KlantState(kind=kind, id=locators[dossier_id][1])
+            return KlantState(kind=kind, id=min(k.id for k in klanten))
     return None
 
 
@@ -64,7 +56,6 @@ async def read_dossier_core(
     elements: ElementsClient,
     dossier_number: str,
     preferred: KlantKind,
-    locators: KlantLocators,
 ) -> DossierState | None:
     """The klantdossier with this relatienummer, its standaard address and its klant."""
     found = [
@@ -80,7 +71,7 @@ async def read_dossier_core(
         id=dossier.id,
         relatienummer=dossier_number,
         standaard_adres=stored_adres(standaard) if standaard else None,
-        klant=await find_klant(elements, dossier.id, preferred, locators),
+        klant=await find_klant(elements, dossier.id, preferred),
     )
 
 
@@ -108,22 +99,27 @@ async def read_contacts(
     return [contact.naam for contact in sorted(found, key=lambda contact: contact.id)]
 
 
-async def read_dossier(
-    elements: ElementsClient, desired: DesiredCustomer, locators: KlantLocators
-) -> DossierState | None:
-    """The dossier and the parts of it the plan compares with `desired`.
+async def complete(
+    elements: ElementsClient, state: DossierState | None, desired: DesiredCustomer
+) -> None:
+    """Read what the plan needs to compare `desired` with and `state` does not know yet.
 
-    Addresses are read only when the dossier's standaard correspondentieadres differs
-    from the desired one, e-mail and phone lists only when there is one to compare.
+    The address list only when the dossier's standaard correspondentieadres differs
+    from the desired one, the e-mail and phone lists only when there is one to compare.
     """
-    state = await read_dossier_core(elements, desired.dossier_number, desired.kind, locators)
     klant = state.klant if state else None
     if state is None or klant is None:
-        return state
-    if not address_is_current(desired, state):
+        return
+    if not address_is_current(desired, state) and klant.adressen is None:
         await read_adressen(elements, state)
-    if desired.email:
+    if desired.email and klant.emails is None:
         klant.emails = await read_contacts(elements, state.id, klant, "emailadressen")
-    if desired.phone:
+    if desired.phone and klant.phones is None:
         klant.phones = await read_contacts(elements, state.id, klant, "telefoonnummers")
+
+
+async def read_dossier(elements: ElementsClient, desired: DesiredCustomer) -> DossierState | None:
+    """The dossier and the parts of it the plan compares with `desired`."""
+    state = await read_dossier_core(elements, desired.dossier_number, desired.kind)
+    await complete(elements, state, desired)
     return state

@@ -1,4 +1,5 @@
-"""customer.changed: resolve the customer in ANVA and the portal, read its dossier, plan, apply.
+"""customer.changed: resolve the customer in ANVA and the portal, start from the dossier
+as remembered or read, plan, apply, remember.
 
 `sync_dossier` is the core the contract entry point shares: a contract arriving before
 its customer syncs the customer first. `apply_customer_plan` is the apply the form
@@ -15,8 +16,10 @@ from app.pipeline.limits import Origins, check_lengths
 from app.pipeline.mapping import CUSTOMER_ORIGINS, desired_customer
 from app.pipeline.model import DesiredCustomer, DossierState
 from app.pipeline.plan import plan_customer
+from app.pipeline.remembered import known_dossier, remember_dossier
 from app.pipeline.resolve import resolve_customer
 from app.pipeline.steps import Step
+from app.state.record import wanted_customer
 
 
 async def sync_customer(context: SyncContext, event: CustomerChanged) -> Synced:
@@ -37,18 +40,26 @@ async def resolved_customer(
 
 
 async def sync_dossier(context: SyncContext, desired: DesiredCustomer) -> Applied:
-    """Read, plan and apply `desired`; the caller holds the dossier's lock."""
-    async with context.locators_checked():
-        steps, current = await planned_dossier(context, desired)
-        return await apply_customer_plan(context, steps, current)
+    """Plan and apply `desired` from the dossier as known; the caller holds its lock.
+
+    An unchanged customer whose record is trusted costs no Elements request at all.
+    """
+    number = desired.dossier_number
+    async with context.locators_checked(number):
+        wanted = wanted_customer(desired, context.memory.get(number))
+        known = await known_dossier(context, wanted)
+        steps = plan_customer(wanted, known.current, context.defaults)
+        applied = await apply_customer_plan(context, steps, known.current)
+        await remember_dossier(context, known, wanted, applied, upstream=desired)
+    return applied
 
 
 async def planned_dossier(
     context: SyncContext, desired: DesiredCustomer
 ) -> tuple[list[Step], DossierState | None]:
-    """The writes that would make the dossier hold `desired`, and the dossier they start on:
-    the read and plan half of `sync_dossier`, which the dry run (`python -m app plan`) shares."""
-    current = await read_dossier(context.elements, desired, context.klant_locators)
+    """The writes that would make the dossier hold `desired`, and the dossier they start on,
+    read from Elements: what the dry run (`python -m app plan`) shows."""
+    current = await read_dossier(context.elements, desired)
     return plan_customer(desired, current, context.defaults), current
 
 
@@ -58,11 +69,13 @@ async def apply_customer_plan(
     current: DossierState | None,
     origins: Origins = CUSTOMER_ORIGINS,
 ) -> Applied:
-    """Apply a plan whose every value Elements takes; `origins` name them when not."""
+    """Apply a plan whose every value Elements takes; `origins` name them when not.
+
+    The dossier's record is durably marked unread before the first write.
+    """
     check_lengths(steps, origins)
-    applied = await apply_plan(
+    if steps and current is not None:
+        await context.memory.before_writes(current.relatienummer)
+    return await apply_plan(
         context.elements, steps, Applied.on(current), medewerkers=context.medewerkers
     )
-    if applied.klant is not None:
-        context.klant_locators[applied.dossier()] = applied.klant
-    return applied

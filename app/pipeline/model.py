@@ -7,7 +7,7 @@ the plan (`plan`) decides the same way which writes to make.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from app.clients.elements import KlantKind
@@ -93,19 +93,19 @@ class StoredAdres:
 
 @dataclass
 class KlantState:
-    """A klant as read; contact lists are None when they were not read."""
+    """A klant as read or remembered; a list is None while it is unknown (not read)."""
 
     kind: KlantKind
     id: int
     adressen: list[StoredAdres] | None = None
-    emails: list[str] = field(default_factory=list)
-    phones: list[str] = field(default_factory=list)
+    emails: list[str] | None = None
+    phones: list[str] | None = None
 
     def has_email(self, email: str) -> bool:
-        return email_key(email) in {email_key(e) for e in self.emails}
+        return email_key(email) in {email_key(e) for e in self.emails or []}
 
     def has_phone(self, phone: str) -> bool:
-        return phone_key(phone) in {phone_key(p) for p in self.phones}
+        return phone_key(phone) in {phone_key(p) for p in self.phones or []}
 
     def find_adres(self, adres: Adres) -> StoredAdres | None:
         return next((s for s in self.adressen or [] if s.adres.key() == adres.key()), None)

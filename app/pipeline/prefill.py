@@ -2,25 +2,28 @@
 
 Elements' current values win over the portal's: a change the customer made through an
 earlier form is in Elements before the portal knows it. The portal's address is split
-as a sync would store it (`mapping.portal_adres`), and Elements is read with the
-pipeline's own reads (`current`): the dossier with its standaard correspondentieadres,
-then the klant's newest e-mail address and phone number.
+as a sync would store it (`mapping.portal_adres`). What Elements holds comes from the
+dossier's record (`app.state`) — a customer waits in the portal, so the answer must not
+queue behind a backlog for the Elements rate limit. Only a dossier the worker has no
+record of is read from Elements, with the pipeline's own reads (`current`), and for at
+most `FORMS_PREFILL_ELEMENTS_TIMEOUT_S`: after that the portal's values are the answer.
 """
 
 from __future__ import annotations
 
-from app.clients.elements import ContactList
+import asyncio
+
+import structlog
+
 from app.clients.portal import PortalCustomer
 from app.pipeline.context import SyncContext
 from app.pipeline.current import read_contacts, read_dossier_core
 from app.pipeline.mapping import portal_adres
-from app.pipeline.model import Adres
+from app.pipeline.model import Adres, DossierState
 from app.pipeline.resolve import linked_customer
+from app.state.record import remembered_state
 
-CONTACT_LISTS: tuple[tuple[str, ContactList], ...] = (
-    ("email", "emailadressen"),
-    ("phone", "telefoonnummers"),
-)
+log = structlog.get_logger(__name__)
 
 
 def _address_fields(adres: Adres | None) -> dict[str, str | None]:
@@ -43,26 +46,54 @@ def _portal_fields(customer: PortalCustomer) -> dict[str, str | None]:
     }
 
 
+def _elements_fields(state: DossierState) -> dict[str, str | None]:
+    """The standaard correspondentieadres and the klant's newest e-mail address and phone."""
+    values = _address_fields(state.standaard_adres.adres if state.standaard_adres else None)
+    klant = state.klant
+    for name, listed in (
+        ("email", klant.emails if klant else None),
+        ("phone", klant.phones if klant else None),
+    ):
+        if listed:
+            values[name] = listed[-1]
+    return values
+
+
 class Prefill:
     """What the HTTP side's `/forms/prefill` asks (`app.web.forms.PrefillSource`)."""
 
-    def __init__(self, context: SyncContext) -> None:
+    def __init__(self, context: SyncContext, *, elements_timeout_s: float = 0.8) -> None:
         self._context = context
+        self._elements_timeout_s = elements_timeout_s
 
     async def prefill(self, customer_id: str) -> dict[str, str]:
         """The known, non-empty prefill fields; raises `CustomerNotFound` for an unknown customer."""
         context = self._context
         number, customer = await linked_customer(context.portal, customer_id)
         values = _portal_fields(customer)
-        async with context.locators_checked():
-            state = await read_dossier_core(
-                context.elements, number, "particulier", context.klant_locators
-            )
-            if state is not None and state.standaard_adres is not None:
-                values.update(_address_fields(state.standaard_adres.adres))
-            if state is not None and state.klant is not None:
-                for name, which in CONTACT_LISTS:
-                    found = await read_contacts(context.elements, state.id, state.klant, which)
-                    if found:
-                        values[name] = found[-1]
+        record = context.memory.get(number)
+        if record is not None:
+            values.update(_elements_fields(remembered_state(record)))
+        else:
+            try:
+                async with asyncio.timeout(self._elements_timeout_s):
+                    values.update(await self._read_elements(number))
+            except TimeoutError:
+                log.info("prefill answered from the portal: Elements is busy", dossier=number)
         return {name: value for name, value in values.items() if value}
+
+    async def _read_elements(self, number: str) -> dict[str, str | None]:
+        context = self._context
+        async with context.locators_checked(number):
+            state = await read_dossier_core(context.elements, number, "particulier")
+            if state is None:
+                return {}
+            klant = state.klant
+            if klant is not None:
+                klant.emails = await read_contacts(
+                    context.elements, state.id, klant, "emailadressen"
+                )
+                klant.phones = await read_contacts(
+                    context.elements, state.id, klant, "telefoonnummers"
+                )
+            return _elements_fields(state)

@@ -28,6 +28,7 @@ from app.sandbox.simulators.portal import PortalSimulator
 from app.sandbox.simulators.seed import SampleCustomer, seed_customer
 from app.service import Outcome, SyncService
 from app.settings import ContractSettings, RetrySettings
+from app.state.memory import DossierMemory
 
 ANVA_TOKEN = "anva-token"
 PORTAL_TOKEN = "portal-token"
@@ -98,7 +99,10 @@ class Core:
 
 @asynccontextmanager
 async def running_core(
-    *, contracts: ContractSettings | None = None, retry: RetrySettings = FAST_RETRY
+    *,
+    contracts: ContractSettings | None = None,
+    retry: RetrySettings = FAST_RETRY,
+    memory: DossierMemory | None = None,
 ) -> AsyncIterator[Core]:
     anva = AnvaSimulator(token=ANVA_TOKEN)
     portal = PortalSimulator(token=PORTAL_TOKEN)
@@ -131,6 +135,7 @@ async def running_core(
             ),
             defaults=DossierDefaults(kantoor_id=1, dossierstatus_id=1),
             contracts=contracts or ContractSettings(),
+            memory=memory if memory is not None else DossierMemory(max_age_s=86_400),
         )
         core = Core(anva, portal, elements, context, SyncService(context, limiter, retry=retry))
         elements_http.event_hooks["request"].append(core._on_request)

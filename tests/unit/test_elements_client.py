@@ -187,9 +187,7 @@ async def test_a_postbus_categorie_is_read_from_the_address_list_not_the_dossier
     )
     await setup.client.set_correspondentieadres(dossier_id, adres.resource_id)
 
-    state = await read_dossier_core(
-        setup.client, DOSSIER["relatienummer"], "particulier", locators={}
-    )
+    state = await read_dossier_core(setup.client, DOSSIER["relatienummer"], "particulier")
     assert state is not None
     assert state.standaard_adres is not None
     assert state.standaard_adres.adres.categorie is None

@@ -102,6 +102,10 @@ class ElementsSimulator:
         """What a person can do in the Elements UI and the API cannot: remove a klant."""
         del self._store.dossiers[dossier_id].klanten[klant_id]
 
+    def unset_correspondentieadres(self, dossier_id: int) -> None:
+        """A hand edit in the Elements UI: the dossier no longer points at an address."""
+        self._store.dossiers[dossier_id].standaard_correspondentieadres = None
+
     def issued_tokens(self) -> list[str]:
         """Every access and refresh token issued so far."""
         return list(self._tokens.issued)
