@@ -30,6 +30,7 @@ from opentelemetry.trace import NoOpTracer, Span, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
+from app.clients.freshness import EVENT_ARRIVED
 from app.clients.limiter import PRIORITY, ElementsLimiter, Priority
 from app.kafka.flow import FlowControl, PauseReason
 from app.kafka.keyed import KeyedDispatcher
@@ -148,6 +149,7 @@ class EventConsumer:
 
     async def on_message(self, msg: KafkaMessage) -> None:
         """Schedule the message behind earlier ones with its key; returns without waiting for it."""
+        arrived = asyncio.get_running_loop().time()
         record: ConsumerRecord[Any, Any] = msg.raw_message
         if self._stopping:
             return
@@ -161,7 +163,9 @@ class EventConsumer:
         # A backfill event queues apart from live events with its key: one waiting for
         # tomorrow's budget must not hold them back (the dossier lock still serialises both).
         queue = ("backfill", record.key) if priority == "backfill" else record.key
-        await self._dispatcher.submit(queue, lambda: self._prioritised(record, partition, priority))
+        await self._dispatcher.submit(
+            queue, lambda: self._prioritised(record, partition, priority, arrived)
+        )
         self.flow.apply()
 
     def _backfill_held(self) -> bool:
@@ -171,12 +175,17 @@ class EventConsumer:
         )
 
     async def _prioritised(
-        self, record: ConsumerRecord[Any, Any], partition: TopicPartition, priority: Priority
+        self,
+        record: ConsumerRecord[Any, Any],
+        partition: TopicPartition,
+        priority: Priority,
+        arrived: float,
     ) -> None:
-        """Process at this priority: each job runs in a task of its own, so `PRIORITY` set
-        here holds for this message alone. A live event counts from when it starts; while
-        it waits behind an earlier live event with its key, that one counts."""
+        """Process at this priority: each job runs in a task of its own, so `PRIORITY` and
+        `EVENT_ARRIVED` set here hold for this message alone. A live event counts from when
+        it starts; while it waits behind an earlier live event with its key, that one counts."""
         PRIORITY.set(priority)
+        EVENT_ARRIVED.set(arrived)
         if priority == "live":
             self._limiter.live.started()
         try:
