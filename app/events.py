@@ -167,6 +167,8 @@ class ResultData(BaseModel):
     attempts: int = 1
     durationMs: int = 0
     ignoredFields: list[str] | None = None
+    servedBy: str | None = None
+    """The input id of the event whose sync also answered this one (coalesced), if any."""
 
 
 class ResultEvent(BaseModel):

@@ -13,6 +13,7 @@ into the result's `operations` here: reporting is this side's job, not the clien
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import assert_never
@@ -20,6 +21,7 @@ from typing import assert_never
 import structlog
 
 from app.clients.elements import Write
+from app.clients.freshness import arrived_at
 from app.clients.limiter import ElementsLimiter
 from app.errors import (
     DailyBudgetExhausted,
@@ -41,6 +43,7 @@ from app.events import (
     Status,
     parse_event,
 )
+from app.pipeline.coalesce import RecentSyncs, ServedBy
 from app.pipeline.context import SyncContext, Synced
 from app.pipeline.contract import sync_contract
 from app.pipeline.customer import sync_customer
@@ -90,14 +93,15 @@ class SyncService:
         self._budget = budget
         self._retry = retry
         self._max_event_bytes = max_event_bytes
+        self._recent = RecentSyncs()
 
-    async def _run(self, event: InputEvent, progress: _Progress) -> None:
+    async def _run(self, event: InputEvent, progress: _Progress, arrived: float) -> None:
         """Retry transient failures; wait (without failing) while the daily budget is spent."""
         while True:
             try:
                 async for attempt in retrying(self._retry):
                     with attempt:
-                        await self._attempt(event, progress)
+                        await self._attempt(event, progress, arrived)
                 return
             except DailyBudgetExhausted as error:
                 log.warning(
@@ -107,16 +111,25 @@ class SyncService:
                 )
                 await self._budget.wait_for_budget()
 
-    async def handle(self, raw: bytes | None, *, key: str | None = None) -> Outcome:
-        """The outcome of one message; never raises, whatever the message holds."""
+    async def handle(
+        self, raw: bytes | None, *, key: str | None = None, arrived: float | None = None
+    ) -> Outcome:
+        """The outcome of one message; never raises, whatever the message holds.
+
+        `arrived` is when the consumer took the message (event-loop time; now when None).
+        """
         started = time.monotonic()
         try:
-            return await self._handle(raw, key, started)
+            if arrived is None:
+                arrived = asyncio.get_running_loop().time()
+            return await self._handle(raw, key, started, arrived)
         except Exception as error:
             log.exception("no outcome could be decided; failing the message", key=key)
             return self._unexpected(error, key, started)
 
-    async def _handle(self, raw: bytes | None, key: str | None, started: float) -> Outcome:
+    async def _handle(
+        self, raw: bytes | None, key: str | None, started: float, arrived: float
+    ) -> Outcome:
         parsed = parse_event(raw, max_bytes=self._max_event_bytes)
         if isinstance(parsed, Rejection):
             return self._rejected(parsed, key, started)
@@ -127,7 +140,7 @@ class SyncService:
             event_id=parsed.id, event_type=parsed.type, dossier_number=dossier_number
         ):
             try:
-                await self._run(parsed, progress)
+                await self._run(parsed, progress, arrived)
             except InternalError as error:  # a bug, made one by the pipeline to carry its writes
                 log.exception("event failed unexpectedly")
                 return self._failed(parsed, progress, error, key, started)
@@ -145,29 +158,40 @@ class SyncService:
             )
         return Outcome(self._result(parsed, "succeeded", progress, key, started))
 
-    async def _attempt(self, event: InputEvent, progress: _Progress) -> None:
+    async def _attempt(self, event: InputEvent, progress: _Progress, arrived: float) -> None:
         """One attempt; its writes count whether it succeeds or not."""
         progress.attempts += 1
         try:
-            synced = await self._process(event)
+            synced = await self._process(event, arrived)
         except SyncError as error:
             progress.writes += error.writes
             raise
         progress.writes += synced.writes
         progress.synced = synced
 
-    async def _process(self, event: InputEvent) -> Synced:
+    async def _process(self, event: InputEvent, arrived: float) -> Synced:
         """The event type's entry point, one call each."""
         data = event.data
         match data:
             case CustomerChanged():
-                return await sync_customer(self._context, data)
+                return await self._customer(event.id, data, arrived)
             case ContractChanged():
                 return await sync_contract(self._context, data)
             case FormSubmitted():
                 return await sync_form(self._context, data)
             case _:
                 assert_never(data)
+
+    async def _customer(self, event_id: str, data: CustomerChanged, arrived: float) -> Synced:
+        """Served by a sync of the dossier that started after this event arrived, or synced."""
+        number = data.dossierNumber
+        if (served := self._recent.serving(number, arrived)) is not None:
+            log.info("served by the sync of an event queued before it", served_by=served.event_id)
+            return Synced(served.dossier_id, served_by=served.event_id)
+        fresh_after = arrived_at()
+        synced = await sync_customer(self._context, data)
+        self._recent.note(number, ServedBy(event_id, synced.dossier_id, fresh_after))
+        return synced
 
     def _result(
         self,
@@ -192,6 +216,7 @@ class SyncService:
                 attempts=max(progress.attempts, 1),
                 durationMs=_ms_since(started),
                 ignoredFields=list(ignored) if ignored is not None else None,
+                servedBy=synced.served_by if synced else None,
             ),
         )
 

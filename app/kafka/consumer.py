@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from typing import Any
@@ -100,6 +100,7 @@ class EventConsumer:
         self._outcomes = outcomes
         self._dispatcher = KeyedDispatcher(max_in_flight=settings.kafka.max_in_flight)
         self._offsets = OffsetTracker()
+        self._newest_arrival: dict[Hashable, float] = {}
         self._commit_lock = asyncio.Lock()
         self._stopping = False
         self.assigned: set[TopicPartition] = set()
@@ -163,8 +164,9 @@ class EventConsumer:
         # A backfill event queues apart from live events with its key: one waiting for
         # tomorrow's budget must not hold them back (the dossier lock still serialises both).
         queue = ("backfill", record.key) if priority == "backfill" else record.key
+        self._newest_arrival[queue] = arrived
         await self._dispatcher.submit(
-            queue, lambda: self._prioritised(record, partition, priority, arrived)
+            queue, lambda: self._prioritised(record, partition, priority, arrived, queue)
         )
         self.flow.apply()
 
@@ -180,17 +182,22 @@ class EventConsumer:
         partition: TopicPartition,
         priority: Priority,
         arrived: float,
+        queue: Hashable,
     ) -> None:
         """Process at this priority: each job runs in a task of its own, so `PRIORITY` and
         `EVENT_ARRIVED` set here hold for this message alone. A live event counts from when
         it starts; while it waits behind an earlier live event with its key, that one counts."""
         PRIORITY.set(priority)
-        EVENT_ARRIVED.set(arrived)
+        # Reads must start after the newest event of this key arrived: every event queued
+        # behind this one may then be served by its sync (`app.pipeline.coalesce`).
+        EVENT_ARRIVED.set(self._newest_arrival.get(queue, arrived))
         if priority == "live":
             self._limiter.live.started()
         try:
-            await self._process(record, partition)
+            await self._process(record, partition, arrived)
         finally:
+            if self._newest_arrival.get(queue) == arrived:
+                del self._newest_arrival[queue]
             if priority == "live":
                 self._limiter.live.finished()
             else:
@@ -209,7 +216,9 @@ class EventConsumer:
         self._metrics.events.labels(kind, data.status).inc()
         self._metrics.processing.labels(kind).observe(data.durationMs / 1000)
 
-    async def _process(self, record: ConsumerRecord[Any, Any], partition: TopicPartition) -> None:
+    async def _process(
+        self, record: ConsumerRecord[Any, Any], partition: TopicPartition, arrived: float
+    ) -> None:
         """Outcome, then result (and dead letter), then the offset — for every message.
 
         `handle` never raises and `deliver` returns only once Kafka took the result, so
@@ -223,7 +232,7 @@ class EventConsumer:
                 key=key, topic=record.topic, offset=record.offset
             ),
         ):
-            outcome = await self._service.handle(record.value, key=key)
+            outcome = await self._service.handle(record.value, key=key, arrived=arrived)
             describe_outcome(span, outcome.result.data)
             with structlog.contextvars.bound_contextvars(event_id=outcome.result.data.eventId):
                 await self._outcomes.deliver(record, outcome)

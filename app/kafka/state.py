@@ -21,6 +21,7 @@ from app.kafka.connection import client_options
 from app.kafka.publisher import kafka_error_is_transient
 from app.retry import exponential_backoff
 from app.settings import KafkaSettings, RetrySettings
+from app.state.daily_count import DailyCount
 from app.state.record import DossierRecord
 
 log = structlog.get_logger(__name__)
@@ -101,3 +102,6 @@ class StateWriter:
 
     async def save_dossier(self, record: DossierRecord) -> None:
         await self.write(dossier_key(record.dossier_number), record.model_dump_json().encode())
+
+    async def save_daily_count(self, count: DailyCount) -> None:
+        await self.write(DAILY_COUNT_KEY, count.model_dump_json().encode())

@@ -26,11 +26,13 @@ from app.state.memory import DossierMemory
 @dataclass(frozen=True)
 class Synced:
     """One event's record: the dossier it synced, the Elements writes it made (none when
-    nothing changed) and, for a form, the fields it ignored."""
+    nothing changed), for a form the fields it ignored, and the event whose sync served
+    it when it was coalesced with one queued before it (`app.pipeline.coalesce`)."""
 
     dossier_id: int
     writes: tuple[Write, ...] = ()
     ignored_fields: tuple[str, ...] | None = None
+    served_by: str | None = None
 
 
 @dataclass

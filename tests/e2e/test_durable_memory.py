@@ -1,0 +1,94 @@
+"""Durable memory end to end: the state topic across restarts, forms that stand, coalescing."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from app.sandbox.simulators.seed import seed_customer
+from app.sandbox.world import Sandbox
+from tests.e2e.helpers import only_dossier, only_klant, sync, synced_customer
+
+pytestmark = pytest.mark.e2e
+
+FORM = {"X-Customer-Id": "cst_000000000000", "X-Form-Id": "frm_adres"}
+
+
+def standaard_adres(sandbox: Sandbox, dossier_number: str) -> tuple[str, str, str]:
+    adres = only_dossier(sandbox, dossier_number)["_embedded"]["standaardcorrespondentieadres"]
+    return adres["straat"], adres["nummer"], adres["plaatsnaam"]
+
+
+async def test_a_restarted_worker_syncs_an_unchanged_customer_without_any_elements_request(
+    sandbox: Sandbox,
+) -> None:
+    customer = await synced_customer(sandbox)
+    await sandbox.stop_worker()
+    before = len(sandbox.elements.requests)
+
+    await sandbox.start_worker()
+    await sync(sandbox, customer.dossier_number)
+    _, result = await sandbox.results(2)
+
+    assert result.data.status == "succeeded"
+    assert result.data.operations == []
+    assert sandbox.elements.requests[before:] == []
+
+
+async def test_a_form_change_survives_a_re_sync_after_a_restart(sandbox: Sandbox) -> None:
+    customer = await synced_customer(sandbox)
+    async with httpx.AsyncClient(base_url=sandbox.urls["worker"]) as http:
+        answer = await http.post(
+            "/forms/submissions",
+            headers=FORM,
+            json={"street": "Kerkweg", "houseNumber": "3", "postcode": "2000 CD", "city": "Delft"},
+        )
+    assert answer.status_code == 202
+    await sandbox.results(2)
+    await sandbox.stop_worker()
+
+    await sandbox.start_worker()
+    await sync(sandbox, customer.dossier_number)
+    *_, result = await sandbox.results(3)
+
+    assert result.data.status == "succeeded"
+    assert result.data.operations == []
+    assert standaard_adres(sandbox, customer.dossier_number) == ("Kerkweg", "3", "Delft")
+
+
+async def test_without_its_record_a_worker_reads_elements_and_duplicates_nothing(
+    sandbox: Sandbox,
+) -> None:
+    customer = await synced_customer(sandbox)
+    await sandbox.stop_worker()
+    forgetful = sandbox.topics.model_copy(update={"state": "elements-sync-state-empty"})
+
+    await sandbox.start_worker(topics=forgetful)
+    await sync(sandbox, customer.dossier_number)
+    _, result = await sandbox.results(2)
+
+    assert result.data.status == "succeeded"
+    assert result.data.operations == []
+    klant = only_klant(only_dossier(sandbox, customer.dossier_number))
+    assert len(klant["emailadressen"]) == len(klant["telefoonnummers"]) == 1
+
+
+async def test_events_of_one_dossier_queued_behind_a_sync_are_served_by_one_sync(
+    sandbox: Sandbox,
+) -> None:
+    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
+    await sandbox.start_worker()
+    sandbox.anva.faults.delay_next(1, 1.0)  # the first sync is still reading when the rest arrive
+    ids = [await sync(sandbox, customer.dossier_number, event_id=f"evt-{n}") for n in range(5)]
+
+    results = await sandbox.results(5)
+
+    assert sorted(r.data.eventId for r in results) == ids
+    assert {r.data.status for r in results} == {"succeeded"}
+    synced = [r for r in results if r.data.servedBy is None]
+    served = [r for r in results if r.data.servedBy is not None]
+    assert len(synced) <= 2 < len(served)
+    assert {r.data.servedBy for r in served} <= {r.data.eventId for r in synced}
+    assert {r.data.dossierId for r in results} == {
+        only_dossier(sandbox, customer.dossier_number)["id"]
+    }

@@ -1,0 +1,59 @@
+"""Coalescing: an event served by a sync of its dossier that started after it arrived."""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.clients.freshness import EVENT_ARRIVED
+from app.events import input_event_bytes
+from app.pipeline.coalesce import RecentSyncs, ServedBy
+from tests.unit.core import Core
+
+
+def test_a_sync_serves_only_events_that_arrived_before_its_reads_started() -> None:
+    recent = RecentSyncs()
+    recent.note("100", ServedBy("evt-1", 5526, fresh_after=10.0))
+
+    assert recent.serving("100", arrived=9.5) == ServedBy("evt-1", 5526, 10.0)
+    assert recent.serving("100", arrived=10.5) is None
+    assert recent.serving("200", arrived=9.5) is None
+
+
+def test_only_the_most_recent_dossiers_are_kept() -> None:
+    recent = RecentSyncs(keep=2)
+    for number in ("1", "2", "3"):
+        recent.note(number, ServedBy(f"evt-{number}", 1, fresh_after=10.0))
+
+    assert recent.serving("1", arrived=0.0) is None
+    assert recent.serving("3", arrived=0.0) is not None
+
+
+async def test_an_event_queued_behind_a_sync_of_its_dossier_gets_its_own_result_from_it(
+    core: Core,
+) -> None:
+    customer = core.seed(0)
+    data = {"dossierNumber": customer.dossier_number}
+    loop = asyncio.get_running_loop()
+    queued_at = loop.time()
+    EVENT_ARRIVED.set(loop.time())
+    first = await core.service.handle(
+        input_event_bytes("customer.changed", data, event_id="evt-1"), arrived=queued_at
+    )
+    anva_seen = len(core.anva.requests)
+
+    second = await core.service.handle(
+        input_event_bytes("customer.changed", data, event_id="evt-2"), arrived=queued_at
+    )
+    anva_after_served = len(core.anva.requests)
+    later = await core.service.handle(
+        input_event_bytes("customer.changed", data, event_id="evt-3"), arrived=loop.time()
+    )
+
+    assert first.result.data.status == second.result.data.status == "succeeded"
+    assert second.result.data.eventId == "evt-2"
+    assert second.result.data.servedBy == "evt-1"
+    assert second.result.data.dossierId == first.result.data.dossierId
+    assert second.result.data.operations == []
+    assert anva_after_served == anva_seen, "a served event reads nothing upstream"
+    assert later.result.data.servedBy is None
+    assert len(core.anva.requests) > anva_seen, "an event that arrived later is synced itself"
