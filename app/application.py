@@ -41,7 +41,7 @@ from app.pipeline.plan import DossierDefaults
 from app.pipeline.prefill import Prefill
 from app.retry import exponential_backoff
 from app.service import SyncService
-from app.settings import ElementsSettings, Settings
+from app.settings import ElementsSettings, PortalSettings, Settings
 from app.tracing import TRACER_NAME, build_tracer_provider, shutdown_tracer_provider
 
 log = structlog.get_logger(__name__)
@@ -101,6 +101,20 @@ def _elements_client(
     )
 
 
+def _portal_directory(
+    settings: PortalSettings, client: PortalClient, metrics: Metrics
+) -> PortalDirectory:
+    directory = PortalDirectory(
+        client,
+        ttl_s=settings.index_ttl_s,
+        refresh_pages_per_s=settings.refresh_pages_per_s,
+        append_pages=settings.append_pages,
+        miss_ttl_s=settings.miss_ttl_s,
+    )
+    directory.on_page_read = lambda purpose: metrics.portal_page_reads.labels(purpose).inc()
+    return directory
+
+
 class Runtime:
     def __init__(
         self,
@@ -145,7 +159,7 @@ class Runtime:
         self.elements = _elements_client(settings.elements, self._http[ELEMENTS], self.limiter)
         anva_client = AnvaClient(self._http[ANVA], settings.anva.token)
         portal_client = PortalClient(self._http[PORTAL], settings.portal.token)
-        self.portal = PortalDirectory(portal_client, ttl_s=settings.portal.index_ttl_s)
+        self.portal = _portal_directory(settings.portal, portal_client, self.metrics)
         self.probe = UpstreamProbe(
             self.health,
             {
@@ -217,6 +231,7 @@ class Runtime:
         return self.consumer.consuming and bool(await self.broker.ping(timeout=1.0))
 
     async def start(self) -> None:
+        self.portal.start()
         await ensure_topics(self.settings.kafka, self.settings.topics)
         await self.broker.start()
         self.consumer.flow.start()
@@ -241,6 +256,7 @@ class Runtime:
         """Drain, disconnect, close; False when in-flight work had to be abandoned."""
         drained = await self.consumer.drain(self.settings.shutdown_grace_period_s)
         await self.probe.stop()
+        await self.portal.stop()
         await self.broker.stop()
         await self.close_clients()
         return drained
