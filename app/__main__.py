@@ -1,5 +1,5 @@
 """`python -m app worker | backfill | plan | redrive | results | demo | bench | bench-backfill |
-soak | simulators`."""
+bench-scale | soak | simulators`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from app.errors import SettingsError
@@ -90,7 +91,7 @@ async def _serve_simulators(args: argparse.Namespace) -> int:
 
 
 def _run_on_sandbox(args: argparse.Namespace) -> int:
-    """demo, bench, bench-backfill, soak and simulators: the sandbox is imported only here, never by the worker."""
+    """demo, the benches, soak and simulators: the sandbox is imported only here, never by the worker."""
     try:
         if args.command == "simulators":
             return asyncio.run(_serve_simulators(args))
@@ -102,6 +103,12 @@ def _run_on_sandbox(args: argparse.Namespace) -> int:
             from app.sandbox.soak import run_soak
 
             return asyncio.run(run_soak(customers=args.customers, rate=args.rate, seed=args.seed))
+        if args.command == "bench-scale":
+            from app.sandbox.scale_bench import run_scale_bench
+
+            return asyncio.run(
+                run_scale_bench(worker_source=args.worker_source, max_in_flight=args.max_in_flight)
+            )
         if args.command == "bench-backfill":
             from app.sandbox.backfill_bench import run_backfill_bench
 
@@ -197,6 +204,25 @@ def main(argv: list[str] | None = None) -> int:
     bench_backfill.add_argument("--live", type=int, default=20, help="live events to publish")
     bench_backfill.add_argument("--every", type=float, default=3.0, help="seconds between them")
     bench_backfill.add_argument("--rate", type=int, default=5, help="Elements requests per second")
+    bench_scale = commands.add_parser(
+        "bench-scale",
+        help="upstream cost and throughput at 10,000 customers, Elements limit lifted",
+        description="Seed 10,000 customers upstream, run the worker as its own process, sync "
+        "300 new customers, then the same 300 unchanged; print per phase events per second and "
+        "ANVA, portal and Elements requests per event, and the worker's peak RSS.",
+    )
+    bench_scale.add_argument(
+        "--worker-source",
+        type=Path,
+        metavar="DIR",
+        help="run the worker from this checkout (e.g. an older commit's worktree)",
+    )
+    bench_scale.add_argument(
+        "--max-in-flight",
+        type=int,
+        metavar="N",
+        help="KAFKA_MAX_IN_FLIGHT for the worker (default: the worker's own)",
+    )
     soak = commands.add_parser("soak", help="many events through faulty simulators")
     soak.add_argument("--customers", type=int, default=250)
     soak.add_argument("--rate", type=int, default=50, help="Elements requests per second")

@@ -42,7 +42,7 @@ from app.pipeline.plan import DossierDefaults
 from app.pipeline.prefill import Prefill
 from app.retry import exponential_backoff
 from app.service import SyncService
-from app.settings import ElementsSettings, Settings
+from app.settings import ElementsSettings, PortalSettings, Settings
 from app.state.memory import DossierMemory
 from app.tracing import TRACER_NAME, build_tracer_provider, shutdown_tracer_provider
 
@@ -103,6 +103,20 @@ def _elements_client(
     )
 
 
+def _portal_directory(
+    settings: PortalSettings, client: PortalClient, metrics: Metrics
+) -> PortalDirectory:
+    directory = PortalDirectory(
+        client,
+        ttl_s=settings.index_ttl_s,
+        refresh_pages_per_s=settings.refresh_pages_per_s,
+        append_pages=settings.append_pages,
+        miss_ttl_s=settings.miss_ttl_s,
+    )
+    directory.on_page_read = lambda purpose: metrics.portal_page_reads.labels(purpose).inc()
+    return directory
+
+
 class Runtime:
     def __init__(
         self,
@@ -147,7 +161,7 @@ class Runtime:
         self.elements = _elements_client(settings.elements, self._http[ELEMENTS], self.limiter)
         anva_client = AnvaClient(self._http[ANVA], settings.anva.token)
         portal_client = PortalClient(self._http[PORTAL], settings.portal.token)
-        self.portal = PortalDirectory(portal_client, ttl_s=settings.portal.index_ttl_s)
+        self.portal = _portal_directory(settings.portal, portal_client, self.metrics)
         self.probe = UpstreamProbe(
             self.health,
             {
@@ -230,6 +244,7 @@ class Runtime:
     async def start(self) -> None:
         await ensure_topics(self.settings.kafka, self.settings.topics)
         await self.load_memory()
+        self.portal.start()
         await self.broker.start()
         self.consumer.flow.start()
         self.probe.start()
@@ -246,6 +261,10 @@ class Runtime:
         for record in self.memory.records():
             if record.klant is not None and record.medewerker_id is not None:
                 self.context.medewerkers[record.klant.id] = record.medewerker_id
+            if record.portal is not None:
+                self.portal.learn(
+                    record.portal.customer_id, record.dossier_number, record.portal.page
+                )
         log.info("durable memory loaded", dossiers=len(self.memory))
 
     async def start_when_kafka_answers(self) -> None:
@@ -267,6 +286,7 @@ class Runtime:
         """Drain, disconnect, close; False when in-flight work had to be abandoned."""
         drained = await self.consumer.drain(self.settings.shutdown_grace_period_s)
         await self.probe.stop()
+        await self.portal.stop()
         await self.broker.stop()
         await self.close_clients()
         return drained

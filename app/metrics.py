@@ -73,6 +73,13 @@ class Metrics:
             buckets=FORMS_BUCKETS_S,
             registry=self.registry,
         )
+        self.portal_page_reads = Counter(
+            "elements_sync_portal_page_reads",
+            "Portal listing pages read, by purpose: lookup (for an event or the prefill) or "
+            "refresh (the background index build).",
+            ["purpose"],
+            registry=self.registry,
+        )
         self.limiter_wait = Histogram(
             "elements_sync_limiter_wait_seconds",
             "Time a request waited for the shared Elements limiter.",

@@ -1,6 +1,9 @@
 """ANVA Hub customer API client: the integration's accounts and contracts.
 
 Every endpoint answers `{"data": {"items": [...]}}`; the client unwraps it into models.
+An event's account is found in one `/account/mine` read shared by concurrent events
+(`SharedRead`: only a read that started after the event arrived), through an index of
+dossier number → raw account built once per read.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from app.clients._http import json_object, raise_for_status, send
 from app.clients._tolerant import PhpMap, StrList, parse_items, php_list, php_map, read_record
+from app.clients.shared_read import SharedRead
 from app.errors import UpstreamUnavailable
 
 API = "ANVA"
@@ -70,6 +74,20 @@ class AnvaContract(_AnvaModel):
 
 M = TypeVar("M", bound=BaseModel)
 
+AccountIndex = dict[str, Any]
+"""Dossier number → the raw account whose `dossiers` holds it (the first, as listed)."""
+
+
+def index_accounts(raw_accounts: list[Any]) -> AccountIndex:
+    """Index the raw listing by dossier number; accounts are read as models only when asked
+    for, so an odd field in one account never fails an event about another."""
+    index: AccountIndex = {}
+    for raw in raw_accounts:
+        dossiers = raw.get("dossiers") if isinstance(raw, dict) else None
+        for number in dossier_numbers(dossiers).values():
+            index.setdefault(number, raw)
+    return index
+
 
 class AnvaClient:
     """Takes a long-lived `httpx.AsyncClient` whose base URL is `ANVA_BASE_URL`."""
@@ -77,6 +95,7 @@ class AnvaClient:
     def __init__(self, http: httpx.AsyncClient, token: SecretStr) -> None:
         self._http = http
         self._token = token
+        self._account_index = SharedRead(self._read_account_index)
 
     async def _raw_items(self, path: str) -> list[Any] | None:
         """`data.items` as sent, or None when ANVA answers 404."""
@@ -111,18 +130,26 @@ class AnvaClient:
             numbers += [n for n in dossier_numbers(dossiers).values() if n]
         return numbers
 
+    async def _read_account_index(self) -> AccountIndex:
+        return index_accounts(await self._raw_items("/account/mine") or [])
+
+    @property
+    def account_listings(self) -> int:
+        """`/account/mine` reads started for `account_for_dossier` (shared between events)."""
+        return self._account_index.reads
+
     async def account_for_dossier(self, dossier_number: str) -> AnvaAccount | None:
-        """The account whose `dossiers` map holds this dossier number.
+        """The account whose `dossiers` map holds this dossier number, from a listing read
+        after the current event arrived (shared with concurrent events).
 
         Only that account is read as a model, so an odd field in anyone else's account
         cannot stop this event; an odd field in its own fails it, naming the field.
         """
-        for raw in await self._raw_items("/account/mine") or []:
-            dossiers = raw.get("dossiers") if isinstance(raw, dict) else None
-            if dossier_number in dossier_numbers(dossiers).values():
-                what = f"account of dossier {dossier_number}"
-                return read_record(AnvaAccount, raw, api=API, what=what)
-        return None
+        raw = (await self._account_index.get()).get(dossier_number)
+        if raw is None:
+            return None
+        what = f"account of dossier {dossier_number}"
+        return read_record(AnvaAccount, raw, api=API, what=what)
 
     async def probe(self) -> None:
         """The organisations: the smallest listing, enough to show whether ANVA answers."""

@@ -1,26 +1,41 @@
 """MijnKlantportaal customers API client, and the directory that finds a customer in it.
 
-The portal documents no single-customer endpoint, only the paginated listing, so a
-lookup is a page read. `PortalDirectory` remembers on which page each customer was
-seen (a locator, never the customer's state): a lookup re-reads that one page, so the
-state it returns is always current. The locator map is rebuilt by a full listing when
-it is older than `ttl_s`, or when a customer is not where the map says (new, moved
-or unknown); concurrent rebuilds are shared. Steady state costs one page read per
-event instead of the whole listing.
+The portal documents no single-customer endpoint, only the paginated listing (about 700
+pages at 10,500 customers), so a lookup is a page read. `PortalDirectory` remembers on
+which page each customer was seen (a locator, never the customer's state): a lookup
+re-reads that page, so the state it returns is always current, and costs one request
+in steady state. Locators come from a full index that a background task builds at
+start and rebuilds every `PORTAL_INDEX_TTL_S`, paced, never on an event's path; from
+the pages events read; and from durable memory (`learn`).
+
+What an event costs when the locator is wrong or missing stays bounded:
+- deletions shift customers to earlier pages: a customer not on its page is looked for
+  on the page before it;
+- new customers are appended at the end of the listing: a customer the index does not
+  know is looked for in the append region, from the highest page seen forward, at most
+  `PORTAL_APPEND_PAGES` pages; not found there, the miss is remembered for
+  `PORTAL_MISS_TTL_S` (a repeat costs no request) and the answer is None;
+- the one wait: before this process's first complete index, a miss waits for that
+  build, as a customer in the middle of the listing would otherwise look unknown.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
 
 import httpx
+import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from app.clients._http import json_object, raise_for_status, send
 from app.clients._tolerant import StrList, parse_items, php_list
+from app.clients.freshness import arrived_at
+from app.clients.shared_read import loop_time
+
+log = structlog.get_logger(__name__)
 
 API = "portal"
 ANVA_INTEGRATION = "anva"
@@ -89,73 +104,240 @@ class PortalClient:
         return pages
 
 
+PageReadPurpose = Literal["lookup", "refresh"]
+"""Whether a page read served an event (or the prefill) or the background index build."""
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Where customers were seen: customer id → page, dossier number → customer id."""
+
+    page_of_customer: dict[str, int] = field(default_factory=dict)
+    customer_of_dossier: dict[str, str] = field(default_factory=dict)
+
+    def learn(self, customer_id: str, dossier_number: str | None, page: int) -> None:
+        self.page_of_customer[customer_id] = page
+        if dossier_number:
+            self.customer_of_dossier[dossier_number] = customer_id
+
+
+@dataclass(frozen=True)
+class _PageRead:
+    started_at: float
+    task: asyncio.Task[PortalPage]
+
+
 class PortalDirectory:
-    """Finds portal customers by id or by dossier number; see the module docstring."""
+    """Finds portal customers by id or by dossier number; see the module docstring.
+
+    `start()` begins the background index (first build at once, then a paced rebuild
+    every `ttl_s`); `stop()` ends it. Without `start()` (one-shot commands, tests) the
+    first miss builds the index itself and no refresh follows.
+    """
 
     def __init__(
         self,
         client: PortalClient,
         *,
         ttl_s: float,
-        clock: Callable[[], float] = time.monotonic,
+        refresh_pages_per_s: float = 20.0,
+        append_pages: int = 3,
+        miss_ttl_s: float = 300.0,
+        retry_s: float = 30.0,
+        clock: Callable[[], float] = loop_time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._client = client
         self._ttl_s = ttl_s
+        self._refresh_interval_s = 1 / refresh_pages_per_s
+        self._append_pages = append_pages
+        self._miss_ttl_s = miss_ttl_s
+        self._retry_s = retry_s
         self._clock = clock
-        self._page_of_customer: dict[str, int] = {}
-        self._customer_of_dossier: dict[str, str] = {}
-        self._built_at: float | None = None
-        self._generation = 0
-        self._rebuild_lock = asyncio.Lock()
-        self.rebuilds = 0
+        self._sleep = sleep
+        self._index = _Index()
+        self._last_page = 0
+        self._misses: dict[tuple[str, str], float] = {}
+        self._in_flight: dict[int, _PageRead] = {}
+        self._first_build: asyncio.Task[None] | None = None
+        self._indexed = False
+        self._refresher: asyncio.Task[None] | None = None
+        self.builds = 0
+        self.on_page_read: Callable[[PageReadPurpose], None] = lambda purpose: None
 
-    def _learn(self, page: PortalPage) -> None:
-        for customer in page.customers:
-            self._page_of_customer[customer.id] = page.number
-            if customer.dossier_number:
-                self._customer_of_dossier[customer.dossier_number] = customer.id
+    # -- what callers tell and ask besides lookups --------------------------------------
 
-    async def _rebuild(self, seen_generation: int) -> None:
-        """Full listing, unless another caller rebuilt since `seen_generation`."""
-        async with self._rebuild_lock:
-            if self._generation != seen_generation:
-                return
-            pages = await self._client.all_pages()
-            self._page_of_customer.clear()
-            self._customer_of_dossier.clear()
-            for page in pages:
-                self._learn(page)
-            self._built_at = self._clock()
-            self._generation += 1
-            self.rebuilds += 1
+    def learn(self, customer_id: str, dossier_number: str | None, page: int) -> None:
+        """Seed a locator, e.g. from durable memory: where the customer was last found."""
+        self._index.learn(customer_id, dossier_number, page)
+        self._last_page = max(self._last_page, page)
+        self._misses.pop(("id", customer_id), None)
+        if dossier_number:
+            self._misses.pop(("dossier", dossier_number), None)
 
-    def _stale(self) -> bool:
-        return self._built_at is None or self._clock() - self._built_at > self._ttl_s
+    def page_of(self, customer_id: str) -> int | None:
+        """The page the customer was last seen on (after a lookup: where it was found)."""
+        return self._index.page_of_customer.get(customer_id)
 
-    async def _find(
-        self, matches: Callable[[PortalCustomer], bool], locate: Callable[[], str | None]
-    ) -> PortalCustomer | None:
-        """Read the page the locator names; on a miss rebuild the locators once and look again."""
-        if self._stale():
-            await self._rebuild(self._generation)
-        for first_try in (True, False):
-            generation = self._generation
-            customer_id = locate()
-            if customer_id in self._page_of_customer:
-                page = await self._client.page(self._page_of_customer[customer_id])
-                self._learn(page)
-                found = next((c for c in page.customers if matches(c)), None)
-                if found is not None:
-                    return found
-            if first_try:
-                await self._rebuild(generation)
-        return None
+    # -- lookups -------------------------------------------------------------------------
 
     async def by_id(self, portal_customer_id: str) -> PortalCustomer | None:
-        return await self._find(lambda c: c.id == portal_customer_id, lambda: portal_customer_id)
+        return await self._find(
+            ("id", portal_customer_id),
+            lambda c: c.id == portal_customer_id,
+            lambda: portal_customer_id,
+        )
 
     async def by_dossier_number(self, dossier_number: str) -> PortalCustomer | None:
         return await self._find(
+            ("dossier", dossier_number),
             lambda c: c.dossier_number == dossier_number,
-            lambda: self._customer_of_dossier.get(dossier_number),
+            lambda: self._index.customer_of_dossier.get(dossier_number),
         )
+
+    async def _find(
+        self,
+        miss_key: tuple[str, str],
+        matches: Callable[[PortalCustomer], bool],
+        locate: Callable[[], str | None],
+    ) -> PortalCustomer | None:
+        """Located: its page, then the page before it. Else (before the first index: once it
+        is built, located again) the append region; not there: a remembered miss."""
+        found = await self._where_located(matches, locate)
+        if found is not None:
+            return found
+        if self._misses.get(miss_key, float("-inf")) > self._clock():
+            return None
+        if not self._indexed:
+            await self._first_index()
+            found = await self._where_located(matches, locate)
+            if found is not None:
+                return found
+        found = await self._in_append_region(matches)
+        if found is None:
+            self._misses[miss_key] = self._clock() + self._miss_ttl_s
+        return found
+
+    async def _where_located(
+        self, matches: Callable[[PortalCustomer], bool], locate: Callable[[], str | None]
+    ) -> PortalCustomer | None:
+        customer_id = locate()
+        page = None if customer_id is None else self._index.page_of_customer.get(customer_id)
+        if page is None:
+            return None
+        for number in (page, page - 1) if page > 1 else (page,):
+            found = _first(matches, await self._lookup_page(number))
+            if found is not None:
+                return found
+        return None
+
+    async def _in_append_region(
+        self, matches: Callable[[PortalCustomer], bool]
+    ) -> PortalCustomer | None:
+        """From the highest page seen forward; an empty page there means the listing shrank
+        (deletions), so the end is looked for one page back instead."""
+        number = max(self._last_page, 1)
+        for _ in range(self._append_pages):
+            page = await self._lookup_page(number)
+            found = _first(matches, page)
+            if found is not None:
+                return found
+            if not page.customers and number > 1:
+                number -= 1
+                self._last_page = min(self._last_page, number)
+            elif page.has_next:
+                number += 1
+            else:
+                return None
+        return None
+
+    async def _lookup_page(self, number: int) -> PortalPage:
+        """A page read for a lookup: joins a read of the same page that started after the
+        caller's event arrived, else reads; what it shows becomes the page's locators."""
+        read = self._in_flight.get(number)
+        if read is None or read.started_at < arrived_at():
+            read = _PageRead(loop_time(), asyncio.create_task(self._read(number, "lookup")))
+            self._in_flight[number] = read
+            read.task.add_done_callback(lambda _: self._forget_read(number, read))
+        page = await asyncio.shield(read.task)
+        self._learn_page(page)
+        return page
+
+    def _forget_read(self, number: int, read: _PageRead) -> None:
+        if self._in_flight.get(number) is read:
+            del self._in_flight[number]
+        if not read.task.cancelled():
+            read.task.exception()
+
+    async def _read(self, number: int, purpose: PageReadPurpose) -> PortalPage:
+        page = await self._client.page(number)
+        self.on_page_read(purpose)
+        return page
+
+    def _learn_page(self, page: PortalPage) -> None:
+        for customer in page.customers:
+            self.learn(customer.id, customer.dossier_number, page.number)
+
+    # -- the index -----------------------------------------------------------------------
+
+    async def _first_index(self) -> None:
+        """Wait for the first complete index, starting its build if none runs (a failed
+        build fails its waiters, who retry as for any upstream error)."""
+        build = self._first_build
+        if build is None or (build.done() and (build.cancelled() or build.exception())):
+            build = self._first_build = asyncio.create_task(self._build(paced=False))
+        await asyncio.shield(build)
+
+    async def _build(self, *, paced: bool) -> None:
+        """Read the whole listing into a new index, then put it in place of the old one.
+
+        The first build runs unpaced: misses are waiting on it. A rebuild is paced at
+        `refresh_pages_per_s`, so it never competes with events for the portal.
+        """
+        index = _Index()
+        number, last_page = 1, 0
+        while True:
+            page = await self._read(number, "refresh")
+            for customer in page.customers:
+                index.learn(customer.id, customer.dossier_number, page.number)
+            if page.customers:
+                last_page = number
+            if not page.has_next:
+                break
+            number += 1
+            if paced:
+                await self._sleep(self._refresh_interval_s)
+        self._index, self._last_page = index, last_page
+        self._misses.clear()
+        self._indexed = True
+        self.builds += 1
+
+    async def _keep_fresh(self) -> None:
+        """The first index at once, then a paced rebuild every `ttl_s`; a failed build is
+        retried after `retry_s` (lookups keep using the index they have)."""
+        while True:
+            try:
+                if self._indexed:
+                    await self._build(paced=True)
+                else:
+                    await self._first_index()
+            except Exception as error:
+                log.warning("portal index build failed; retrying", error=str(error))
+                await self._sleep(self._retry_s)
+                continue
+            await self._sleep(self._ttl_s)
+
+    def start(self) -> None:
+        if self._refresher is None:
+            self._refresher = asyncio.create_task(self._keep_fresh())
+
+    async def stop(self) -> None:
+        for task in (self._refresher, self._first_build):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._refresher = None
+
+
+def _first(matches: Callable[[PortalCustomer], bool], page: PortalPage) -> PortalCustomer | None:
+    return next((c for c in page.customers if matches(c)), None)

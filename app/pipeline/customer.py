@@ -8,6 +8,7 @@ entry point shares: every value of a customer plan is checked before its first w
 
 from __future__ import annotations
 
+from app.clients.portal import PortalCustomer
 from app.events import CustomerChanged
 from app.pipeline.apply import Applied, apply_plan
 from app.pipeline.context import SyncContext, Synced
@@ -19,15 +20,23 @@ from app.pipeline.plan import plan_customer
 from app.pipeline.remembered import known_dossier, remember_dossier
 from app.pipeline.resolve import resolve_customer
 from app.pipeline.steps import Step
-from app.state.record import wanted_customer
+from app.state.record import PortalLocator, wanted_customer
 
 
 async def sync_customer(context: SyncContext, event: CustomerChanged) -> Synced:
     """Make the dossier hold the customer as ANVA and the portal know it now."""
-    desired = await resolved_customer(context, event.dossierNumber, event.portalCustomerId)
-    async with context.dossier_locks.hold(desired.dossier_number):
-        applied = await sync_dossier(context, desired)
+    number = event.dossierNumber
+    upstream = await resolve_customer(context.anva, context.portal, number, event.portalCustomerId)
+    desired = desired_customer(number, upstream.account, upstream.portal)
+    async with context.dossier_locks.hold(number):
+        applied = await sync_dossier(context, desired, portal=_located(context, upstream.portal))
     return Synced(applied.dossier(), applied.writes)
+
+
+def _located(context: SyncContext, customer: PortalCustomer | None) -> PortalLocator | None:
+    """Where the portal listed the customer, for the record: spares a search after a restart."""
+    page = context.portal.page_of(customer.id) if customer else None
+    return PortalLocator(customer_id=customer.id, page=page) if customer and page else None
 
 
 async def resolved_customer(
@@ -39,7 +48,9 @@ async def resolved_customer(
     return desired_customer(dossier_number, upstream.account, upstream.portal)
 
 
-async def sync_dossier(context: SyncContext, desired: DesiredCustomer) -> Applied:
+async def sync_dossier(
+    context: SyncContext, desired: DesiredCustomer, *, portal: PortalLocator | None = None
+) -> Applied:
     """Plan and apply `desired` from the dossier as known; the caller holds its lock.
 
     An unchanged customer whose record is trusted costs no Elements request at all.
@@ -50,7 +61,7 @@ async def sync_dossier(context: SyncContext, desired: DesiredCustomer) -> Applie
         known = await known_dossier(context, wanted)
         steps = plan_customer(wanted, known.current, context.defaults)
         applied = await apply_customer_plan(context, steps, known.current)
-        await remember_dossier(context, known, wanted, applied, upstream=desired)
+        await remember_dossier(context, known, wanted, applied, upstream=desired, portal=portal)
     return applied
 
 

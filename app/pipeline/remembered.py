@@ -13,7 +13,13 @@ from app.pipeline.apply import Applied
 from app.pipeline.context import SyncContext
 from app.pipeline.current import complete, read_dossier
 from app.pipeline.model import DesiredCustomer, DossierState
-from app.state.record import DossierRecord, record_of, remembered_state, state_after
+from app.state.record import (
+    DossierRecord,
+    PortalLocator,
+    record_of,
+    remembered_state,
+    state_after,
+)
 
 
 @dataclass
@@ -45,6 +51,7 @@ async def remember_dossier(
     applied: Applied,
     *,
     upstream: DesiredCustomer | None,
+    portal: PortalLocator | None = None,
 ) -> None:
     """Keep what Elements holds after `applied`; nothing is written when nothing changed."""
     after = state_after(known.current, wanted, applied)
@@ -55,6 +62,7 @@ async def remember_dossier(
         read_at=known.read_at,
         previous=known.previous,
         medewerker_id=context.medewerkers.get(klant.id) if klant else None,
+        portal=portal,
     )
     if record != known.previous:
         await context.memory.remember(record)

@@ -146,9 +146,10 @@ def record_of(
     read_at: float,
     previous: DossierRecord | None,
     medewerker_id: int | None = None,
+    portal: PortalLocator | None = None,
 ) -> DossierRecord:
-    """The record of `state`; contracts, medewerker and portal locator carry over from
-    `previous` when it describes the same dossier."""
+    """The record of `state`; contracts and medewerker carry over from `previous` when it
+    describes the same dossier, the portal locator when no new one is given."""
     same = previous if previous is not None and previous.dossier_id == state.id else None
     klant = state.klant
     return DossierRecord(
@@ -167,7 +168,7 @@ def record_of(
         medewerker_id=medewerker_id if medewerker_id is not None else (same and same.medewerker_id),
         contracts=dict(same.contracts) if same else {},
         upstream=upstream,
-        portal=previous.portal if previous else None,
+        portal=portal or (previous.portal if previous else None),
         read_at=read_at,
     )
 

@@ -45,6 +45,7 @@ async def test_an_event_queued_behind_a_sync_of_its_dossier_gets_its_own_result_
         input_event_bytes("customer.changed", data, event_id="evt-2"), arrived=queued_at
     )
     anva_after_served = len(core.anva.requests)
+    EVENT_ARRIVED.set(loop.time())
     later = await core.service.handle(
         input_event_bytes("customer.changed", data, event_id="evt-3"), arrived=loop.time()
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -12,7 +14,8 @@ import pytest
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
-from app.clients.portal import PortalClient, PortalDirectory
+from app.clients.freshness import EVENT_ARRIVED
+from app.clients.portal import PortalClient, PortalCustomer, PortalDirectory
 from app.pipeline.mapping import desired_customer
 from app.pipeline.plan import DossierDefaults, plan_customer
 from app.pipeline.resolve import find_portal_customer
@@ -85,6 +88,7 @@ async def test_first_lookup_builds_the_locators_then_each_lookup_reads_one_page(
     assert second is not None and second.companyName == "Company 1"
     assert reads_after_first == 3 + 1
     assert setup.page_reads() - reads_after_first == 1
+    assert (setup.directory.page_of("cst_4"), setup.directory.page_of("cst_1")) == (3, 1)
 
 
 async def test_lookup_returns_the_current_state_not_a_cached_copy(setup: Setup) -> None:
@@ -96,30 +100,136 @@ async def test_lookup_returns_the_current_state_not_a_cached_copy(setup: Setup) 
     assert found is not None and found.primaryEmail == "new@example.nl"
 
 
-async def test_a_customer_added_after_the_build_is_found_by_one_rebuild(setup: Setup) -> None:
-    await setup.directory.by_dossier_number("100")
-    add(setup.sim, 5)
+async def test_a_learned_locator_costs_one_page_read_without_any_index(setup: Setup) -> None:
+    setup.directory.learn("cst_4", "104", 3)
 
+    found = await setup.directory.by_dossier_number("104")
+
+    assert found is not None and found.id == "cst_4"
+    assert [r.query for r in setup.sim.requests] == ["page=3"]
+    assert setup.directory.builds == 0
+
+
+async def test_a_customer_shifted_by_a_deletion_is_found_on_the_page_before(setup: Setup) -> None:
+    await setup.directory.by_id("cst_2")
+    setup.sim.remove_customer("cst_0")
+    before = setup.page_reads()
+
+    found = await setup.directory.by_id("cst_2")
+
+    assert found is not None and found.id == "cst_2"
+    assert [r.query for r in setup.sim.requests[before:]] == ["page=2", "page=1"]
+    assert setup.directory.page_of("cst_2") == 1
+
+
+async def test_a_new_customer_is_found_in_the_append_region_without_a_rebuild(
+    setup: Setup,
+) -> None:
+    await setup.directory.by_dossier_number("100")
+    for index in range(5, 10):
+        add(setup.sim, index)
+    before = setup.page_reads()
+
+    found = await setup.directory.by_dossier_number("109")
+    then = await setup.directory.by_dossier_number("108")
+
+    assert found is not None and found.id == "cst_9"
+    assert then is not None and then.id == "cst_8"
+    assert [r.query for r in setup.sim.requests[before:]] == [
+        "page=3",
+        "page=4",
+        "page=5",
+        "page=5",
+    ]
+    assert setup.directory.builds == 1
+
+
+async def test_an_unknown_customer_costs_at_most_the_append_bound_and_is_remembered(
+    setup: Setup,
+) -> None:
+    await setup.directory.by_dossier_number("100")
+    for index in range(5, 15):
+        add(setup.sim, index)
+    before = setup.page_reads()
+
+    first = await setup.directory.by_dossier_number("999")
+    cost = setup.page_reads() - before
+    repeated = await setup.directory.by_dossier_number("999")
+    cost_of_repeat = setup.page_reads() - before - cost
+    setup.clock.now += 301
+    await setup.directory.by_dossier_number("999")
+
+    assert (first, repeated) == (None, None)
+    assert (cost, cost_of_repeat) == (3, 0)
+    assert setup.page_reads() - before == 6
+    assert setup.directory.builds == 1
+
+
+async def test_after_deletions_the_append_region_steps_back_to_the_listings_end(
+    setup: Setup,
+) -> None:
+    setup.directory.learn("cst_gone", None, 9)
+
+    assert await setup.directory.by_id("cst_gone") is None
+    add(setup.sim, 5)
+    setup.clock.now += 301
     found = await setup.directory.by_dossier_number("105")
 
     assert found is not None and found.id == "cst_5"
-    assert setup.directory.rebuilds == 2
 
 
-async def test_an_unknown_customer_costs_one_rebuild_and_gives_none(setup: Setup) -> None:
-    await setup.directory.by_dossier_number("100")
+async def test_a_miss_before_the_first_index_waits_for_the_build_started_at_start(
+    setup: Setup,
+) -> None:
+    setup.directory.start()
+    try:
+        found = await setup.directory.by_dossier_number("102")
+    finally:
+        await setup.directory.stop()
 
-    assert await setup.directory.by_dossier_number("999") is None
-    assert setup.directory.rebuilds == 2
+    assert found is not None and found.id == "cst_2"
+    assert setup.directory.builds == 1
+    assert [r.query for r in setup.sim.requests] == ["page=1", "page=2", "page=3", "page=2"]
 
 
-async def test_locators_older_than_the_ttl_are_rebuilt(setup: Setup) -> None:
-    await setup.directory.by_dossier_number("100")
-    setup.clock.now += 301
+async def test_concurrent_lookups_of_one_page_in_an_event_share_its_read(setup: Setup) -> None:
+    setup.directory.learn("cst_0", "100", 1)
+    setup.directory.learn("cst_1", "101", 1)
 
-    await setup.directory.by_dossier_number("100")
+    async def event(customer_id: str) -> PortalCustomer | None:
+        EVENT_ARRIVED.set(0.0)
+        return await setup.directory.by_id(customer_id)
 
-    assert setup.directory.rebuilds == 2
+    found = await asyncio.gather(event("cst_0"), event("cst_1"))
+
+    assert [c.id for c in found if c is not None] == ["cst_0", "cst_1"]
+    assert setup.page_reads() == 1
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.looptime
+async def test_the_index_is_rebuilt_in_the_background_paced_not_on_a_lookups_path(
+    setup: Setup,
+) -> None:
+    reads: list[str] = []
+    directory = PortalDirectory(setup.client, ttl_s=100, refresh_pages_per_s=2)
+    directory.on_page_read = reads.append
+    directory.start()
+    await asyncio.sleep(1)
+    first_build = [r.at for r in setup.sim.requests]
+    await asyncio.sleep(99.2)
+    found = await directory.by_id("cst_0")
+    await asyncio.sleep(5)
+    await directory.stop()
+
+    refreshes = [r.at for r, why in zip(setup.sim.requests, reads, strict=True) if why == "refresh"]
+    rebuild = refreshes[3:]
+    assert found is not None
+    assert len(first_build) == 3 and max(first_build) - min(first_build) < 0.1
+    assert directory.builds == 2
+    assert [b - a for a, b in pairwise(rebuild)] == [0.5, 0.5]
+    assert reads == ["refresh"] * 4 + ["lookup"] + ["refresh"] * 2
+    assert setup.sim.requests[4].at == pytest.approx(100.2)
 
 
 @pytest.mark.parametrize(

@@ -46,18 +46,24 @@ def sample_customer(index: int) -> SampleCustomer:
     )
 
 
-def seed_customer(anva: AnvaSimulator, portal: PortalSimulator, index: int) -> SampleCustomer:
-    """Register customer `index` in ANVA (a person, unless a business) and in the portal."""
-    customer = sample_customer(index)
+def _add_account(anva: AnvaSimulator, index: int, dossier_numbers: list[str]) -> None:
+    """Customer `index`'s ANVA account (a person, unless a business), holding these dossiers,
+    one per organisation."""
+    is_business = sample_customer(index).is_business
     first, middle, last = _NAMES[index % len(_NAMES)]
     anva.add_account(
         account_id=index + 1,
-        first_name=None if customer.is_business else first,
-        middle_name=None if customer.is_business else middle,
-        last_name=None if customer.is_business else last,
+        first_name=None if is_business else first,
+        middle_name=None if is_business else middle,
+        last_name=None if is_business else last,
         email=f"klant{index}@example.nl",
-        dossiers={ORGANISATION_ID: customer.dossier_number},
+        dossiers={str(int(ORGANISATION_ID) + n): d for n, d in enumerate(dossier_numbers)},
     )
+
+
+def _add_portal_customer(portal: PortalSimulator, index: int) -> None:
+    customer = sample_customer(index)
+    first, _, last = _NAMES[index % len(_NAMES)]
     portal.add_customer(
         customer_id=customer.portal_id,
         company_name=f"{last} Advies B.V." if customer.is_business else f"{first} {last}",
@@ -69,13 +75,59 @@ def seed_customer(anva: AnvaSimulator, portal: PortalSimulator, index: int) -> S
         integration="anva",
         integration_id=customer.dossier_number,
     )
-    return customer
+
+
+def seed_customer(anva: AnvaSimulator, portal: PortalSimulator, index: int) -> SampleCustomer:
+    """Register customer `index` in ANVA (an account of its own) and in the portal."""
+    _add_account(anva, index, [sample_customer(index).dossier_number])
+    _add_portal_customer(portal, index)
+    return sample_customer(index)
 
 
 def seed_customers(
     anva: AnvaSimulator, portal: PortalSimulator, count: int
 ) -> list[SampleCustomer]:
     return [seed_customer(anva, portal, index) for index in range(count)]
+
+
+def seed_office(
+    anva: AnvaSimulator, portal: PortalSimulator, customers: int, *, other_integrations: int
+) -> list[SampleCustomer]:
+    """An office's worth of customers, as `bench-scale` needs them: in each three, the two
+    persons share one ANVA account (two dossiers, as a household may) and the business has
+    its own, so 10,000 customers make 6,667 accounts; the portal lists every customer, with
+    `other_integrations` customers of another integration spread among them (their
+    `integrationId` may equal a dossier number, as another system's ids may)."""
+    seeded = [sample_customer(index) for index in range(customers)]
+    for index in range(0, customers, 3):
+        household = seeded[index : index + 2]
+        _add_account(anva, index, [c.dossier_number for c in household])
+        if index + 2 < customers:
+            _add_account(anva, index + 2, [seeded[index + 2].dossier_number])
+    every = max(customers // max(other_integrations, 1), 1)
+    others = 0
+    for index in range(customers):
+        _add_portal_customer(portal, index)
+        if index % every == every - 1 and others < other_integrations:
+            _add_other_integration(portal, others)
+            others += 1
+    for extra in range(others, other_integrations):
+        _add_other_integration(portal, extra)
+    return seeded
+
+
+def _add_other_integration(portal: PortalSimulator, index: int) -> None:
+    portal.add_customer(
+        customer_id=f"cst_x{index:011d}",
+        company_name=f"Boekhouding {index} B.V.",
+        address=_STREETS[index % len(_STREETS)],
+        zip_code=f"{2000 + index % 8000} CD",
+        city=_CITIES[index % len(_CITIES)],
+        primary_email=f"boekhouding{index}@example.nl",
+        phone=None,
+        integration="exact",
+        integration_id=str(100_000 + index),
+    )
 
 
 def seed_contract(

@@ -1,4 +1,9 @@
-"""`python -m app worker` as its own process, configured by environment like in production."""
+"""`python -m app worker` as its own process, configured by environment like in production.
+
+The end-to-end tests run it to prove what only a process shows (signals, exit codes), and
+`bench-scale` to read its peak memory; `source` runs another checkout's worker (same
+interpreter), so a benchmark can measure the code before a change.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+from pydantic import SecretStr
 
 from app.settings import KafkaSettings, Settings, environment_names
 
@@ -66,21 +72,28 @@ def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+def _text_or_none(value: object) -> str | None:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return None if value is None else str(value)
+
+
 def _optional_kafka(kafka: KafkaSettings) -> dict[str, str | None]:
     """The Kafka variables that have no default, as the settings give them."""
     return {
         "KAFKA_SASL_USERNAME": kafka.sasl_username,
-        "KAFKA_SASL_PASSWORD": kafka.sasl_password and kafka.sasl_password.get_secret_value(),
-        "KAFKA_SSL_CA_FILE": kafka.ssl_ca_file and str(kafka.ssl_ca_file),
-        "KAFKA_SSL_CERT_FILE": kafka.ssl_cert_file and str(kafka.ssl_cert_file),
-        "KAFKA_SSL_KEY_FILE": kafka.ssl_key_file and str(kafka.ssl_key_file),
-        "KAFKA_REPLICATION_FACTOR": kafka.replication_factor and str(kafka.replication_factor),
+        "KAFKA_SASL_PASSWORD": _text_or_none(kafka.sasl_password),
+        "KAFKA_SSL_CA_FILE": _text_or_none(kafka.ssl_ca_file),
+        "KAFKA_SSL_CERT_FILE": _text_or_none(kafka.ssl_cert_file),
+        "KAFKA_SSL_KEY_FILE": _text_or_none(kafka.ssl_key_file),
+        "KAFKA_REPLICATION_FACTOR": _text_or_none(kafka.replication_factor),
     }
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
+    def __init__(self, env: dict[str, str], *, source: Path | None = None) -> None:
+        self.source = source or Path(__file__).parents[2]
+        self.env = env if source is None else {**env, "PYTHONPATH": str(source)}
         self.url = f"http://127.0.0.1:{env['HTTP_PORT']}"
         self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process object
         self._process: asyncio.subprocess.Process | None = None
@@ -97,7 +110,7 @@ class WorkerProcess:
             "app",
             "worker",
             env=self.env,
-            cwd=Path(__file__).parents[2],
+            cwd=self.source,
             stdout=self._log,
             stderr=self._log,
         )
@@ -131,6 +144,12 @@ class WorkerProcess:
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(timeout_s):
             return await process.wait()
+
+    def peak_rss_bytes(self) -> int:
+        """The process's peak resident set (`VmHWM` in /proc), read while it still runs."""
+        status = Path(f"/proc/{self._running().pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
 
     def output(self) -> str:
         self._log.seek(0)

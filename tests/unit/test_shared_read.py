@@ -1,0 +1,158 @@
+"""SharedRead: concurrent events share one upstream read, never one older than themselves."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from app.clients.anva import AnvaClient
+from app.clients.freshness import EVENT_ARRIVED
+from app.clients.shared_read import SharedRead
+from app.sandbox.simulators.anva import AnvaSimulator
+
+
+@dataclass
+class Upstream:
+    """A fetch that each caller can hold open: `release()` lets the reads in flight answer."""
+
+    now: float = 0.0
+    arrived: float = 0.0
+    started: list[float] = field(default_factory=list)
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    fail: bool = False
+
+    async def fetch(self) -> int:
+        self.started.append(self.now)
+        number = len(self.started)
+        await self.gate.wait()
+        if self.fail:
+            raise RuntimeError("upstream broke")
+        return number
+
+    def shared(self) -> SharedRead[int]:
+        return SharedRead(self.fetch, clock=lambda: self.now, arrival=lambda: self.arrived)
+
+
+async def settle() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def test_concurrent_callers_join_the_read_in_flight() -> None:
+    upstream = Upstream()
+    shared = upstream.shared()
+
+    waiting = [asyncio.create_task(shared.get()) for _ in range(10)]
+    await settle()
+    upstream.gate.set()
+
+    assert await asyncio.gather(*waiting) == [1] * 10
+    assert shared.reads == 1
+
+
+async def test_an_event_that_arrived_after_a_read_started_starts_its_own() -> None:
+    upstream = Upstream()
+    shared = upstream.shared()
+    early = asyncio.create_task(shared.get())
+    await settle()
+
+    upstream.now = upstream.arrived = 5.0
+    late = asyncio.create_task(shared.get())
+    await settle()
+    upstream.gate.set()
+
+    assert (await early, await late) == (1, 2)
+    assert upstream.started == [0.0, 5.0]
+
+
+async def test_a_later_arrival_joins_the_newer_read() -> None:
+    upstream = Upstream()
+    shared = upstream.shared()
+    first = asyncio.create_task(shared.get())
+    await settle()
+    upstream.now = upstream.arrived = 5.0
+    second = asyncio.create_task(shared.get())
+    await settle()
+    upstream.now = 6.0
+    third = asyncio.create_task(shared.get())
+    await settle()
+    upstream.gate.set()
+
+    assert await asyncio.gather(first, second, third) == [1, 2, 2]
+
+
+async def test_a_completed_read_is_reused_only_by_events_that_arrived_before_it_started() -> None:
+    upstream = Upstream()
+    upstream.gate.set()
+    shared = upstream.shared()
+    upstream.now = 3.0
+    assert await shared.get() == 1
+
+    upstream.now, upstream.arrived = 9.0, 2.0
+    reused = await shared.get()
+    upstream.arrived = 4.0
+    fresh = await shared.get()
+
+    assert (reused, fresh) == (1, 2)
+
+
+async def test_a_failed_read_fails_its_waiters_and_is_not_reused() -> None:
+    upstream = Upstream(fail=True)
+    shared = upstream.shared()
+    waiting = [asyncio.create_task(shared.get()) for _ in range(2)]
+    await settle()
+    upstream.gate.set()
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+
+    upstream.fail = False
+
+    assert [type(o) for o in outcomes] == [RuntimeError, RuntimeError]
+    assert await shared.get() == 2
+
+
+async def test_a_cancelled_caller_leaves_the_read_to_the_others() -> None:
+    upstream = Upstream()
+    shared = upstream.shared()
+    leaving = asyncio.create_task(shared.get())
+    staying = asyncio.create_task(shared.get())
+    await settle()
+
+    leaving.cancel()
+    await settle()
+    upstream.gate.set()
+
+    assert await staying == 1
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+
+
+async def test_concurrent_events_share_one_account_listing_and_find_their_own_account() -> None:
+    anva = AnvaSimulator(token="t")
+    for index in range(30):
+        anva.add_account(
+            account_id=index,
+            first_name="Jan",
+            middle_name=None,
+            last_name=f"Klant{index}",
+            email=None,
+            dossiers={"301": str(1000 + 2 * index), "302": str(1001 + 2 * index)},
+        )
+
+    async def event(number: str) -> str | None:
+        EVENT_ARRIVED.set(0.0)
+        account = await client.account_for_dossier(number)
+        return None if account is None else account.lastName
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=anva.app), base_url="http://anva/api"
+    ) as http:
+        client = AnvaClient(http, SecretStr("t"))
+        names = await asyncio.gather(*(event(str(1000 + n)) for n in range(60)), event("999"))
+
+    assert names == [f"Klant{n // 2}" for n in range(60)] + [None]
+    assert [r.path for r in anva.requests] == ["/api/account/mine"]
+    assert client.account_listings == 1
