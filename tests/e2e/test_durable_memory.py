@@ -7,7 +7,7 @@ import pytest
 
 from app.sandbox.simulators.seed import seed_customer
 from app.sandbox.world import Sandbox
-from tests.e2e.helpers import only_dossier, only_klant, sync, synced_customer
+from tests.e2e.helpers import eventually, only_dossier, only_klant, sync, synced_customer
 
 pytestmark = pytest.mark.e2e
 
@@ -92,3 +92,28 @@ async def test_events_of_one_dossier_queued_behind_a_sync_are_served_by_one_sync
     assert {r.data.dossierId for r in results} == {
         only_dossier(sandbox, customer.dossier_number)["id"]
     }
+
+
+async def test_prefill_during_a_backlog_answers_from_memory_without_waiting_for_elements(
+    sandbox: Sandbox,
+) -> None:
+    customer = await synced_customer(sandbox)
+    backlog = [seed_customer(sandbox.anva, sandbox.portal, n) for n in range(1, 21)]
+    for other in backlog:
+        await sync(sandbox, other.dossier_number)
+    await eventually(lambda: len(sandbox.elements.requests) > 12)
+    before = len(sandbox.elements.requests)
+
+    async with httpx.AsyncClient(base_url=sandbox.urls["worker"]) as http:
+        answer = await http.get("/forms/prefill", headers={**FORM, "Accept": "application/json"})
+
+    dossier_path = f"/klantdossiers/{only_dossier(sandbox, customer.dossier_number)['id']}"
+    prefill_reads = [
+        r
+        for r in sandbox.elements.requests[before:]
+        if customer.dossier_number in r.query or dossier_path in r.path
+    ]
+    assert answer.status_code == 200
+    assert answer.json()["street"] == "Hoofdstraat"
+    assert answer.json()["email"] == "klant0@example.nl"
+    assert prefill_reads == []
