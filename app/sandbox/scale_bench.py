@@ -200,7 +200,9 @@ async def _run(
             phases = [await _phase("new", sandbox, worker, tap, new)]
             log(f"new: {phases[0].events_per_s:.1f} events/s")
             phases.append(await _phase("unchanged", sandbox, worker, tap, new))
-            return Run(warm_up, phases, worker.peak_rss_bytes())
+            peak_rss_bytes = worker.peak_rss_bytes()
+            await worker.terminate()
+            return Run(warm_up, phases, peak_rss_bytes)
 
 
 async def run_scale_bench(*, worker_source: Path | None, max_in_flight: int | None) -> int:
