@@ -33,11 +33,19 @@ def dossier_numbers(value: Any) -> dict[str, str]:
     organisation ids are lost, but only the numbers are looked up); a number is a dossier
     number like any other; entries that are neither text nor a number are left out.
     """
-    return {
-        organisation: str(number).strip()
-        for organisation, number in php_map(value).items()
-        if isinstance(number, str | int) and not isinstance(number, bool)
-    }
+    numbers = (
+        (organisation, _number_text(number)) for organisation, number in php_map(value).items()
+    )
+    return {organisation: number for organisation, number in numbers if number is not None}
+
+
+def _number_text(number: Any) -> str | None:
+    """One entry of `dossiers` as a dossier number, or None when it is neither text nor a number."""
+    if isinstance(number, str):
+        return number.strip()
+    if isinstance(number, int) and not isinstance(number, bool):
+        return str(number)
+    return None
 
 
 class AnvaAccount(_AnvaModel):
@@ -84,8 +92,10 @@ def index_accounts(raw_accounts: list[Any]) -> AccountIndex:
     index: AccountIndex = {}
     for raw in raw_accounts:
         dossiers = raw.get("dossiers") if isinstance(raw, dict) else None
-        for number in dossier_numbers(dossiers).values():
-            index.setdefault(number, raw)
+        for entry in php_map(dossiers).values():
+            number = _number_text(entry)
+            if number is not None:
+                index.setdefault(number, raw)
     return index
 
 

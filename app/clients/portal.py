@@ -14,7 +14,9 @@ What an event costs when the locator is wrong or missing stays bounded:
 - new customers are appended at the end of the listing: a customer the index does not
   know is looked for in the append region, from the highest page seen forward, at most
   `PORTAL_APPEND_PAGES` pages; not found there, the miss is remembered for
-  `PORTAL_MISS_TTL_S` (a repeat costs no request) and the answer is None;
+  `PORTAL_MISS_TTL_S` (a repeat costs no request) and the answer is None. Only when the
+  listing goes on past that bound (a burst of new customers) do the events behind it
+  share one catch-up read to its end, so an existing customer is never called unknown;
 - the one wait: before this process's first complete index, a miss waits for that
   build, as a customer in the middle of the listing would otherwise look unknown.
 """
@@ -33,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from app.clients._http import json_object, raise_for_status, send
 from app.clients._tolerant import StrList, parse_items, php_list
 from app.clients.freshness import arrived_at
-from app.clients.shared_read import loop_time
+from app.clients.shared_read import SharedRead, loop_time
 
 log = structlog.get_logger(__name__)
 
@@ -162,6 +164,7 @@ class PortalDirectory:
         self._first_build: asyncio.Task[None] | None = None
         self._indexed = False
         self._refresher: asyncio.Task[None] | None = None
+        self._tail = SharedRead(self._read_tail)
         self.builds = 0
         self.on_page_read: Callable[[PageReadPurpose], None] = lambda purpose: None
 
@@ -213,7 +216,7 @@ class PortalDirectory:
             found = await self._where_located(matches, locate)
             if found is not None:
                 return found
-        found = await self._in_append_region(matches)
+        found = await self._in_append_region(matches, locate)
         if found is None:
             self._misses[miss_key] = self._clock() + self._miss_ttl_s
         return found
@@ -232,10 +235,16 @@ class PortalDirectory:
         return None
 
     async def _in_append_region(
-        self, matches: Callable[[PortalCustomer], bool]
+        self, matches: Callable[[PortalCustomer], bool], locate: Callable[[], str | None]
     ) -> PortalCustomer | None:
         """From the highest page seen forward; an empty page there means the listing shrank
-        (deletions), so the end is looked for one page back instead."""
+        (deletions), so the end is looked for one page back instead.
+
+        When the bound is reached before the listing's end, the locators are behind the
+        listing (a burst of new customers): answering None would call an existing customer
+        unknown, so the event waits for a catch-up to the end, which every event behind
+        the same burst shares (`_tail`), and then looks where that located the customer.
+        """
         number = max(self._last_page, 1)
         for _ in range(self._append_pages):
             page = await self._lookup_page(number)
@@ -249,7 +258,18 @@ class PortalDirectory:
                 number += 1
             else:
                 return None
-        return None
+        await self._tail.get()
+        return await self._where_located(matches, locate)
+
+    async def _read_tail(self) -> None:
+        """Every page from the highest page seen to the listing's end, into the locators."""
+        number = max(self._last_page, 1)
+        while True:
+            page = await self._read(number, "lookup")
+            self._learn_page(page)
+            if not page.has_next:
+                return
+            number += 1
 
     async def _lookup_page(self, number: int) -> PortalPage:
         """A page read for a lookup: joins a read of the same page that started after the

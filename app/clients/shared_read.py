@@ -5,9 +5,13 @@ made the listing the bottleneck. `SharedRead` lets events share a read, with one
 that keeps the contract ("the customer's current state is read when the event is
 processed"): a caller only uses a read that *started* after its event arrived
 (`app.clients.freshness.arrived_at`). So a caller joins a read in flight or reuses the
-last one when it started late enough, and otherwise starts a new one, which later
-callers may join in turn. A failed read is shared by those waiting on it (each retries
-as it would have) but never reused afterwards.
+last one when it started late enough. Otherwise it waits for the next read: at once
+when none is in flight, else as soon as the one in flight ends. Every caller that arrives
+meanwhile joins that next read, so under a steady stream of events at most one read runs
+and one waits, and the reads per event fall as the events per second rise (a read per
+arrival would instead spend the worker's CPU on parsing the same listing over and over).
+A failed read is shared by those waiting on it (each retries as it would have) but never
+reused afterwards.
 """
 
 from __future__ import annotations
@@ -56,24 +60,38 @@ class SharedRead(Generic[T]):
         self._clock = clock
         self._arrival = arrival
         self._latest: _Read[T] | None = None
+        self._next: asyncio.Task[T] | None = None
         self.reads = 0
         """How many reads were started: what the sharing saved is callers minus reads."""
 
     async def _run(self) -> T:
         return await self._fetch()
 
-    def _fresh_read(self) -> _Read[T]:
+    def _fresh_read(self) -> asyncio.Task[T]:
         not_before = self._arrival()
         latest = self._latest
         if latest is not None and latest.started_at >= not_before and not latest.failed:
-            return latest
-        started_at = self._clock()
+            return latest.task
+        if latest is None or latest.task.done():
+            return self._start().task
+        if self._next is None:
+            self._next = asyncio.create_task(self._after(latest.task))
+            self._next.add_done_callback(_retrieve)
+        return self._next
+
+    def _start(self) -> _Read[T]:
         task = asyncio.create_task(self._run())
         task.add_done_callback(_retrieve)
-        self._latest = _Read(started_at, task)
+        self._latest = _Read(self._clock(), task)
         self.reads += 1
         return self._latest
 
+    async def _after(self, in_flight: asyncio.Task[T]) -> T:
+        """The next read, started once the one in flight has ended."""
+        await asyncio.wait([in_flight])
+        self._next = None
+        return await self._start().task
+
     async def get(self) -> T:
         """The shared result; a caller that is cancelled leaves the read running for the others."""
-        return await asyncio.shield(self._fresh_read().task)
+        return await asyncio.shield(self._fresh_read())

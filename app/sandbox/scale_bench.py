@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -62,6 +63,8 @@ class Phase:
     succeeded: int
     seconds: float
     requests: Requests
+    failures: Counter[str]
+    """Error codes of the results that did not succeed."""
 
     def per_event(self, count: int) -> float:
         return count / self.events
@@ -86,9 +89,10 @@ class Phase:
             ("background portal index reads", str(r.portal_refresh)),
             ("Elements requests per event", f"{self.per_event(r.elements):.2f}"),
             ("Elements 429 answers", str(r.elements_429)),
+            *[(f"failed: {code}", str(n)) for code, n in self.failures.most_common()],
         ]
 
-    def as_json(self) -> dict[str, float | int]:
+    def as_json(self) -> dict[str, object]:
         r = self.requests
         return {
             "events": self.events,
@@ -101,6 +105,7 @@ class Phase:
             "portal_refresh_reads": r.portal_refresh,
             "elements_per_event": round(self.per_event(r.elements), 3),
             "elements_429": r.elements_429,
+            "failures": dict(self.failures),
         }
 
 
@@ -157,6 +162,11 @@ async def _phase(
         succeeded=sum(result.data.status == "succeeded" for _, result in finished),
         seconds=max(at for at, _ in finished) - started,
         requests=spent,
+        failures=Counter(
+            result.data.error.code if result.data.error else result.data.status
+            for _, result in finished
+            if result.data.status != "succeeded"
+        ),
     )
 
 
@@ -190,7 +200,9 @@ async def _run(
             phases = [await _phase("new", sandbox, worker, tap, new)]
             log(f"new: {phases[0].events_per_s:.1f} events/s")
             phases.append(await _phase("unchanged", sandbox, worker, tap, new))
-            return Run(warm_up, phases, worker.peak_rss_bytes())
+            peak_rss_bytes = worker.peak_rss_bytes()
+            await worker.terminate()
+            return Run(warm_up, phases, peak_rss_bytes)
 
 
 async def run_scale_bench(*, worker_source: Path | None, max_in_flight: int | None) -> int:

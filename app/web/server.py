@@ -37,6 +37,9 @@ async def serve(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> Asyn
     known. On exit in-flight requests get `SHUTDOWN_GRACE_PERIOD_S`, then the server is forced down.
     """
     sock = socket.create_server((host, port))
+    # Accepted connections inherit this. uvicorn does not set it on sockets it is handed, and
+    # without it each answer waited ~40 ms for the client's delayed ACK (Nagle).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     server = _EmbeddedServer(
         uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
     )

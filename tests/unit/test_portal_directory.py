@@ -148,7 +148,7 @@ async def test_an_unknown_customer_costs_at_most_the_append_bound_and_is_remembe
     setup: Setup,
 ) -> None:
     await setup.directory.by_dossier_number("100")
-    for index in range(5, 15):
+    for index in range(5, 9):
         add(setup.sim, index)
     before = setup.page_reads()
 
@@ -161,8 +161,27 @@ async def test_an_unknown_customer_costs_at_most_the_append_bound_and_is_remembe
 
     assert (first, repeated) == (None, None)
     assert (cost, cost_of_repeat) == (3, 0)
-    assert setup.page_reads() - before == 6
+    assert setup.page_reads() - before == 3 + 1
     assert setup.directory.builds == 1
+
+
+async def test_a_burst_of_new_customers_past_the_bound_is_caught_up_once_for_all_events(
+    setup: Setup,
+) -> None:
+    await setup.directory.by_dossier_number("100")
+    for index in range(5, 21):
+        add(setup.sim, index)
+    before = setup.page_reads()
+
+    async def event(dossier_number: str) -> PortalCustomer | None:
+        EVENT_ARRIVED.set(0.0)
+        return await setup.directory.by_dossier_number(dossier_number)
+
+    found = await asyncio.gather(*(event(str(100 + i)) for i in range(5, 21)))
+
+    assert [c.id for c in found if c is not None] == [f"cst_{i}" for i in range(5, 21)]
+    pages = [r.query for r in setup.sim.requests[before:]]
+    assert max(pages.count(page) for page in pages) <= 2, "no page read per event"
 
 
 async def test_after_deletions_the_append_region_steps_back_to_the_listings_end(

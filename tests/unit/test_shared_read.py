@@ -54,7 +54,7 @@ async def test_concurrent_callers_join_the_read_in_flight() -> None:
     assert shared.reads == 1
 
 
-async def test_an_event_that_arrived_after_a_read_started_starts_its_own() -> None:
+async def test_an_event_that_arrived_after_a_read_started_gets_a_later_read() -> None:
     upstream = Upstream()
     shared = upstream.shared()
     early = asyncio.create_task(shared.get())
@@ -67,6 +67,25 @@ async def test_an_event_that_arrived_after_a_read_started_starts_its_own() -> No
 
     assert (await early, await late) == (1, 2)
     assert upstream.started == [0.0, 5.0]
+
+
+async def test_arrivals_during_a_read_share_the_next_which_starts_when_it_ends() -> None:
+    upstream = Upstream()
+    shared = upstream.shared()
+    first = asyncio.create_task(shared.get())
+    await settle()
+    waiting = []
+    for arrival in (1.0, 2.0, 3.0):
+        upstream.now = upstream.arrived = arrival
+        waiting.append(asyncio.create_task(shared.get()))
+        await settle()
+
+    upstream.now = 4.0
+    upstream.gate.set()
+
+    assert await first == 1
+    assert await asyncio.gather(*waiting) == [2, 2, 2]
+    assert upstream.started == [0.0, 4.0]
 
 
 async def test_a_later_arrival_joins_the_newer_read() -> None:
