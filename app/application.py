@@ -159,7 +159,11 @@ class Runtime:
             }.items()
         }
         self.elements = _elements_client(settings.elements, self._http[ELEMENTS], self.limiter)
-        anva_client = AnvaClient(self._http[ANVA], settings.anva.token)
+        anva_client = AnvaClient(
+            self._http[ANVA],
+            settings.anva.token,
+            listing_min_interval_s=settings.anva.listing_min_interval_s,
+        )
         portal_client = PortalClient(self._http[PORTAL], settings.portal.token)
         self.portal = _portal_directory(settings.portal, portal_client, self.metrics)
         self.probe = UpstreamProbe(

@@ -216,6 +216,7 @@ class AnvaSettings(BaseSettings):
     base_url: AnyHttpUrl
     token: SecretStr
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    listing_min_interval_s: Annotated[float, Field(ge=0)] = 0.2
 
 
 class PortalSettings(BaseSettings):

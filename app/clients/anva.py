@@ -102,10 +102,14 @@ def index_accounts(raw_accounts: list[Any]) -> AccountIndex:
 class AnvaClient:
     """Takes a long-lived `httpx.AsyncClient` whose base URL is `ANVA_BASE_URL`."""
 
-    def __init__(self, http: httpx.AsyncClient, token: SecretStr) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, token: SecretStr, *, listing_min_interval_s: float = 0.0
+    ) -> None:
         self._http = http
         self._token = token
-        self._account_index = SharedRead(self._read_account_index)
+        self._account_index = SharedRead(
+            self._read_account_index, min_interval_s=listing_min_interval_s
+        )
 
     async def _raw_items(self, path: str) -> list[Any] | None:
         """`data.items` as sent, or None when ANVA answers 404."""

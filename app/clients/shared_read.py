@@ -12,6 +12,11 @@ and one waits, and the reads per event fall as the events per second rise (a rea
 arrival would instead spend the worker's CPU on parsing the same listing over and over).
 A failed read is shared by those waiting on it (each retries as it would have) but never
 reused afterwards.
+
+`min_interval_s` spaces the starts of reads: a next read waits until that long after the
+last one started. Without it, a faster read (a smaller listing, a faster parser) would
+be shared by fewer events and cost as much CPU in total; with it, reads per event fall
+below `1 / (events per second * min_interval_s)` at the price of that much latency.
 """
 
 from __future__ import annotations
@@ -55,8 +60,12 @@ class SharedRead(Generic[T]):
         *,
         clock: Callable[[], float] = loop_time,
         arrival: Callable[[], float] = arrived_at,
+        min_interval_s: float = 0.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._fetch = fetch
+        self._min_interval_s = min_interval_s
+        self._sleep = sleep
         self._clock = clock
         self._arrival = arrival
         self._latest: _Read[T] | None = None
@@ -72,12 +81,15 @@ class SharedRead(Generic[T]):
         latest = self._latest
         if latest is not None and latest.started_at >= not_before and not latest.failed:
             return latest.task
-        if latest is None or latest.task.done():
+        if latest is None or (latest.task.done() and not self._too_soon(latest)):
             return self._start().task
         if self._next is None:
-            self._next = asyncio.create_task(self._after(latest.task))
+            self._next = asyncio.create_task(self._after(latest))
             self._next.add_done_callback(_retrieve)
         return self._next
+
+    def _too_soon(self, latest: _Read[T]) -> bool:
+        return self._clock() < latest.started_at + self._min_interval_s
 
     def _start(self) -> _Read[T]:
         task = asyncio.create_task(self._run())
@@ -86,9 +98,12 @@ class SharedRead(Generic[T]):
         self.reads += 1
         return self._latest
 
-    async def _after(self, in_flight: asyncio.Task[T]) -> T:
-        """The next read, started once the one in flight has ended."""
-        await asyncio.wait([in_flight])
+    async def _after(self, latest: _Read[T]) -> T:
+        """The next read, started once the latest has ended and `min_interval_s` after it
+        started."""
+        await asyncio.wait([latest.task])
+        if (wait_s := latest.started_at + self._min_interval_s - self._clock()) > 0:
+            await self._sleep(wait_s)
         self._next = None
         return await self._start().task
 
