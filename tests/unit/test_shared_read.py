@@ -175,3 +175,29 @@ async def test_concurrent_events_share_one_account_listing_and_find_their_own_ac
     assert names == [f"Klant{n // 2}" for n in range(60)] + [None]
     assert [r.path for r in anva.requests] == ["/api/account/mine"]
     assert client.account_listings == 1
+
+
+async def test_a_next_read_starts_no_sooner_than_the_minimum_interval_after_the_last() -> None:
+    upstream = Upstream()
+    upstream.gate.set()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        upstream.now += seconds
+
+    shared = SharedRead(
+        upstream.fetch,
+        clock=lambda: upstream.now,
+        arrival=lambda: upstream.arrived,
+        min_interval_s=0.2,
+        sleep=sleep,
+    )
+    assert await shared.get() == 1
+    upstream.now = upstream.arrived = 0.05
+
+    later = [asyncio.create_task(shared.get()) for _ in range(5)]
+
+    assert await asyncio.gather(*later) == [2] * 5
+    assert slept == [pytest.approx(0.15)]
+    assert upstream.started == [0.0, pytest.approx(0.2)]
