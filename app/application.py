@@ -28,6 +28,7 @@ from app.clients.limiter import ElementsLimiter, today_in_amsterdam
 from app.clients.observed import ObservedTransport
 from app.clients.portal import API as PORTAL
 from app.clients.portal import PortalClient, PortalDirectory
+from app.clients.redis_slots import RedisSlots
 from app.errors import TopicSetupError
 from app.kafka.connection import broker_security
 from app.kafka.consumer import EventConsumer
@@ -41,7 +42,7 @@ from app.pipeline.plan import DossierDefaults
 from app.pipeline.prefill import Prefill
 from app.retry import exponential_backoff
 from app.service import SyncService
-from app.settings import ElementsSettings, Settings
+from app.settings import ElementsSettings, RetrySettings, Settings
 from app.tracing import TRACER_NAME, build_tracer_provider, shutdown_tracer_provider
 
 log = structlog.get_logger(__name__)
@@ -65,6 +66,23 @@ def _http_client(
     )
 
 
+def _slots(
+    settings: ElementsSettings, metrics: Metrics, *, retry: RetrySettings
+) -> RedisSlots | None:
+    """Redis' shared slots when `ELEMENTS_LIMITER_REDIS_URL` is set; None: this process's own."""
+    if settings.limiter_redis_url is None:
+        return None
+    slots = RedisSlots.from_url(
+        settings.limiter_redis_url.get_secret_value(),
+        rate_per_s=settings.rate_limit,
+        daily_limit=settings.daily_limit,
+        margin_s=settings.rate_margin_s,
+        backoff=exponential_backoff(retry),
+    )
+    slots.on_error = lambda operation: metrics.limiter_redis_errors.labels(operation).inc()
+    return slots
+
+
 def _limiter(
     settings: ElementsSettings,
     metrics: Metrics,
@@ -72,6 +90,7 @@ def _limiter(
     today: Callable[[], date],
     budget_poll_s: float,
     backfill_reserve: float,
+    retry: RetrySettings,
 ) -> ElementsLimiter:
     limiter = ElementsLimiter(
         rate_per_s=settings.rate_limit,
@@ -80,6 +99,7 @@ def _limiter(
         today=today,
         budget_poll_s=budget_poll_s,
         backfill_reserve=backfill_reserve,
+        slots=_slots(settings, metrics, retry=retry),
     )
     limiter.on_wait = metrics.limiter_wait.observe
     metrics.track_budget(lambda: limiter.remaining_today)
@@ -125,6 +145,7 @@ class Runtime:
             today=today,
             budget_poll_s=budget_poll_s,
             backfill_reserve=settings.backfill.daily_reserve,
+            retry=settings.retry,
         )
         self.health = UpstreamHealth()
         self._http = {
@@ -196,6 +217,8 @@ class Runtime:
         )
 
     def _pause_reason(self) -> PauseReason | None:
+        if self.limiter.unavailable:
+            return "limiter_unavailable"
         if self.limiter.exhausted:
             return "daily_budget"
         if self.health.down:
@@ -219,6 +242,7 @@ class Runtime:
     async def start(self) -> None:
         await ensure_topics(self.settings.kafka, self.settings.topics)
         await self.broker.start()
+        await self.limiter.start()
         self.consumer.flow.start()
         self.probe.start()
 
@@ -249,5 +273,6 @@ class Runtime:
         """Close the HTTP clients: all a one-shot command that only used `context` must undo."""
         for client in self._http.values():
             await client.aclose()
+        await self.limiter.close()
         if self._own_tracer_provider:
             await shutdown_tracer_provider(self.tracer_provider)

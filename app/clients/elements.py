@@ -191,7 +191,7 @@ class ElementsClient:
     async def _trace(self, event: str, info: dict[str, Any]) -> None:
         """httpcore's trace hook: tells the limiter when a request really went out."""
         if event.endswith("send_request_headers.started"):
-            self._limiter.sent()
+            await self._limiter.sent()
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Through the limiter; 429s and validation errors become typed errors here."""
