@@ -173,6 +173,8 @@ class RedisSlots:
         self._used = 0
         self._exhausted_on: date | None = None
         self._unavailable = False
+        self.last_grant_us: int | None = None
+        """Redis' time of this replica's latest grant: what shows the spacing across replicas."""
         self._refresher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[object]] = set()
         self.on_error: Callable[[str], None] = lambda operation: None
@@ -278,6 +280,7 @@ class RedisSlots:
         while True:
             reply = await self._call_until_answered("take", ceiling=ceiling)
             if reply.status == "granted":
+                self.last_grant_us = reply.redis_now_us
                 return
             if reply.status == "spent":
                 raise budget_spent(self.daily_limit)

@@ -8,12 +8,13 @@ persistence does. The port stays the same across restarts, so clients reconnect 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import signal
+import socket
 import stat
+import subprocess
 import tempfile
+import time
 from importlib.resources import files
 from pathlib import Path
 from types import TracebackType
@@ -37,60 +38,62 @@ def redis_server_binary() -> Path:
 
 
 class RedisServer:
-    """One redis-server on a loopback port; `url` is what `ELEMENTS_LIMITER_REDIS_URL` takes."""
+    """One redis-server on a loopback port; `url` is what `ELEMENTS_LIMITER_REDIS_URL` takes.
+
+    Synchronous on purpose: it starts in about 10 ms, and a session-wide test fixture, which
+    has no event loop, can own it as well as the benchmark can.
+    """
 
     def __init__(self, *, port: int | None = None) -> None:
         self.port = _free_port() if port is None else port
         self.url = f"redis://{HOST}:{self.port}/0"
-        self._process: asyncio.subprocess.Process | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.returncode is None
+        return self._process is not None and self._process.poll() is None
 
-    async def start(self) -> None:
+    def start(self) -> None:
         """Spawn the server and return once it answers PING."""
         if self.running:
             raise RuntimeError(f"redis-server on {self.url} is already running")
         _ensure_port_free(self.port)
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - open until the server ends
-        self._process = await asyncio.create_subprocess_exec(
-            redis_server_binary(),
-            "--port",
-            str(self.port),
-            "--bind",
-            HOST,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            stdin=asyncio.subprocess.DEVNULL,
+        self._process = subprocess.Popen(
+            [
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                HOST,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=self._log,
         )
         try:
-            await self._wait_until_answering()
+            self._wait_until_answering()
         except BaseException:
-            await self._end(signal.SIGKILL, grace_period_s=None)
+            self.kill()
             raise
 
-    async def _wait_until_answering(self) -> None:
-        async with asyncio.timeout(READY_TIMEOUT_S):
-            while self.running:
-                try:
-                    reader, writer = await asyncio.open_connection(HOST, self.port)
-                except OSError:
-                    await asyncio.sleep(READY_POLL_INTERVAL_S)
-                    continue
-                writer.write(b"PING\r\n")
-                answer = await reader.readline()
-                writer.close()
-                await writer.wait_closed()
-                if answer.startswith(b"+PONG"):
-                    return
-                await asyncio.sleep(READY_POLL_INTERVAL_S)
-        raise RuntimeError(f"redis-server exited on {self.url}: {self._output()[-2000:]}")
+    def _wait_until_answering(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while self.running and time.monotonic() < deadline:
+            try:
+                with socket.create_connection((HOST, self.port), timeout=1.0) as connection:
+                    connection.sendall(b"PING\r\n")
+                    if connection.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(READY_POLL_INTERVAL_S)
+        raise RuntimeError(f"redis-server did not answer on {self.url}: {self._output()[-2000:]}")
 
     def _output(self) -> str:
         if self._log is None:
@@ -98,33 +101,35 @@ class RedisServer:
         self._log.seek(0)
         return self._log.read().decode(errors="replace")
 
-    async def stop(self) -> None:
+    def stop(self) -> None:
         """SIGTERM (SIGKILL after a grace period); does nothing when already stopped."""
-        await self._end(signal.SIGTERM, grace_period_s=STOP_GRACE_PERIOD_S)
+        self._end(signal.SIGTERM)
 
-    async def _end(self, first_signal: signal.Signals, *, grace_period_s: float | None) -> None:
+    def kill(self) -> None:
+        """SIGKILL at once, as a crash would."""
+        self._end(signal.SIGKILL)
+
+    def _end(self, first_signal: signal.Signals) -> None:
         process = self._process
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(first_signal)
+        if process is not None and process.poll() is None:
+            process.send_signal(first_signal)
             try:
-                await asyncio.wait_for(process.wait(), grace_period_s)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
+                process.wait(STOP_GRACE_PERIOD_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         if self._log is not None:
             self._log.close()
             self._log = None
 
-    async def __aenter__(self) -> Self:
-        await self.start()
+    def __enter__(self) -> Self:
+        self.start()
         return self
 
-    async def __aexit__(
+    def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self.stop()
+        self.stop()

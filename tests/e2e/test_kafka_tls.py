@@ -10,10 +10,10 @@ import pytest
 from app.kafka.topics import service_topics
 from app.sandbox.simulators.seed import seed_customer
 from app.sandbox.tls import Certificates
+from app.sandbox.worker_process import WorkerProcess, worker_environment
 from app.sandbox.world import Sandbox
 from tests.conftest import SandboxFactory
 from tests.e2e.helpers import only_dossier, sync
-from tests.e2e.worker_process import WorkerProcess, worker_environment
 
 pytestmark = pytest.mark.e2e
 

@@ -11,9 +11,9 @@ import pytest
 
 from app.commands.plan import EXIT_WOULD_FAIL, planned, run_plan
 from app.sandbox.simulators.seed import seed_customer
+from app.sandbox.worker_process import worker_environment
 from app.sandbox.world import Sandbox
 from tests.e2e.helpers import only_dossier, synced_customer
-from tests.e2e.worker_process import worker_environment
 
 pytestmark = pytest.mark.e2e
 

@@ -10,9 +10,9 @@ import pytest
 
 from app.commands.redrive import redrive
 from app.sandbox.simulators.seed import sample_customer, seed_customer
+from app.sandbox.worker_process import worker_environment
 from app.sandbox.world import Sandbox
 from tests.e2e.helpers import only_dossier, sync
-from tests.e2e.worker_process import worker_environment
 
 pytestmark = pytest.mark.e2e
 

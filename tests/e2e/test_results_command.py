@@ -12,9 +12,9 @@ import pytest
 
 from app.commands.results import HEADER, show_results
 from app.sandbox.simulators.seed import sample_customer, seed_customer
+from app.sandbox.worker_process import worker_environment
 from app.sandbox.world import Sandbox
 from tests.e2e.helpers import sync
-from tests.e2e.worker_process import worker_environment
 
 pytestmark = pytest.mark.e2e
 

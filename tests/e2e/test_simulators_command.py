@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.sandbox.worker_process import WorkerProcess, free_port, worker_environment
 from app.sandbox.world import (
     ANVA_TOKEN,
     ELEMENTS_CLIENT_ID,
@@ -21,7 +22,6 @@ from app.sandbox.world import (
 )
 from tests.conftest import SandboxFactory
 from tests.e2e.helpers import sync
-from tests.e2e.worker_process import WorkerProcess, free_port, worker_environment
 
 pytestmark = pytest.mark.e2e
 

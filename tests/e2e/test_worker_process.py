@@ -12,10 +12,10 @@ import pytest
 from app.sandbox.broker import EmbeddedBroker
 from app.sandbox.figures import duplicate_entities
 from app.sandbox.simulators.seed import SampleCustomer, seed_customer
+from app.sandbox.worker_process import WorkerProcess, worker_environment
 from app.sandbox.world import CLOUDEVENTS_PRODUCER_HEADERS, Sandbox
 from tests.conftest import SandboxFactory
 from tests.e2e.helpers import eventually, sync
-from tests.e2e.worker_process import WorkerProcess, worker_environment
 
 pytestmark = pytest.mark.e2e
 

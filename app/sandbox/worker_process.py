@@ -1,4 +1,7 @@
-"""`python -m app worker` as its own process, configured by environment like in production."""
+"""`python -m app worker` as its own process, configured by environment like in production.
+
+The end-to-end tests and the two-replica benchmark start workers this way.
+"""
 
 from __future__ import annotations
 
@@ -62,19 +65,26 @@ def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
         SHUTDOWN_GRACE_PERIOD_S="10",
     )
     env.update({name: value for name, value in _optional_kafka(kafka).items() if value})
+    if elements.limiter_redis_url is not None:
+        env["ELEMENTS_LIMITER_REDIS_URL"] = elements.limiter_redis_url.get_secret_value()
     env.update(extra)
     return env
 
 
 def _optional_kafka(kafka: KafkaSettings) -> dict[str, str | None]:
     """The Kafka variables that have no default, as the settings give them."""
+
+    def text(value: object | None) -> str | None:
+        return None if value is None else str(value)
+
+    password = kafka.sasl_password
     return {
         "KAFKA_SASL_USERNAME": kafka.sasl_username,
-        "KAFKA_SASL_PASSWORD": kafka.sasl_password and kafka.sasl_password.get_secret_value(),
-        "KAFKA_SSL_CA_FILE": kafka.ssl_ca_file and str(kafka.ssl_ca_file),
-        "KAFKA_SSL_CERT_FILE": kafka.ssl_cert_file and str(kafka.ssl_cert_file),
-        "KAFKA_SSL_KEY_FILE": kafka.ssl_key_file and str(kafka.ssl_key_file),
-        "KAFKA_REPLICATION_FACTOR": kafka.replication_factor and str(kafka.replication_factor),
+        "KAFKA_SASL_PASSWORD": password.get_secret_value() if password else None,
+        "KAFKA_SSL_CA_FILE": text(kafka.ssl_ca_file),
+        "KAFKA_SSL_CERT_FILE": text(kafka.ssl_cert_file),
+        "KAFKA_SSL_KEY_FILE": text(kafka.ssl_key_file),
+        "KAFKA_REPLICATION_FACTOR": text(kafka.replication_factor),
     }
 
 
