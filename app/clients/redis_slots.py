@@ -11,12 +11,15 @@ every grant is decided by one Lua script, atomically in Redis, on Redis' own clo
 - granted: next = now + spacing, and the day's count goes up by one.
 
 The spacing is today's, `(1 + ELEMENTS_RATE_MARGIN_S) / ELEMENTS_RATE_LIMIT` between any two
-requests of the deployment. `sent()` runs the script again when the request's headers are
-written: next = max(next, now + spacing), as the in-process limiter does, so a request held
-back after its grant still keeps a spacing before the next one of any replica. It is one
-more round trip per request, awaited before the headers go out, so no other replica can be
-granted between the send and the push; folding it into the grant instead ("grant only once
-the previous request was sent") would need a lease for grants that are never sent.
+requests of the deployment, and it counts from when a request really went out: a grant is
+not an arrival, and a replica whose event loop is busy can send a request almost a spacing
+after its grant, just as another replica sends the next one on time; the server then sees
+two requests together and a rolling second with one too many (seen in the two-replica test
+before this rule). So a grant holds a lease (`SEND_LEASE_MS`) until the replica reports
+that its request's headers were written (`sent()`, a second round trip, awaited before the
+headers go out): only then may the next grant be made, at the earliest a spacing after that
+moment (next = max(next, now + spacing)). A granted request that never goes out (no
+connection, cancelled) holds the next grant up until its lease ends.
 
 Which day. Elements counts per calendar day in Europe/Amsterdam, and Lua in Redis has no time
 zones. Python therefore names the day and passes its bounds in UTC microseconds; the script
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -59,6 +63,8 @@ log = structlog.get_logger(__name__)
 KEY_PREFIX = "elements-sync:{limiter}"
 """The braces make both keys one hash slot, so the script also runs on a Redis Cluster."""
 DAY_COUNT_TTL_S = 2 * 24 * 3600
+SEND_LEASE_MS = 2000
+"""How long a grant waits for its request to go out before the next grant may be made."""
 NEXT_SEND_SLACK_MS = 1000
 """The next-send key outlives its time by this much; a Redis clock that jumped back
 therefore holds grants up for at most this long."""
@@ -70,9 +76,11 @@ REDIS_UNREACHABLE: tuple[type[BaseException], ...] = (
 )
 
 SLOT_SCRIPT = """
--- KEYS[1] next allowed send time (microseconds, Redis clock); KEYS[2] the day's count
+-- KEYS[1] next allowed send time (microseconds, Redis clock); KEYS[2] the day's count;
+-- KEYS[3] the grant whose request has not gone out yet (its token, with a lease)
 -- ARGV: operation, day start and end (microseconds, UTC), ceiling, spacing (microseconds),
---       daily limit, how long the next-send key outlives its time (ms), the count's TTL (s)
+--       daily limit, how long the next-send key outlives its time (ms), the count's TTL (s),
+--       the grant's token, its lease (ms)
 redis.replicate_commands()
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -84,6 +92,7 @@ local function push_next(at)
              'PX', math.ceil(spacing / 1000) + tonumber(ARGV[7]))
 end
 if operation == 'sent' then
+  if redis.call('GET', KEYS[3]) == ARGV[9] then redis.call('DEL', KEYS[3]) end
   if now + spacing > next_send then push_next(now + spacing) end
   return {'sent', now, 0, 0}
 end
@@ -105,10 +114,14 @@ end
 if used >= tonumber(ARGV[4]) then
   return {'spent', now, used, 0}
 end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return {'wait', now, used, spacing}
+end
 if now < next_send then
   return {'wait', now, used, next_send - now}
 end
 push_next(now + spacing)
+redis.call('SET', KEYS[3], ARGV[9], 'PX', tonumber(ARGV[10]))
 used = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[8]))
 return {'granted', now, used, 0}
@@ -173,6 +186,7 @@ class RedisSlots:
         self._used = 0
         self._exhausted_on: date | None = None
         self._unavailable = False
+        self._unsent = ""
         self.last_grant_us: int | None = None
         """Redis' time of this replica's latest grant: what shows the spacing across replicas."""
         self._refresher: asyncio.Task[None] | None = None
@@ -222,13 +236,19 @@ class RedisSlots:
     def unavailable(self) -> bool:
         return self._unavailable
 
-    async def _call(self, operation: Operation, *, ceiling: float = 0.0) -> SlotReply:
+    async def _call(
+        self, operation: Operation, *, ceiling: float = 0.0, token: str = ""
+    ) -> SlotReply:
         """One answer of the script for the day of Redis' clock (see the module's docstring)."""
         while True:
             redis_now_us = round((self._wall_clock() + self._redis_ahead_s) * 1_000_000)
             day, start_us, end_us = amsterdam_day(redis_now_us)
             raw = await self._script(
-                keys=[f"{self._key_prefix}:next-send-us", f"{self._key_prefix}:day:{day}"],
+                keys=[
+                    f"{self._key_prefix}:next-send-us",
+                    f"{self._key_prefix}:day:{day}",
+                    f"{self._key_prefix}:unsent-grant",
+                ],
                 args=[
                     operation,
                     start_us,
@@ -238,6 +258,8 @@ class RedisSlots:
                     self.daily_limit,
                     NEXT_SEND_SLACK_MS,
                     DAY_COUNT_TTL_S,
+                    token,
+                    SEND_LEASE_MS,
                 ],
             )
             status, now_us, used, wait_us = raw
@@ -261,7 +283,7 @@ class RedisSlots:
         )
 
     async def _call_until_answered(
-        self, operation: Operation, *, ceiling: float = 0.0
+        self, operation: Operation, *, ceiling: float = 0.0, token: str = ""
     ) -> SlotReply:
         def before_sleep(state: RetryCallState) -> None:
             self._unreachable(operation, state.outcome.exception() if state.outcome else None)
@@ -272,26 +294,29 @@ class RedisSlots:
             before_sleep=before_sleep,
         ):
             with attempt:
-                reply = await self._call(operation, ceiling=ceiling)
+                reply = await self._call(operation, ceiling=ceiling, token=token)
         self._unavailable = False
         return reply
 
     async def take(self, *, ceiling: float) -> None:
         while True:
-            reply = await self._call_until_answered("take", ceiling=ceiling)
+            token = uuid.uuid4().hex
+            reply = await self._call_until_answered("take", ceiling=ceiling, token=token)
             if reply.status == "granted":
                 self.last_grant_us = reply.redis_now_us
+                self._unsent = token
                 return
             if reply.status == "spent":
                 raise budget_spent(self.daily_limit)
             await asyncio.sleep(reply.wait_us / 1_000_000)
 
     async def sent(self) -> None:
-        """Best effort: unanswered, the next grant is still a spacing after this one's."""
+        """Ends this replica's latest grant's lease. Best effort: unanswered, the next grant
+        waits for the lease to end, and is a spacing after this one's grant in any case."""
         if self._unavailable:
             return
         try:
-            await self._call("sent")
+            await self._call("sent", token=self._unsent)
         except REDIS_UNREACHABLE as error:
             self._unreachable("sent", error)
 

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from app.application import Runtime
 from app.clients.limiter import AMSTERDAM, PRIORITY, ElementsLimiter
-from app.clients.redis_slots import RedisSlots, amsterdam_day
+from app.clients.redis_slots import SEND_LEASE_MS, RedisSlots, amsterdam_day
 from app.errors import BackfillReserveReached, DailyBudgetExhausted
 from app.retry import exponential_backoff
 from app.sandbox.redis_server import RedisServer
@@ -71,10 +71,11 @@ def grant_time_us(limiter: ElementsLimiter) -> int:
 
 
 async def grants(limiter: ElementsLimiter, n: int) -> list[int]:
-    """Redis' times of `n` grants in a row of this replica."""
+    """Redis' times of `n` grants in a row of this replica, each request sent at once."""
     times = []
     for _ in range(n):
         await limiter.acquire()
+        await limiter.sent()
         times.append(grant_time_us(limiter))
     return times
 
@@ -100,15 +101,31 @@ async def test_two_replicas_grants_are_a_spacing_apart_by_redis_time(replica: Re
     assert sum(spacings) / len(spacings) < 2 * SPACING_US, "the replicas left slots unused"
 
 
-async def test_a_request_sent_late_pushes_the_other_replicas_next_grant(replica: Replica) -> None:
+async def test_no_replica_is_granted_before_the_last_granted_request_went_out(
+    replica: Replica,
+) -> None:
     first, second = await replica(), await replica()
 
     await first.acquire()
-    await asyncio.sleep(0.015)  # the request waited for its connection
+    waiting = asyncio.create_task(second.acquire())
+    await asyncio.sleep(0.15)  # the first request waits for its connection: 7 spacings
+    assert not waiting.done()
     await first.sent()
+    await waiting
+
+    assert grant_time_us(second) - grant_time_us(first) >= 150_000 + SPACING_US
+
+
+async def test_a_granted_request_that_never_goes_out_holds_the_next_grant_only_for_its_lease(
+    replica: Replica,
+) -> None:
+    first, second = await replica(), await replica()
+
+    await first.acquire()  # and its connection fails: no sent()
     await second.acquire()
 
-    assert grant_time_us(second) - grant_time_us(first) >= 15_000 + SPACING_US
+    waited_us = grant_time_us(second) - grant_time_us(first)
+    assert SEND_LEASE_MS * 1000 <= waited_us < SEND_LEASE_MS * 1000 + 500_000
 
 
 async def test_the_day_count_is_shared_and_survives_a_new_limiter(replica: Replica) -> None:
