@@ -21,8 +21,8 @@ from tests.e2e.helpers import sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
-RATE = 10
-CUSTOMERS = 40
+RATE = 5
+CUSTOMERS = 24
 SUCCEEDED = re.compile(r'^elements_sync_events_total\{[^}]*status="succeeded"[^}]*\} (\S+)$', re.M)
 
 
