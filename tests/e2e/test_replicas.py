@@ -54,8 +54,8 @@ async def test_two_workers_share_the_limit_and_a_killed_one_leaves_no_event_with
     customers = seed_customers(sandbox.anva, sandbox.portal, CUSTOMERS)
     settings = sandbox.settings()
     settings.elements.limiter_redis_url = SecretStr(redis_url)
-    first = WorkerProcess(worker_environment(settings))
-    second = WorkerProcess(worker_environment(settings))
+    first = WorkerProcess(worker_environment(settings, LOG_LEVEL="WARNING"))
+    second = WorkerProcess(worker_environment(settings, LOG_LEVEL="WARNING"))
 
     try:
         await asyncio.gather(first.start(), second.start())
