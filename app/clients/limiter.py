@@ -11,6 +11,11 @@ and the server's. At 5/s with a 50 ms margin that is one request every 210 ms,
 Backfill events (`PRIORITY` = "backfill") take a slot only while no live event is in
 flight, and never the last `backfill_reserve` share of the day's budget: a backfill
 must never delay a live event, nor spend what the day's live events will need.
+
+Where the slots come from is a `SlotSource`: `InProcessSlots` (the spacing and the day's
+count in this process, for a deployment of one replica) or `RedisSlots`
+(`app.clients.redis_slots`: one spacing and one count for every replica). The priority
+logic stays in `ElementsLimiter`, in this process, in front of either.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from aiolimiter import AsyncLimiter
@@ -43,6 +48,119 @@ def today_in_amsterdam() -> date:
 def request_spacing_s(rate_per_s: int, *, margin_s: float) -> float:
     """Seconds between two requests so that no rolling second holds more than `rate_per_s`."""
     return (1.0 + margin_s) / rate_per_s
+
+
+def budget_spent(daily_limit: int) -> DailyBudgetExhausted:
+    return DailyBudgetExhausted(f"daily Elements budget of {daily_limit} requests is spent")
+
+
+class SlotSource(Protocol):
+    """Grants Elements slots, spaced for the whole deployment, and counts the day's requests."""
+
+    daily_limit: int
+
+    async def take(self, *, ceiling: float) -> None:
+        """Wait for the next slot and count it in today's requests; raises
+        `DailyBudgetExhausted` when today's count has reached `ceiling` (at most the daily
+        limit). Cancelled while waiting, nothing is counted — or, when the count was made
+        elsewhere and its answer lost, one request too many is: never one too few."""
+
+    async def sent(self) -> None:
+        """The request granted last went out now: the next slot is a spacing from here."""
+
+    @property
+    def used_today(self) -> int:
+        """Requests counted today (Europe/Amsterdam), as far as this process knows."""
+
+    def exhaust(self) -> None:
+        """Elements says the day's budget is spent: count the day as full."""
+
+    @property
+    def unavailable(self) -> bool:
+        """True while slots cannot be granted for a reason other than the budget."""
+
+    async def start(self) -> None:
+        """Begin background work, if the source has any."""
+
+    async def close(self) -> None:
+        """End background work and release connections."""
+
+
+class InProcessSlots:
+    """Today's spacing and count, kept in this process: right for one replica only.
+
+    The count is lost when the process ends unless its owner saves it: `on_count` is
+    called whenever it grows, and `restore` puts a saved count back before work starts.
+    """
+
+    def __init__(
+        self,
+        *,
+        rate_per_s: int,
+        daily_limit: int,
+        margin_s: float = 0.05,
+        today: Callable[[], date] = today_in_amsterdam,
+    ) -> None:
+        self.daily_limit = daily_limit
+        self._spacing_s = request_spacing_s(rate_per_s, margin_s=margin_s)
+        self._limiter = AsyncLimiter(1, self._spacing_s)
+        self._not_before = 0.0
+        self._today = today
+        self._day = today()
+        self._used = 0
+        self.on_count: Callable[[date, int], None] = lambda day, used: None
+
+    def _roll_day(self) -> None:
+        today = self._today()
+        if today != self._day:
+            self._day = today
+            self._used = 0
+
+    @property
+    def used_today(self) -> int:
+        self._roll_day()
+        return self._used
+
+    @property
+    def unavailable(self) -> bool:
+        return False
+
+    def restore(self, day: date, used: int) -> None:
+        """Put back a count saved earlier; a count of another day than today is stale."""
+        self._roll_day()
+        if day == self._day:
+            self._used = max(self._used, used)
+
+    def _count(self, used: int) -> None:
+        self._used = used
+        self.on_count(self._day, used)
+
+    def exhaust(self) -> None:
+        self._roll_day()
+        self._count(max(self._used, self.daily_limit))
+
+    async def take(self, *, ceiling: float) -> None:
+        """The day's count is taken only once the slot is granted (nothing awaits between
+        the check and the count), so a waiter that is cancelled, or that waited across
+        midnight, never miscounts a day."""
+        loop = asyncio.get_running_loop()
+        await self._limiter.acquire()
+        if (late_s := self._not_before - loop.time()) > 0:
+            await asyncio.sleep(late_s)
+        if self.used_today >= ceiling:
+            raise budget_spent(self.daily_limit)
+        self._count(self._used + 1)
+        self._not_before = loop.time() + self._spacing_s
+
+    async def sent(self) -> None:
+        now = asyncio.get_running_loop().time()
+        self._not_before = max(self._not_before, now + self._spacing_s)
+
+    async def start(self) -> None:
+        """Nothing runs in the background."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
 class LiveWork:
@@ -96,7 +214,8 @@ class ElementsLimiter:
 
     The daily budget counts requests per calendar day in Europe/Amsterdam, which is
     when Elements resets its own count; `exhaust()` lets a daily-limit 429 from
-    Elements close the day early.
+    Elements close the day early. Without `slots`, the slots are this process's own
+    (`InProcessSlots` from `rate_per_s`, `margin_s` and `today`).
     """
 
     def __init__(
@@ -108,39 +227,34 @@ class ElementsLimiter:
         today: Callable[[], date] = today_in_amsterdam,
         budget_poll_s: float = 5.0,
         backfill_reserve: float = 0.0,
+        slots: SlotSource | None = None,
     ) -> None:
         self.daily_limit = daily_limit
         self.backfill_reserve = backfill_reserve
         self.live = LiveWork()
-        self._spacing_s = request_spacing_s(rate_per_s, margin_s=margin_s)
-        self._limiter = AsyncLimiter(1, self._spacing_s)
+        self.slots: SlotSource = slots or InProcessSlots(
+            rate_per_s=rate_per_s, daily_limit=daily_limit, margin_s=margin_s, today=today
+        )
         self._in_turn = asyncio.Lock()
-        self._not_before = 0.0
-        self._today = today
         self._budget_poll_s = budget_poll_s
-        self._day = today()
-        self._used = 0
         self.on_wait: Callable[[float], None] = lambda waited_s: None
-
-    def _roll_day(self) -> None:
-        today = self._today()
-        if today != self._day:
-            self._day = today
-            self._used = 0
 
     @property
     def remaining_today(self) -> int:
-        self._roll_day()
-        return max(self.daily_limit - self._used, 0)
+        return max(self.daily_limit - self.slots.used_today, 0)
 
     def exhaust(self) -> None:
         """Elements says the day's budget is spent, whatever our own count says."""
-        self._roll_day()
-        self._used = self.daily_limit
+        self.slots.exhaust()
 
     @property
     def exhausted(self) -> bool:
         return self.remaining_today <= 0
+
+    @property
+    def unavailable(self) -> bool:
+        """No slot can be had for now (the shared limiter does not answer): intake pauses."""
+        return self.slots.unavailable
 
     @property
     def backfill_paused(self) -> bool:
@@ -150,39 +264,48 @@ class ElementsLimiter:
     def _spent_for_me(self) -> bool:
         return self.backfill_paused if PRIORITY.get() == "backfill" else self.exhausted
 
+    def _ceiling(self) -> float:
+        """The day's count this task's request must stay below."""
+        if PRIORITY.get() == "backfill":
+            return self.daily_limit * (1.0 - self.backfill_reserve)
+        return self.daily_limit
+
     async def wait_for_budget(self) -> None:
         """Return once today's budget has room again for this task's priority (after midnight
         Europe/Amsterdam)."""
         while self._spent_for_me():  # noqa: ASYNC110 - the day rolls over by the clock
             await asyncio.sleep(self._budget_poll_s)
 
+    async def start(self) -> None:
+        await self.slots.start()
+
+    async def close(self) -> None:
+        await self.slots.close()
+
     async def acquire(self) -> float:
         """Wait for a slot; returns the seconds waited. Raises when today's budget is spent.
 
-        The day's count is taken only once the slot is granted (nothing awaits between
-        the check and the count), so a waiter that is cancelled, or that waited across
-        midnight, never miscounts a day. A backfill acquirer waits its turn only while no
-        live event is in flight, and looks again once it holds the turn, so it gives way to
-        a live event that started meanwhile.
+        The slot source checks the day's count against this task's ceiling when it grants
+        the slot. A backfill acquirer waits its turn only while no live event is in flight,
+        and looks again once it holds the turn, so it gives way to a live event that started
+        meanwhile.
         """
         self._raise_if_exhausted()
         loop = asyncio.get_running_loop()
         started = loop.time()
         await self._take_turn()
         try:
-            await self._limiter.acquire()
-            if (late_s := self._not_before - loop.time()) > 0:
-                await asyncio.sleep(late_s)
+            await self.slots.take(ceiling=self._ceiling())
+        except DailyBudgetExhausted:
             self._raise_if_exhausted()
-            self._used += 1
-            self._not_before = loop.time() + self._spacing_s
+            raise
         finally:
             self._in_turn.release()
         waited = loop.time() - started
         self.on_wait(waited)
         return waited
 
-    def sent(self) -> None:
+    async def sent(self) -> None:
         """The request granted last went out only now: the next one waits a spacing from here.
 
         A grant is not an arrival: a first connection, or a busy event loop, can hold a
@@ -190,8 +313,7 @@ class ElementsLimiter:
         then sees the two closer than the spacing. The client reports when the request's
         headers were written, and the spacing counts from there.
         """
-        now = asyncio.get_running_loop().time()
-        self._not_before = max(self._not_before, now + self._spacing_s)
+        await self.slots.sent()
 
     async def _take_turn(self) -> None:
         """Hold `_in_turn`; a backfill holds it only while no live event is in flight."""
@@ -206,9 +328,7 @@ class ElementsLimiter:
 
     def _raise_if_exhausted(self) -> None:
         if self.exhausted:
-            raise DailyBudgetExhausted(
-                f"daily Elements budget of {self.daily_limit} requests is spent"
-            )
+            raise budget_spent(self.daily_limit)
         if PRIORITY.get() == "backfill" and self.backfill_paused:
             raise BackfillReserveReached(
                 f"only the {self.backfill_reserve:.0%} of today's Elements budget kept for "

@@ -1,7 +1,8 @@
 """`python -m app worker` as its own process, configured by environment like in production.
 
-The end-to-end tests run it to prove what only a process shows (signals, exit codes), and
-`bench-scale` to read its peak memory; `source` runs another checkout's worker (same
+The end-to-end tests run it to prove what only a process shows (signals, exit codes,
+SIGKILL of one of two replicas), `bench-scale` to read its peak memory and `bench --replicas`
+to share one limit between several; `source` runs another checkout's worker (same
 interpreter), so a benchmark can measure the code before a change.
 """
 
@@ -68,6 +69,8 @@ def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
         SHUTDOWN_GRACE_PERIOD_S="10",
     )
     env.update({name: value for name, value in _optional_kafka(kafka).items() if value})
+    if elements.limiter_redis_url is not None:
+        env["ELEMENTS_LIMITER_REDIS_URL"] = elements.limiter_redis_url.get_secret_value()
     env.update(extra)
     return env
 

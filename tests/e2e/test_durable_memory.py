@@ -7,6 +7,7 @@ import pytest
 
 from app.sandbox.simulators.seed import seed_customer
 from app.sandbox.world import Sandbox
+from app.state.daily_count import DEFAULT_BLOCK
 from tests.e2e.helpers import eventually, only_dossier, only_klant, sync, synced_customer
 
 pytestmark = pytest.mark.e2e
@@ -117,3 +118,16 @@ async def test_prefill_during_a_backlog_answers_from_memory_without_waiting_for_
     assert answer.json()["street"] == "Hoofdstraat"
     assert answer.json()["email"] == "klant0@example.nl"
     assert prefill_reads == []
+
+
+async def test_the_days_elements_count_survives_a_restart(sandbox: Sandbox) -> None:
+    await synced_customer(sandbox)
+    assert sandbox.runtime is not None
+    spent = sandbox.runtime.limiter.slots.used_today
+    await sandbox.stop_worker()
+
+    restarted = await sandbox.start_worker()
+
+    assert spent == len(sandbox.elements.requests) > 0
+    assert spent <= restarted.limiter.slots.used_today <= spent + DEFAULT_BLOCK
+    assert restarted.limiter.remaining_today <= sandbox.options.daily_limit - spent

@@ -177,3 +177,68 @@ def test_compose_sample_events_are_customer_events_the_worker_accepts() -> None:
     assert [(e.type, e.data.dossierNumber) for e in events if isinstance(e, InputEvent)] == [
         ("customer.changed", key) for key, _ in records
     ]
+
+
+REPLICAS = K8S / "replicas"
+
+
+def replicas_component() -> dict[str, Any]:
+    return load(REPLICAS / "kustomization.yaml")[0]
+
+
+def replicas_patch(name: str) -> dict[str, Any]:
+    return load(REPLICAS / name)[0]
+
+
+def test_replicas_component_lists_files_that_exist_and_applies_over_the_base() -> None:
+    component = replicas_component()
+    listed = [*component["resources"], *(p["path"] for p in component["patches"])]
+
+    assert component["kind"] == "Component"
+    assert sorted(listed) == sorted(
+        p.name for p in REPLICAS.glob("*.yaml") if p.name != "kustomization.yaml"
+    )
+
+
+def test_replicas_roll_without_a_gap_and_a_drain_keeps_one_running() -> None:
+    spec = replicas_patch("deployment-patch.yaml")["spec"]
+    budget = replicas_patch("poddisruptionbudget.yaml")["spec"]
+
+    assert spec["replicas"] >= 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    assert budget["minAvailable"] == 1
+    assert budget["selector"] == base()["Deployment"]["spec"]["selector"]
+
+
+def test_replicas_need_the_redis_url_from_the_secret_to_start() -> None:
+    container = replicas_patch("deployment-patch.yaml")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    secret = load(K8S / "examples" / "secret.example.yaml")[0]
+
+    reference = env["ELEMENTS_LIMITER_REDIS_URL"]["valueFrom"]["secretKeyRef"]
+    assert reference == {"name": secret["metadata"]["name"], "key": "ELEMENTS_LIMITER_REDIS_URL"}
+    assert "ELEMENTS_LIMITER_REDIS_URL" in secret["stringData"]
+    assert "ELEMENTS_LIMITER_REDIS_URL" not in config()
+
+
+def test_replicas_drain_their_in_flight_events_at_their_share_of_the_rate_limit() -> None:
+    """During a rollout `replicas + maxSurge` pods share the limit; the draining one gets its share."""
+    spec = replicas_patch("deployment-patch.yaml")["spec"]
+    pods = spec["replicas"] + spec["strategy"]["rollingUpdate"]["maxSurge"]
+    in_flight = int(replicas_patch("configmap-patch.yaml")["data"]["KAFKA_MAX_IN_FLIGHT"])
+    drain_s = in_flight * REQUESTS_PER_NEW_CUSTOMER / (int(config()["ELEMENTS_RATE_LIMIT"]) / pods)
+    grace_s = float(config()["SHUTDOWN_GRACE_PERIOD_S"])
+
+    assert drain_s <= grace_s < pod()["terminationGracePeriodSeconds"]
+
+
+def test_replicas_may_reach_redis_through_the_network_policy() -> None:
+    [rule] = load(REPLICAS / "networkpolicy-patch.yaml")[0]
+    target = next(p["target"] for p in replicas_component()["patches"] if "target" in p)
+
+    assert target == {"kind": "NetworkPolicy", "name": base()["NetworkPolicy"]["metadata"]["name"]}
+    assert rule["op"] == "add" and rule["path"] == "/spec/egress/-"
+    assert {p["port"] for p in rule["value"]["ports"]} >= {6379}

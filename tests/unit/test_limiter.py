@@ -167,7 +167,7 @@ async def test_a_request_that_goes_out_late_pushes_the_next_one_a_spacing_after_
 
     await gate.acquire()
     await asyncio.sleep(0.1)  # the first request waited for its connection
-    gate.sent()
+    await gate.sent()
     await gate.acquire()
 
     assert loop.time() == pytest.approx(0.1 + 0.25)
@@ -183,7 +183,7 @@ async def test_arrivals_never_exceed_the_rate_when_the_first_request_goes_out_la
         await gate.acquire()
         if index == 0:
             await asyncio.sleep(0.1)  # opening the first connection
-        gate.sent()
+        await gate.sent()
         arrivals.append(loop.time())
 
     await asyncio.gather(*(request(i) for i in range(20)))

