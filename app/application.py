@@ -34,7 +34,13 @@ from app.kafka.connection import broker_security
 from app.kafka.consumer import EventConsumer
 from app.kafka.flow import PauseReason
 from app.kafka.publisher import FormPublisher, OutcomePublisher
-from app.kafka.state import DAILY_COUNT_KEY, StateWriter, dossier_records, read_topic
+from app.kafka.state import (
+    DAILY_COUNT_KEY,
+    StateTopic,
+    StateWriter,
+    dossier_record,
+    dossier_records,
+)
 from app.kafka.topics import ensure_topics
 from app.metrics import Metrics
 from app.pipeline.context import SyncContext
@@ -208,6 +214,7 @@ class Runtime:
             logger=None,
         )
         self.state = StateWriter(self.broker, settings.topics.state, settings.retry)
+        self.state_topic = StateTopic(settings.kafka, settings.topics.state)
         self.daily_count = DailyCountKeeper(self.state.save_daily_count)
         if isinstance(self.limiter.slots, InProcessSlots):
             self.limiter.slots.on_count = self.daily_count.on_count
@@ -247,6 +254,7 @@ class Runtime:
             external_pause_reason=self._pause_reason,
             limiter=self.limiter,
             tracer=tracer,
+            caught_up=self._caught_up,
         )
 
     def _pause_reason(self) -> PauseReason | None:
@@ -284,12 +292,10 @@ class Runtime:
     async def load_memory(self) -> None:
         """Read the state topic, so the first event already starts from what the last worker
         knew."""
-        values = await read_topic(
-            self.settings.kafka,
-            self.settings.topics.state,
-            timeout_s=self.settings.state.load_timeout_s,
-        )
+        await self.state_topic.close()
+        values = await self.state_topic.load(timeout_s=self.settings.state.load_timeout_s)
         self.memory.load(dossier_records(values))
+        self.state_topic.follow(self._written_elsewhere)
         saved = DailyCountKeeper.read(values.get(DAILY_COUNT_KEY))
         if saved is not None and isinstance(self.limiter.slots, InProcessSlots):
             self.limiter.slots.restore(saved.day, saved.used)
@@ -302,6 +308,13 @@ class Runtime:
                     record.portal.customer_id, record.dossier_number, record.portal.page
                 )
         log.info("durable memory loaded", dossiers=len(self.memory))
+
+    def _written_elsewhere(self, key: str, value: bytes | None) -> None:
+        if (record := dossier_record(key, value)) is not None:
+            self.memory.written_elsewhere(record)
+
+    async def _caught_up(self) -> None:
+        await self.state_topic.caught_up(timeout_s=self.settings.state.load_timeout_s)
 
     async def start_when_kafka_answers(self) -> None:
         """Start, retrying while Kafka is unreachable or its topics are missing (an operator
@@ -324,6 +337,7 @@ class Runtime:
         await self.probe.stop()
         await self.portal.stop()
         await self.daily_count.flush()
+        await self.state_topic.close()
         await self.broker.stop()
         await self.close_clients()
         return drained

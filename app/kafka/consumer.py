@@ -89,9 +89,13 @@ class EventConsumer:
         limiter: ElementsLimiter,
         external_pause_reason: Callable[[], PauseReason | None] = lambda: None,
         tracer: Tracer | None = None,
+        caught_up: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`caught_up` is awaited before messages of newly assigned partitions are taken:
+        the durable memory reads what the partitions' previous owner wrote first."""
         self._service = service
         self._limiter = limiter
+        self._caught_up = caught_up
         self._backfill_in_flight = 0
         self._backfill_finished = 0
         self._tracer = tracer or NoOpTracer()
@@ -309,7 +313,9 @@ class EventConsumer:
         for partition in revoked:
             self._offsets.forget(partition)
 
-    def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+    async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        if self._caught_up is not None and assigned:
+            await self._caught_up()
         self.assigned |= assigned
         self.flow.joined(assigned)
 
@@ -331,4 +337,4 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._consumer.partitions_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._consumer.partitions_assigned(set(assigned))
+        await self._consumer.partitions_assigned(set(assigned))

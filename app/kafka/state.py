@@ -3,12 +3,14 @@
 Keys name what a record is about: `dossier/<dossier number>` for a dossier's record
 (`app.state.record`), `limiter/daily-count` for the day's Elements count. The whole
 topic is read before the worker consumes its first event, so every event starts
-from what the last worker knew; records are written with `acks=all` and awaited.
+from what the last worker knew, and followed while it runs (`StateTopic`); records are
+written with `acks=all` and awaited.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import structlog
 from aiokafka import AIOKafkaConsumer
@@ -35,29 +37,94 @@ def dossier_key(dossier_number: str) -> str:
     return DOSSIER_PREFIX + dossier_number
 
 
-async def read_topic(kafka: KafkaSettings, topic: str, *, timeout_s: float) -> dict[str, bytes]:
-    """The latest value of every key, read from the beginning to the end offsets taken now;
-    a key whose latest value is a tombstone is left out."""
-    consumer = AIOKafkaConsumer(**client_options(kafka), group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
+OnRecord = Callable[[str, bytes | None], None]
+
+
+class StateTopic:
+    """Reads the state topic: all of it before consuming starts (`load`), then follows it
+    (`follow`), so records that other replicas write reach this one's memory.
+
+    A dossier moves to this replica when the consumer group rebalances; `caught_up`
+    returns once every record written before it was called has been read, and the
+    consumer awaits it before it takes messages of newly assigned partitions — so the
+    replica never plans from an older record than the one the previous owner wrote.
+    """
+
+    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
+        self._kafka = kafka
+        self._topic = topic
+        self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
+        self._following: asyncio.Task[None] | None = None
+
+    async def load(self, *, timeout_s: float) -> dict[str, bytes]:
+        """The latest value of every key; a key whose latest value is a tombstone is left out."""
+        consumer = AIOKafkaConsumer(
+            **client_options(self._kafka), group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        self._consumer = consumer
+        latest: dict[str, bytes | None] = {}
         async with asyncio.timeout(timeout_s):
-            partitions = [
-                TopicPartition(topic, p) for p in sorted(await _partitions(consumer, topic))
+            self._partitions = [
+                TopicPartition(self._topic, p)
+                for p in sorted(await _partitions(consumer, self._topic))
             ]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            end = await consumer.end_offsets(partitions)
-            latest: dict[str, bytes | None] = {}
-            while [p for p in partitions if await consumer.position(p) < end[p]]:
-                batch = await consumer.getmany(*partitions, timeout_ms=500)
-                for records in batch.values():
-                    for record in records:
-                        if record.key is not None:
-                            latest[record.key.decode("utf-8", "replace")] = record.value
-    finally:
-        await consumer.stop()
-    return {key: value for key, value in latest.items() if value is not None}
+            consumer.assign(self._partitions)
+            await consumer.seek_to_beginning(*self._partitions)
+            end = await consumer.end_offsets(self._partitions)
+            while not await self._reached(end):
+                await self._read_batch(lambda key, value: latest.__setitem__(key, value))
+        return {key: value for key, value in latest.items() if value is not None}
+
+    def follow(self, on_record: OnRecord) -> None:
+        """Keep reading in the background, handing each record to `on_record`."""
+
+        async def follow() -> None:
+            while True:
+                try:
+                    await self._read_batch(on_record)
+                except Exception as error:
+                    log.warning("reading the state topic failed; retrying", error=str(error))
+                    await asyncio.sleep(1.0)
+
+        self._following = asyncio.create_task(follow())
+
+    async def caught_up(self, *, timeout_s: float) -> None:
+        """Return once every record written so far has been read (or after `timeout_s`,
+        with a warning: the records then spare fewer reads than they could, never more)."""
+        if self._consumer is None:
+            return
+        try:
+            async with asyncio.timeout(timeout_s):
+                end = await self._consumer.end_offsets(self._partitions)
+                while not await self._reached(end):  # noqa: ASYNC110 - the follower moves them
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            log.warning("state topic not caught up in time", timeout_s=timeout_s)
+
+    async def _reached(self, end: dict[TopicPartition, int]) -> bool:
+        assert self._consumer is not None
+        for partition in self._partitions:
+            if await self._consumer.position(partition) < end[partition]:
+                return False
+        return True
+
+    async def _read_batch(self, on_record: OnRecord) -> None:
+        assert self._consumer is not None
+        batch = await self._consumer.getmany(*self._partitions, timeout_ms=500)
+        for records in batch.values():
+            for record in records:
+                if record.key is not None:
+                    on_record(record.key.decode("utf-8", "replace"), record.value)
+
+    async def close(self) -> None:
+        if self._following is not None:
+            self._following.cancel()
+            await asyncio.gather(self._following, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
@@ -68,18 +135,21 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     return set(partitions)
 
 
+def dossier_record(key: str, value: bytes | None) -> DossierRecord | None:
+    """The dossier record a state topic value holds; None for another kind of record, a
+    tombstone, or one that cannot be read (its dossier is then read from Elements, as for
+    a dossier never synced)."""
+    if not key.startswith(DOSSIER_PREFIX) or value is None:
+        return None
+    try:
+        return DossierRecord.model_validate_json(value)
+    except ValidationError as error:
+        log.warning("state record unreadable; skipped", key=key, errors=error.error_count())
+        return None
+
+
 def dossier_records(values: dict[str, bytes]) -> list[DossierRecord]:
-    """The dossier records among the topic's values; one that cannot be read is skipped
-    (its dossier is then read from Elements, as for a dossier never synced)."""
-    records: list[DossierRecord] = []
-    for key, value in values.items():
-        if not key.startswith(DOSSIER_PREFIX):
-            continue
-        try:
-            records.append(DossierRecord.model_validate_json(value))
-        except ValidationError as error:
-            log.warning("state record unreadable; skipped", key=key, errors=error.error_count())
-    return records
+    return [r for key, value in values.items() if (r := dossier_record(key, value)) is not None]
 
 
 class StateWriter:

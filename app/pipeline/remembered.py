@@ -53,7 +53,7 @@ async def remember_dossier(
     upstream: DesiredCustomer | None,
     portal: PortalLocator | None = None,
 ) -> None:
-    """Keep what Elements holds after `applied`; nothing is written when nothing changed."""
+    """Keep what Elements holds after `applied` (nothing is written when nothing changed)."""
     after = state_after(known.current, wanted, applied)
     klant = after.klant
     record = record_of(
@@ -64,5 +64,4 @@ async def remember_dossier(
         medewerker_id=context.medewerkers.get(klant.id) if klant else None,
         portal=portal,
     )
-    if record != known.previous:
-        await context.memory.remember(record)
+    await context.memory.remember(record)

@@ -12,6 +12,7 @@ not trust, so it reads Elements instead of adding what is already there.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
@@ -37,6 +38,7 @@ class DossierMemory:
         clock: Callable[[], float] = time.time,
         on_save_failed: Callable[[], None] = lambda: None,
     ) -> None:
+        self.writer = uuid.uuid4().hex
         self._records: dict[str, DossierRecord] = {}
         self._max_age_s = max_age_s
         self._save = save
@@ -48,6 +50,12 @@ class DossierMemory:
 
     def load(self, records: Iterable[DossierRecord]) -> None:
         for record in records:
+            self._records[record.dossier_number] = record
+
+    def written_elsewhere(self, record: DossierRecord) -> None:
+        """A record read from the state topic: another replica's (or an earlier process's)
+        is kept, this process's own arrive after it kept them and are passed over."""
+        if record.writer != self.writer:
             self._records[record.dossier_number] = record
 
     def records(self) -> Iterable[DossierRecord]:
@@ -79,6 +87,7 @@ class DossierMemory:
 
     async def keep_before_writes(self, record: DossierRecord) -> None:
         """Keep `record` once Kafka took it: a write to Elements waits for this."""
+        record = self._own(record)
         try:
             await self._save(record)
         except Exception as error:
@@ -87,13 +96,19 @@ class DossierMemory:
             ) from error
         self._records[record.dossier_number] = record
 
+    def _own(self, record: DossierRecord) -> DossierRecord:
+        return record.model_copy(update={"writer": self.writer})
+
     async def remember(self, record: DossierRecord) -> None:
         """Keep `record` (Elements has acknowledged what it describes).
 
         A durable copy Kafka does not take is logged, not raised: the writes it
         describes are done, and the copy on the topic is the unread one, which a
-        restarted worker does not trust.
+        restarted worker does not trust. A record equal to the one kept is not written.
         """
+        record = self._own(record)
+        if self._records.get(record.dossier_number) == record:
+            return
         self._records[record.dossier_number] = record
         try:
             await self._save(record)

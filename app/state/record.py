@@ -59,6 +59,8 @@ class DossierRecord(BaseModel):
     portal: PortalLocator | None = None
     read_at: float = 0.0
     """When Elements was last read for this dossier (epoch seconds); 0: not to be trusted."""
+    writer: str | None = None
+    """The worker process that wrote it: a replica follows the records of the others."""
 
     def unread(self) -> DossierRecord:
         return self.model_copy(update={"read_at": 0.0})

@@ -136,3 +136,21 @@ async def test_an_upstream_email_change_is_added_without_reading_elements(core: 
         "nieuw@example.nl",
     ]
     assert synced.writes[0].method == "POST"
+
+
+async def test_a_record_another_replica_wrote_replaces_the_one_kept_but_not_ones_own(
+    core: Core,
+) -> None:
+    customer = core.seed(0)
+    await sync_customer(core.context, changed(customer.dossier_number))
+    memory = core.context.memory
+    own = memory.get(customer.dossier_number)
+    assert own is not None and own.writer == memory.writer
+
+    memory.written_elsewhere(own.model_copy(update={"read_at": 1.0}))
+    assert memory.get(customer.dossier_number) == own
+    theirs = own.model_copy(update={"writer": "another-replica", "read_at": 0.0})
+    memory.written_elsewhere(theirs)
+
+    assert memory.get(customer.dossier_number) == theirs
+    assert memory.trusted(customer.dossier_number) is None
