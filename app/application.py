@@ -56,6 +56,9 @@ from app.tracing import TRACER_NAME, build_tracer_provider, shutdown_tracer_prov
 
 log = structlog.get_logger(__name__)
 
+CATCH_UP_TIMEOUT_S = 10.0
+"""How long newly assigned partitions wait for the state topic to be read to its end."""
+
 
 def _http_client(
     base_url: str,
@@ -216,8 +219,6 @@ class Runtime:
         self.state = StateWriter(self.broker, settings.topics.state, settings.retry)
         self.state_topic = StateTopic(settings.kafka, settings.topics.state)
         self.daily_count = DailyCountKeeper(self.state.save_daily_count)
-        if isinstance(self.limiter.slots, InProcessSlots):
-            self.limiter.slots.on_count = self.daily_count.on_count
         self.memory = DossierMemory(
             max_age_s=settings.state.max_age_s,
             save=self.state.save_dossier,
@@ -296,10 +297,12 @@ class Runtime:
         values = await self.state_topic.load(timeout_s=self.settings.state.load_timeout_s)
         self.memory.load(dossier_records(values))
         self.state_topic.follow(self._written_elsewhere)
-        saved = DailyCountKeeper.read(values.get(DAILY_COUNT_KEY))
-        if saved is not None and isinstance(self.limiter.slots, InProcessSlots):
-            self.limiter.slots.restore(saved.day, saved.used)
-            self.daily_count.restored(saved)
+        slots = self.limiter.slots
+        if isinstance(slots, InProcessSlots):  # with Redis, the count lives there
+            if (saved := DailyCountKeeper.read(values.get(DAILY_COUNT_KEY))) is not None:
+                slots.restore(saved.day, saved.used)
+                self.daily_count.restored(saved)
+            slots.on_count = self.daily_count.on_count
         for record in self.memory.records():
             if record.klant is not None and record.medewerker_id is not None:
                 self.context.medewerkers[record.klant.id] = record.medewerker_id
@@ -314,7 +317,7 @@ class Runtime:
             self.memory.written_elsewhere(record)
 
     async def _caught_up(self) -> None:
-        await self.state_topic.caught_up(timeout_s=self.settings.state.load_timeout_s)
+        await self.state_topic.caught_up(timeout_s=CATCH_UP_TIMEOUT_S)
 
     async def start_when_kafka_answers(self) -> None:
         """Start, retrying while Kafka is unreachable or its topics are missing (an operator
@@ -336,7 +339,7 @@ class Runtime:
         drained = await self.consumer.drain(self.settings.shutdown_grace_period_s)
         await self.probe.stop()
         await self.portal.stop()
-        await self.daily_count.flush()
+        await self.daily_count.flush(timeout_s=5.0)
         await self.state_topic.close()
         await self.broker.stop()
         await self.close_clients()

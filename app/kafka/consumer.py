@@ -96,6 +96,8 @@ class EventConsumer:
         self._service = service
         self._limiter = limiter
         self._caught_up = caught_up
+        self._memory_ready = asyncio.Event()
+        self._memory_ready.set()
         self._backfill_in_flight = 0
         self._backfill_finished = 0
         self._tracer = tracer or NoOpTracer()
@@ -156,6 +158,7 @@ class EventConsumer:
         """Schedule the message behind earlier ones with its key; returns without waiting for it."""
         arrived = asyncio.get_running_loop().time()
         record: ConsumerRecord[Any, Any] = msg.raw_message
+        await self._memory_ready.wait()
         if self._stopping:
             return
         partition = TopicPartition(record.topic, record.partition)
@@ -314,10 +317,14 @@ class EventConsumer:
             self._offsets.forget(partition)
 
     async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        if self._caught_up is not None and assigned:
-            await self._caught_up()
         self.assigned |= assigned
         self.flow.joined(assigned)
+        if self._caught_up is not None and assigned:
+            self._memory_ready.clear()
+            try:
+                await self._caught_up()
+            finally:
+                self._memory_ready.set()
 
     async def drain(self, timeout_s: float) -> bool:
         """Stop taking messages and wait for those in flight; True when all finished."""

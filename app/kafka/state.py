@@ -19,6 +19,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
+from app.errors import TopicSetupError
 from app.kafka.connection import client_options
 from app.kafka.publisher import kafka_error_is_transient
 from app.retry import exponential_backoff
@@ -56,6 +57,7 @@ class StateTopic:
         self._consumer: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
         self._following: asyncio.Task[None] | None = None
+        self._batches = 0
 
     async def load(self, *, timeout_s: float) -> dict[str, bytes]:
         """The latest value of every key; a key whose latest value is a tombstone is left out."""
@@ -84,6 +86,7 @@ class StateTopic:
             while True:
                 try:
                     await self._read_batch(on_record)
+                    self._batches += 1
                 except Exception as error:
                     log.warning("reading the state topic failed; retrying", error=str(error))
                     await asyncio.sleep(1.0)
@@ -91,17 +94,33 @@ class StateTopic:
         self._following = asyncio.create_task(follow())
 
     async def caught_up(self, *, timeout_s: float) -> None:
-        """Return once every record written so far has been read (or after `timeout_s`,
-        with a warning: the records then spare fewer reads than they could, never more)."""
-        if self._consumer is None:
+        """Return once every record written before the call has been read: two more fetches
+        of the follower have ended (the second began after the call) and its position is
+        at the partitions' high watermark. After `timeout_s` it returns with a warning."""
+        if self._consumer is None or self._following is None:
             return
+        seen = self._batches
         try:
             async with asyncio.timeout(timeout_s):
-                end = await self._consumer.end_offsets(self._partitions)
-                while not await self._reached(end):  # noqa: ASYNC110 - the follower moves them
+                while self._batches < seen + 2 or not await self._at_high_watermark():
+                    if self._following is None:  # closed meanwhile: the worker is stopping
+                        return
                     await asyncio.sleep(0.02)
         except TimeoutError:
-            log.warning("state topic not caught up in time", timeout_s=timeout_s)
+            log.warning(
+                "state topic not caught up in time",
+                timeout_s=timeout_s,
+                fetches=self._batches - seen,
+            )
+
+    async def _at_high_watermark(self) -> bool:
+        if self._consumer is None:
+            return True
+        for partition in self._partitions:
+            highwater = self._consumer.highwater(partition)
+            if highwater is not None and await self._consumer.position(partition) < highwater:
+                return False
+        return True
 
     async def _reached(self, end: dict[TopicPartition, int]) -> bool:
         assert self._consumer is not None
@@ -112,7 +131,7 @@ class StateTopic:
 
     async def _read_batch(self, on_record: OnRecord) -> None:
         assert self._consumer is not None
-        batch = await self._consumer.getmany(*self._partitions, timeout_ms=500)
+        batch = await self._consumer.getmany(*self._partitions, timeout_ms=200)
         for records in batch.values():
             for record in records:
                 if record.key is not None:
@@ -122,16 +141,23 @@ class StateTopic:
         if self._following is not None:
             self._following.cancel()
             await asyncio.gather(self._following, return_exceptions=True)
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+            self._following = None
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                await consumer.stop()
+            except asyncio.CancelledError:
+                # aiokafka's fetcher lets a fetch to a broker that is gone end this way
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     await consumer.topics()  # fetches the cluster's metadata
     partitions = consumer.partitions_for_topic(topic)
     if not partitions:
-        raise RuntimeError(f"the state topic {topic} does not exist")
+        raise TopicSetupError(f"the state topic {topic} does not exist (yet)")
     return set(partitions)
 
 

@@ -6,11 +6,10 @@ allowance: the busy period runs from the first Elements request to the last.
 
 from __future__ import annotations
 
-import json
 import time
 
 from app.logs import configure_logging
-from app.sandbox.figures import table, traffic_figures
+from app.sandbox.figures import report_backlog, traffic_figures
 from app.sandbox.simulators.seed import seed_customers
 from app.sandbox.world import Sandbox, SandboxOptions
 
@@ -30,38 +29,11 @@ async def run_bench(*, customers: int, rate: int) -> int:
         results = await sandbox.results(customers, timeout_s=60 + 20 * customers / rate)
         wall_s = time.monotonic() - started
         figures = traffic_figures(sandbox.elements, rate)
-    succeeded = sum(r.data.status == "succeeded" for r in results)
-    print(f"benchmark: {customers} new customers, Elements limit {rate} requests/s")
-    print(
-        table(
-            [
-                ("customers synced", f"{succeeded}/{customers}"),
-                ("Elements requests", str(figures.requests)),
-                ("requests per customer", f"{figures.requests / customers:.2f}"),
-                ("429 answers", str(figures.too_many_requests)),
-                ("most requests in any rolling second", str(figures.max_in_rolling_second)),
-                ("busy period", f"{figures.busy_s:.1f} s"),
-                ("utilisation", f"{figures.utilisation:.3f}"),
-                ("wall time (incl. consumer group join)", f"{wall_s:.1f} s"),
-            ]
-        )
+    return report_backlog(
+        f"benchmark: {customers} new customers, Elements limit {rate} requests/s",
+        results=results,
+        figures=figures,
+        rate=rate,
+        rows=[("wall time (incl. consumer group join)", f"{wall_s:.1f} s")],
+        figures_json={},
     )
-    print(
-        json.dumps(
-            {
-                "customers": customers,
-                "succeeded": succeeded,
-                "requests": figures.requests,
-                "requests_per_customer": round(figures.requests / customers, 3),
-                "http_429": figures.too_many_requests,
-                "max_in_rolling_second": figures.max_in_rolling_second,
-                "utilisation": round(figures.utilisation, 3),
-            }
-        )
-    )
-    ok = (
-        succeeded == customers
-        and figures.too_many_requests == 0
-        and figures.max_in_rolling_second <= rate
-    )
-    return 0 if ok else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -76,3 +77,49 @@ def duplicate_entities(dossiers: list[dict[str, Any]]) -> list[str]:
         contracts.update(c["contractnummer"] for c in dossier["contracten"])
     report("contract", contracts)
     return found
+
+
+def report_backlog(
+    title: str,
+    *,
+    results: list[ResultEvent],
+    figures: TrafficFigures,
+    rate: int,
+    rows: list[tuple[str, str]],
+    figures_json: dict[str, Any],
+) -> int:
+    """Print a backlog benchmark's table and JSON line; exit 0 when every customer synced
+    with no 429 and never more than `rate` requests in a rolling second."""
+    customers = len(results)
+    succeeded = sum(r.data.status == "succeeded" for r in results)
+    print(title)
+    print(
+        table(
+            [
+                ("customers synced", f"{succeeded}/{customers}"),
+                ("Elements requests", str(figures.requests)),
+                ("requests per customer", f"{figures.requests / customers:.2f}"),
+                ("429 answers", str(figures.too_many_requests)),
+                ("most requests in any rolling second", str(figures.max_in_rolling_second)),
+                ("busy period", f"{figures.busy_s:.1f} s"),
+                ("utilisation", f"{figures.utilisation:.3f}"),
+                *rows,
+            ]
+        )
+    )
+    summary = {
+        "customers": customers,
+        "succeeded": succeeded,
+        "requests": figures.requests,
+        "requests_per_customer": round(figures.requests / customers, 3),
+        "http_429": figures.too_many_requests,
+        "max_in_rolling_second": figures.max_in_rolling_second,
+        "utilisation": round(figures.utilisation, 3),
+    }
+    print(json.dumps({**summary, **figures_json}))
+    ok = (
+        succeeded == customers
+        and figures.too_many_requests == 0
+        and figures.max_in_rolling_second <= rate
+    )
+    return 0 if ok else 1

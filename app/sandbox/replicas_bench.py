@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import time
 
 from pydantic import SecretStr
 
 from app.logs import configure_logging
-from app.sandbox.figures import table, traffic_figures
+from app.sandbox.figures import report_backlog, traffic_figures
 from app.sandbox.redis_server import RedisServer
 from app.sandbox.simulators.elements import ElementsSimulator
 from app.sandbox.simulators.seed import seed_customers
@@ -65,41 +64,15 @@ async def run_replicas_bench(*, customers: int, rate: int, replicas: int) -> int
                     await worker.close()
             figures = traffic_figures(sandbox.elements, rate)
             gaps_ms = densest_second_gaps_ms(sandbox.elements)
-    succeeded = sum(r.data.status == "succeeded" for r in results)
-    print(
+    return report_backlog(
         f"benchmark: {customers} new customers, {replicas} worker processes sharing the "
-        f"Elements limit of {rate} requests/s through Redis"
+        f"Elements limit of {rate} requests/s through Redis",
+        results=results,
+        figures=figures,
+        rate=rate,
+        rows=[
+            ("gaps in that second (ms)", " ".join(map(str, gaps_ms))),
+            ("wall time (after the workers were ready)", f"{wall_s:.1f} s"),
+        ],
+        figures_json={"replicas": replicas},
     )
-    print(
-        table(
-            [
-                ("customers synced", f"{succeeded}/{customers}"),
-                ("Elements requests", str(figures.requests)),
-                ("429 answers", str(figures.too_many_requests)),
-                ("most requests in any rolling second", str(figures.max_in_rolling_second)),
-                ("gaps in that second (ms)", " ".join(map(str, gaps_ms))),
-                ("busy period", f"{figures.busy_s:.1f} s"),
-                ("utilisation", f"{figures.utilisation:.3f}"),
-                ("wall time (after the workers were ready)", f"{wall_s:.1f} s"),
-            ]
-        )
-    )
-    print(
-        json.dumps(
-            {
-                "customers": customers,
-                "replicas": replicas,
-                "succeeded": succeeded,
-                "requests": figures.requests,
-                "http_429": figures.too_many_requests,
-                "max_in_rolling_second": figures.max_in_rolling_second,
-                "utilisation": round(figures.utilisation, 3),
-            }
-        )
-    )
-    ok = (
-        succeeded == customers
-        and figures.too_many_requests == 0
-        and figures.max_in_rolling_second <= rate
-    )
-    return 0 if ok else 1

@@ -65,7 +65,7 @@ class DailyCountKeeper:
             return
         self._saved = count
 
-    async def flush(self) -> None:
-        """Wait for a save under way (at shutdown)."""
+    async def flush(self, *, timeout_s: float | None = None) -> None:
+        """Wait (at most `timeout_s`) for a save under way, at shutdown."""
         if self._saving is not None:
-            await asyncio.gather(self._saving, return_exceptions=True)
+            await asyncio.wait([self._saving], timeout=timeout_s)

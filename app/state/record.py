@@ -167,7 +167,9 @@ def record_of(
             emails=_kept(klant.emails),
             phones=_kept(klant.phones),
         ),
-        medewerker_id=medewerker_id if medewerker_id is not None else (same and same.medewerker_id),
+        medewerker_id=medewerker_id
+        if medewerker_id is not None or same is None
+        else same.medewerker_id,
         contracts=dict(same.contracts) if same else {},
         upstream=upstream,
         portal=portal or (previous.portal if previous else None),
