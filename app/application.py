@@ -7,6 +7,7 @@ Nothing here touches the network at construction (only the TLS files are read);
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import date
 
@@ -36,15 +37,14 @@ from app.kafka.flow import PauseReason
 from app.kafka.publisher import FormPublisher, OutcomePublisher
 from app.kafka.state import (
     DAILY_COUNT_KEY,
+    DOSSIER_PREFIX,
     StateTopic,
     StateWriter,
-    dossier_record,
-    dossier_records,
+    dossier_values,
 )
 from app.kafka.topics import ensure_topics
 from app.metrics import Metrics
 from app.pipeline.context import SyncContext
-from app.pipeline.locks import KeyedLocks
 from app.pipeline.plan import DossierDefaults
 from app.pipeline.prefill import Prefill
 from app.retry import exponential_backoff
@@ -52,10 +52,14 @@ from app.service import SyncService
 from app.settings import ElementsSettings, PortalSettings, RetrySettings, Settings
 from app.state.daily_count import DailyCountKeeper
 from app.state.memory import DossierMemory
+from app.state.ownership import DossierOwners
+from app.state.redis_leases import RedisLeases
 from app.tracing import TRACER_NAME, build_tracer_provider, shutdown_tracer_provider
 
 log = structlog.get_logger(__name__)
 
+SEED_SLICE = 500
+"""Records parsed between two turns of the event loop while seeding the portal directory."""
 CATCH_UP_TIMEOUT_S = 10.0
 """How long newly assigned partitions wait for the state topic to be read to its end."""
 
@@ -116,6 +120,23 @@ def _limiter(
     limiter.on_wait = metrics.limiter_wait.observe
     metrics.track_budget(lambda: limiter.remaining_today)
     return limiter
+
+
+def _owners(
+    settings: ElementsSettings, metrics: Metrics, limiter: ElementsLimiter, retry: RetrySettings
+) -> DossierOwners:
+    """With the limiter's Redis, one owner per dossier across every replica; else in process."""
+    url = settings.limiter_redis_url
+    leases = (
+        None
+        if url is None
+        else RedisLeases.from_url(
+            url.get_secret_value(),
+            backoff=exponential_backoff(retry),
+            on_error=lambda operation: metrics.limiter_redis_errors.labels(operation).inc(),
+        )
+    )
+    return DossierOwners(leases=leases, waiting=limiter.live.stepped_aside)
 
 
 def _elements_client(
@@ -219,9 +240,11 @@ class Runtime:
         self.state = StateWriter(self.broker, settings.topics.state, settings.retry)
         self.state_topic = StateTopic(settings.kafka, settings.topics.state)
         self.daily_count = DailyCountKeeper(self.state.save_daily_count)
+        self.owners = _owners(settings.elements, self.metrics, self.limiter, settings.retry)
         self.memory = DossierMemory(
             max_age_s=settings.state.max_age_s,
             save=self.state.save_dossier,
+            fence=self.owners.fence,
             on_save_failed=self.metrics.state_save_failures.inc,
         )
         self.context = SyncContext(
@@ -234,8 +257,9 @@ class Runtime:
             ),
             contracts=settings.contracts,
             memory=self.memory,
-            dossier_locks=KeyedLocks(waiting=self.limiter.live.stepped_aside),
+            owners=self.owners,
         )
+        self._seeding: asyncio.Task[None] | None = None
         self.prefill = Prefill(
             self.context, elements_timeout_s=settings.forms.prefill_elements_timeout_s
         )
@@ -295,26 +319,31 @@ class Runtime:
         knew."""
         await self.state_topic.close()
         values = await self.state_topic.load(timeout_s=self.settings.state.load_timeout_s)
-        self.memory.load(dossier_records(values))
-        self.state_topic.follow(self._written_elsewhere)
+        self.memory.load(dossier_values(values))
+        self.state_topic.follow(self._followed)
         slots = self.limiter.slots
         if isinstance(slots, InProcessSlots):  # with Redis, the count lives there
             if (saved := DailyCountKeeper.read(values.get(DAILY_COUNT_KEY))) is not None:
                 slots.restore(saved.day, saved.used)
                 self.daily_count.restored(saved)
             slots.on_count = self.daily_count.on_count
-        for record in self.memory.records():
-            if record.klant is not None and record.medewerker_id is not None:
-                self.context.medewerkers[record.klant.id] = record.medewerker_id
+        log.info("durable memory loaded", dossiers=len(self.memory))
+        self._seeding = asyncio.create_task(self._seed_portal_directory())
+
+    async def _seed_portal_directory(self) -> None:
+        """Tell the portal directory where the records last found each customer, a slice at
+        a time: parsing every record at once would hold the event loop for seconds."""
+        for seen, record in enumerate(self.memory.records(), start=1):
             if record.portal is not None:
                 self.portal.learn(
                     record.portal.customer_id, record.dossier_number, record.portal.page
                 )
-        log.info("durable memory loaded", dossiers=len(self.memory))
+            if seen % SEED_SLICE == 0:
+                await asyncio.sleep(0)
 
-    def _written_elsewhere(self, key: str, value: bytes | None) -> None:
-        if (record := dossier_record(key, value)) is not None:
-            self.memory.written_elsewhere(record)
+    def _followed(self, key: str, value: bytes | None) -> None:
+        if key.startswith(DOSSIER_PREFIX):
+            self.memory.followed(key.removeprefix(DOSSIER_PREFIX), value)
 
     async def _caught_up(self) -> None:
         await self.state_topic.caught_up(timeout_s=CATCH_UP_TIMEOUT_S)
@@ -339,6 +368,8 @@ class Runtime:
         drained = await self.consumer.drain(self.settings.shutdown_grace_period_s)
         await self.probe.stop()
         await self.portal.stop()
+        if self._seeding is not None:
+            self._seeding.cancel()
         await self.daily_count.flush(timeout_s=5.0)
         await self.state_topic.close()
         await self.broker.stop()
@@ -350,5 +381,6 @@ class Runtime:
         for client in self._http.values():
             await client.aclose()
         await self.limiter.close()
+        await self.owners.close()
         if self._own_tracer_provider:
             await shutdown_tracer_provider(self.tracer_provider)

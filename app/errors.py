@@ -7,6 +7,8 @@
     │   ├── UpstreamUnavailable       5xx, timeout, connection error (ANVA, portal, Elements)
     │   ├── RateLimited               Elements answered 429 (carries Retry-After when sent)
     │   ├── StaleLocator              a klant the worker remembered is gone: read again
+    │   ├── StateUnavailable          the state topic did not take a record needed before a write
+    │   ├── OwnershipLost             this replica's lease on the dossier ran out mid-sync
     │   └── DailyBudgetExhausted      our own count or Elements' daily 429: wait for midnight
     │       └── BackfillReserveReached    a backfill met the budget kept for live events
     └── PermanentError                trying again gives the same answer
@@ -20,6 +22,7 @@
         ├── ContractNotFound          ANVA does not know the contract
         ├── UnreadableRecord          the record the event needs has a field we cannot read
         ├── ContractAanvragerUnknown  a zakelijk klant and no person to be eerste aanvrager
+        ├── KlantdossierDeleted       the only klantdossiers with the dossier number are deleted
         └── InternalError             a bug of ours; the event fails rather than the worker
 
 Clients translate HTTP and transport failures into these at their boundary, so the
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from app.clients.elements import Write
+    from app.pipeline.apply import Applied
 
 
 class SettingsError(Exception):
@@ -91,6 +95,13 @@ class StateUnavailable(RetryableError):
     code = "state_unavailable"
 
 
+class OwnershipLost(RetryableError):
+    """This replica no longer owns the dossier (its lease ran out): its record is not written,
+    and the next attempt owns the dossier again and reads afresh."""
+
+    code = "ownership_lost"
+
+
 class DailyBudgetExhausted(RetryableError):
     """The daily Elements request budget is spent until it resets."""
 
@@ -117,6 +128,8 @@ class UpstreamRejected(PermanentError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.applied: Applied | None = None
+        """Set when Elements refused a step of a plan: the steps before it, all applied."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +197,12 @@ class ContractAanvragerUnknown(PermanentError):
     """The dossier's klant is an organisation and ANVA names no person to apply for its contract."""
 
     code = "contract_aanvrager_unknown"
+
+
+class KlantdossierDeleted(PermanentError):
+    """Only deleted klantdossiers carry the dossier number: a person deleted it, a person decides."""
+
+    code = "klantdossier_deleted"
 
 
 class InternalError(PermanentError):

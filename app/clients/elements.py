@@ -25,6 +25,7 @@ from app.errors import (
     DailyBudgetExhausted,
     ElementsValidationError,
     RateLimited,
+    UpstreamRejected,
     UpstreamUnavailable,
     ValidationItem,
 )
@@ -71,7 +72,13 @@ class ElementsDossier(_Resource):
     id: int
     relatienummer: str | None = None
     omschrijving: str | None = None
+    deleted: Any = None
+    """Set (to anything but null) once a person deleted the dossier: nothing is written to it."""
     embedded: PhpMap = Field(default_factory=dict, alias="_embedded")
+
+    def carries(self, dossier_number: str) -> bool:
+        """This is the dossier of `dossier_number`, and may be written to."""
+        return self.relatienummer == dossier_number and self.deleted is None
 
     @property
     def standaardcorrespondentieadres(self) -> ElementsAdres | None:
@@ -311,6 +318,16 @@ class ElementsClient:
     async def find_dossiers(self, **filters: str) -> list[ElementsDossier]:
         items = await self._collection(DOSSIERS, "klantdossiers", params=filters)
         return parse_items(ElementsDossier, items, api=API)
+
+    async def dossier(self, dossier_id: int) -> ElementsDossier | None:
+        """The klantdossier with this id; None when Elements no longer has it (404)."""
+        try:
+            response = await self._call("GET", f"{DOSSIERS}/{dossier_id}")
+        except UpstreamRejected as error:
+            if error.status == 404:
+                return None
+            raise
+        return parse_item(ElementsDossier, json_object(response, api=API), api=API)
 
     async def create_dossier(self, payload: dict[str, Any]) -> Write:
         return await self._create(DOSSIERS, payload)

@@ -10,13 +10,12 @@ written with `acks=all` and awaited.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from faststream.kafka import KafkaBroker
-from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from app.errors import TopicSetupError
@@ -25,7 +24,6 @@ from app.kafka.publisher import kafka_error_is_transient
 from app.retry import exponential_backoff
 from app.settings import KafkaSettings, RetrySettings
 from app.state.daily_count import DailyCount
-from app.state.record import DossierRecord
 
 log = structlog.get_logger(__name__)
 
@@ -161,21 +159,11 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     return set(partitions)
 
 
-def dossier_record(key: str, value: bytes | None) -> DossierRecord | None:
-    """The dossier record a state topic value holds; None for another kind of record, a
-    tombstone, or one that cannot be read (its dossier is then read from Elements, as for
-    a dossier never synced)."""
-    if not key.startswith(DOSSIER_PREFIX) or value is None:
-        return None
-    try:
-        return DossierRecord.model_validate_json(value)
-    except ValidationError as error:
-        log.warning("state record unreadable; skipped", key=key, errors=error.error_count())
-        return None
-
-
-def dossier_records(values: dict[str, bytes]) -> list[DossierRecord]:
-    return [r for key, value in values.items() if (r := dossier_record(key, value)) is not None]
+def dossier_values(values: dict[str, bytes]) -> Iterator[tuple[str, bytes]]:
+    """(dossier number, record bytes) of every dossier record among the topic's values."""
+    for key, value in values.items():
+        if key.startswith(DOSSIER_PREFIX):
+            yield key.removeprefix(DOSSIER_PREFIX), value
 
 
 class StateWriter:
@@ -196,8 +184,8 @@ class StateWriter:
             with attempt:
                 await self._broker.publish(value, topic=self._topic, key=key.encode())
 
-    async def save_dossier(self, record: DossierRecord) -> None:
-        await self.write(dossier_key(record.dossier_number), record.model_dump_json().encode())
+    async def save_dossier(self, dossier_number: str, value: bytes) -> None:
+        await self.write(dossier_key(dossier_number), value)
 
     async def save_daily_count(self, count: DailyCount) -> None:
         await self.write(DAILY_COUNT_KEY, count.model_dump_json().encode())

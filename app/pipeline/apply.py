@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from app.clients.elements import ElementsClient, KlantKind, Write
-from app.errors import InternalError, SyncError
+from app.errors import InternalError, SyncError, UpstreamRejected
 from app.pipeline.model import DossierState
 from app.pipeline.steps import (
     AddAdres,
@@ -30,13 +30,6 @@ from app.pipeline.steps import (
 )
 
 EERSTE_PERSOON = "eerste-persoon"
-
-MedewerkerLocators = dict[int, int]
-"""Organisation klant id → the medewerker that applies for its contracts.
-
-Remembered the moment it is created, even when the rest of its plan then fails: the
-API lists no medewerkers, so a second attempt could not find it and would add another.
-"""
 
 
 @contextmanager
@@ -68,18 +61,23 @@ class Applied:
     new_adres_id: int | None = None
     medewerker_id: int | None = None
     contract_id: int | None = None
+    email_added: bool = False
+    phone_added: bool = False
+    confirmed: bool = False
+    """A read in this sync confirmed which dossier it is (CONTRACT.md), or this sync made it."""
     writes: tuple[Write, ...] = ()
 
     @classmethod
-    def on(cls, current: DossierState | None) -> Applied:
-        """A plan's starting point: the dossier as read, or nothing yet."""
+    def on(cls, current: DossierState | None, *, confirmed: bool) -> Applied:
+        """A plan's starting point: the dossier as known, or nothing yet."""
         if current is None:
-            return cls(dossier_id=None)
+            return cls(dossier_id=None, confirmed=confirmed)
         klant = current.klant
         return cls(
             dossier_id=current.id,
             klant=(klant.kind, klant.id) if klant else None,
             standaard_adres_id=current.standaard_adres.id if current.standaard_adres else None,
+            confirmed=confirmed,
         )
 
     def dossier(self) -> int:
@@ -103,23 +101,26 @@ async def apply_plan(
     elements: ElementsClient,
     steps: list[Step],
     start: Applied,
-    *,
-    medewerkers: MedewerkerLocators,
 ) -> Applied:
     """Apply `steps` from `start`; the result names the writes these steps made."""
     target = replace(start, writes=())
     made: list[Write] = []
-    with writes_kept(made):
-        for step in steps:
-            made.append(await _apply(elements, step, target, medewerkers))
-        target.dossier()
+    try:
+        with writes_kept(made):
+            for step in steps:
+                made.append(await _apply(elements, step, target))
+            target.dossier()
+    except UpstreamRejected as refused:
+        # Elements refused this step, so it wrote nothing: what came before is exactly
+        # what the dossier holds now, and the caller may record it as such.
+        target.writes = tuple(made)
+        refused.applied = target
+        raise
     target.writes = tuple(made)
     return target
 
 
-async def _apply(
-    elements: ElementsClient, step: Step, target: Applied, medewerkers: MedewerkerLocators
-) -> Write:
+async def _apply(elements: ElementsClient, step: Step, target: Applied) -> Write:
     """One step's write; the ids it creates are noted in `target` for the steps after it."""
     match step:
         case CreateDossier(payload):
@@ -140,11 +141,13 @@ async def _apply(
             target.standaard_adres_id = chosen
         case AddEmail(payload):
             done = await elements.add_to_klant(*target.klant_ref(), "emailadressen", payload)
+            target.email_added = True
         case AddPhone(payload):
             done = await elements.add_to_klant(*target.klant_ref(), "telefoonnummers", payload)
+            target.phone_added = True
         case CreateMedewerker(organisatie_id, payload):
             done = await elements.create_medewerker(target.dossier(), organisatie_id, payload)
-            target.medewerker_id = medewerkers[organisatie_id] = done.resource_id
+            target.medewerker_id = done.resource_id
         case CreateContract(payload, aanvragers):
             body = {**payload, **aanvragers.payload(target.medewerker_id)}
             done = await elements.create_contract(target.dossier(), body)

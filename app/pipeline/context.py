@@ -16,11 +16,13 @@ from app.clients.anva import AnvaClient
 from app.clients.elements import ElementsClient, Write
 from app.clients.portal import PortalDirectory
 from app.errors import StaleLocator, UpstreamRejected
-from app.pipeline.apply import MedewerkerLocators
-from app.pipeline.locks import KeyedLocks
 from app.pipeline.plan import DossierDefaults
 from app.settings import ContractSettings
 from app.state.memory import DossierMemory
+from app.state.ownership import DossierOwners
+
+RECORD_CATCH_UP_S = 1.0
+"""How long a new owner waits for the previous owner's record to reach it from the topic."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,9 @@ class Synced:
 class SyncContext:
     """The clients and settings every entry point needs, and the process's memory.
 
-    Work on one dossier is serialised by `dossier_locks`: the consumer already orders
-    messages per key, but a form (keyed by portal customer id) and a customer event
-    (keyed by dossier number) can name the same dossier. `contracts` comes from the
+    Work on one dossier is serialised by `owned`: the consumer already orders messages
+    per key, but a form (keyed by portal customer id) and a customer event (keyed by
+    dossier number) can name the same dossier, on this replica or another. `contracts` comes from the
     settings tree (`ELEMENTS_CONTRACT_*`) like everything else the worker is told.
     """
 
@@ -51,19 +53,29 @@ class SyncContext:
     defaults: DossierDefaults
     contracts: ContractSettings
     memory: DossierMemory
-    dossier_locks: KeyedLocks = field(default_factory=KeyedLocks)
-    medewerkers: MedewerkerLocators = field(default_factory=dict)
+    owners: DossierOwners = field(default_factory=DossierOwners)
+
+    @asynccontextmanager
+    async def owned(self, dossier_number: str) -> AsyncIterator[None]:
+        """Own the dossier (`app.state.ownership`) with its newest record in memory: a record
+        older than the last one its owners confirmed is not planned from."""
+        async with self.owners.hold(dossier_number) as owned:
+            if owned.newest_revision:
+                await self.memory.caught_up(
+                    dossier_number, owned.newest_revision, timeout_s=RECORD_CATCH_UP_S
+                )
+            yield
 
     @asynccontextmanager
     async def locators_checked(self, dossier_number: str) -> AsyncIterator[None]:
         """A 404 under a remembered id means it was removed in Elements: read afresh."""
-        trusted = self.memory.trusted(dossier_number) is not None
+        remembered = self.memory.get(dossier_number) is not None
         try:
             yield
         except UpstreamRejected as error:
-            if error.status != 404 or not trusted:
+            if error.status != 404 or not remembered:
                 raise
-            self.memory.forget(dossier_number)
+            await self.memory.forget(dossier_number)
             stale = StaleLocator("an Elements resource the worker knew is gone")
             stale.writes = error.writes
             raise stale from error

@@ -19,7 +19,7 @@ import structlog
 from app.clients.anva import AnvaContract
 from app.clients.elements import ElementsClient, Write
 from app.clients.limiter import today_in_amsterdam
-from app.errors import ContractNotFound, PermanentError
+from app.errors import ContractNotFound, PermanentError, StaleLocator
 from app.events import ContractChanged
 from app.pipeline.apply import Applied, apply_plan, writes_kept
 from app.pipeline.context import SyncContext, Synced
@@ -31,6 +31,8 @@ from app.pipeline.contract_plan import (
     plan_new_contract,
 )
 from app.pipeline.customer import resolved_customer, sync_dossier
+from app.pipeline.remembered import carries_number
+from app.pipeline.steps import CreateMedewerker, Step
 from app.state.record import DossierRecord
 
 log = structlog.get_logger(__name__)
@@ -49,17 +51,25 @@ async def sync_contract(context: SyncContext, event: ContractChanged) -> Synced:
             anva_dossier=contract.dossierNumber,
         )
     number = contract.dossierNumber
-    async with context.dossier_locks.hold(number):
-        record = context.memory.get(number)
-        known = (record.contracts.get(contract.id) if record else None) or await find_contract(
-            context.elements, number, contract.id
-        )
+    async with context.owned(number), context.locators_checked(number):
+        known = await _known_contract(context, number, contract.id)
         if known is None:
             known, writes = await _create_contract(context, contract, number)
         else:
             known, writes = await _record_change(context, contract, known, number)
         await _remember_contract(context, number, contract.id, known)
     return Synced(known.dossier_id, writes)
+
+
+async def _known_contract(
+    context: SyncContext, dossier_number: str, contract_id: str
+) -> KnownContract | None:
+    """Where the contract lives: the record's word for it, else one search in Elements."""
+    record = context.memory.get(dossier_number)
+    remembered = record.contracts.get(contract_id) if record is not None else None
+    if remembered is not None:
+        return remembered
+    return await find_contract(context.elements, dossier_number, contract_id)
 
 
 async def _remember_contract(
@@ -76,8 +86,6 @@ async def _remember_contract(
     if record is None or record.dossier_id != known.dossier_id:
         record = DossierRecord(dossier_number=dossier_number, dossier_id=known.dossier_id)
     updated = record.with_contract(contract_id, known)
-    if record.klant is not None and (medewerker := context.medewerkers.get(record.klant.id)):
-        updated = updated.model_copy(update={"medewerker_id": medewerker})
     if updated != record:
         await memory.remember(updated)
 
@@ -86,12 +94,32 @@ async def _record_change(
     context: SyncContext, contract: AnvaContract, known: KnownContract, dossier_number: str
 ) -> tuple[KnownContract, tuple[Write, ...]]:
     steps = plan_contract_change(contract, known, settings=context.contracts)
-    if steps:
+    if not steps:
+        return known, ()
+    if not await carries_number(context.elements, known.dossier_id, dossier_number):
+        log.warning(
+            "the remembered klantdossier no longer carries the dossier number or is deleted; "
+            "searching again",
+            dossier_id=known.dossier_id,
+        )
         await _remember_contract(context, dossier_number, contract.id, None)
-    applied = await apply_plan(
-        context.elements, steps, Applied(known.dossier_id), medewerkers=context.medewerkers
-    )
-    return (known.synced_from(contract) if steps else known), applied.writes
+        await context.memory.forget(dossier_number)
+        found = await find_contract(context.elements, dossier_number, contract.id)
+        if found is None:
+            return await _create_contract(context, contract, dossier_number)
+        return await _record_change(context, contract, found, dossier_number)
+    await _remember_contract(context, dossier_number, contract.id, None)
+    applied = await apply_plan(context.elements, steps, Applied(known.dossier_id, confirmed=True))
+    return known.synced_from(contract), applied.writes
+
+
+def _medewerker_of(context: SyncContext, dossier_number: str, klant_id: int) -> int | None:
+    """The medewerker this worker created to apply for the klant's contracts (the API lists
+    none, so only the record knows it)."""
+    record = context.memory.get(dossier_number)
+    if record is None or record.klant is None or record.klant.id != klant_id:
+        return None
+    return record.medewerker_id
 
 
 async def _create_contract(
@@ -105,19 +133,40 @@ async def _create_contract(
             raise PermanentError(
                 f"dossier {dossier_number} has no klant or correspondentieadres for a contract"
             )
+        if not customer.confirmed and not await carries_number(
+            context.elements, customer.dossier(), dossier_number
+        ):
+            await context.memory.forget(dossier_number)
+            raise StaleLocator(f"the klantdossier of {dossier_number} changed while syncing it")
         dossier = ContractDossier(
             klant=customer.klant,
             adres_id=customer.standaard_adres_id,
-            medewerker_id=context.medewerkers.get(customer.klant[1]),
+            medewerker_id=_medewerker_of(context, dossier_number, customer.klant[1]),
         )
         steps = plan_new_contract(
             contract, desired, dossier, settings=context.contracts, today=today_in_amsterdam()
         )
-        applied = await apply_plan(
-            context.elements, steps, customer, medewerkers=context.medewerkers
-        )
+        applied = await _applied_with_medewerker_kept(context, dossier_number, steps, customer)
     created = KnownContract(applied.dossier(), applied.contract(None), None)
     return created.synced_from(contract), (*customer.writes, *applied.writes)
+
+
+async def _applied_with_medewerker_kept(
+    context: SyncContext, dossier_number: str, steps: list[Step], start: Applied
+) -> Applied:
+    """Apply the contract's steps; a medewerker it creates is recorded the moment Elements
+    acknowledged it: no later failure, crash or rebalance may make a second one, which
+    could never be removed."""
+    split = next((i + 1 for i, s in enumerate(steps) if isinstance(s, CreateMedewerker)), 0)
+    first = await apply_plan(context.elements, steps[:split], start)
+    if first.medewerker_id is not None and (record := context.memory.get(dossier_number)):
+        await context.memory.remember(
+            record.model_copy(update={"medewerker_id": first.medewerker_id})
+        )
+    with writes_kept(first.writes):
+        rest = await apply_plan(context.elements, steps[split:], first)
+    rest.writes = (*first.writes, *rest.writes)
+    return rest
 
 
 async def find_contract(

@@ -7,6 +7,7 @@ only a list the record does not know and the plan needs.
 from __future__ import annotations
 
 from app.clients.elements import ContactList, ElementsAdres, ElementsClient, KlantKind
+from app.errors import KlantdossierDeleted
 from app.pipeline.address import Categorie, categorie_of
 from app.pipeline.model import (
     Adres,
@@ -57,15 +58,26 @@ async def read_dossier_core(
     dossier_number: str,
     preferred: KlantKind,
 ) -> DossierState | None:
-    """The klantdossier with this relatienummer, its standaard address and its klant."""
+    """The klantdossier with this relatienummer, its standaard address and its klant.
+
+    The search confirms the dossier's identity (CONTRACT.md): only a dossier that carries
+    the number and is not deleted counts; when only deleted ones carry it, a person
+    deleted the customer's dossier and a person decides (`KlantdossierDeleted`).
+    """
     found = [
         d
         for d in await elements.find_dossiers(relatienummer=dossier_number)
         if d.relatienummer == dossier_number
     ]
-    if not found:
+    live = [d for d in found if d.carries(dossier_number)]
+    if found and not live:
+        raise KlantdossierDeleted(
+            f"the only klantdossiers with relatienummer {dossier_number} are deleted "
+            f"({', '.join(str(d.id) for d in found)})"
+        )
+    if not live:
         return None
-    dossier = min(found, key=lambda d: d.id)
+    dossier = min(live, key=lambda d: d.id)
     standaard = dossier.standaardcorrespondentieadres
     return DossierState(
         id=dossier.id,

@@ -2,22 +2,20 @@
 as remembered or read, plan, apply, remember.
 
 `sync_dossier` is the core the contract entry point shares: a contract arriving before
-its customer syncs the customer first. `apply_customer_plan` is the apply the form
-entry point shares: every value of a customer plan is checked before its first write.
+its customer syncs the customer first.
 """
 
 from __future__ import annotations
 
 from app.clients.portal import PortalCustomer
 from app.events import CustomerChanged
-from app.pipeline.apply import Applied, apply_plan
+from app.pipeline.apply import Applied
 from app.pipeline.context import SyncContext, Synced
-from app.pipeline.current import read_dossier
-from app.pipeline.limits import Origins, check_lengths
-from app.pipeline.mapping import CUSTOMER_ORIGINS, desired_customer
+from app.pipeline.current import complete, read_dossier
+from app.pipeline.mapping import desired_customer
 from app.pipeline.model import DesiredCustomer, DossierState
 from app.pipeline.plan import plan_customer
-from app.pipeline.remembered import known_dossier, remember_dossier
+from app.pipeline.remembered import Known, applied_and_remembered, planned
 from app.pipeline.resolve import resolve_customer
 from app.pipeline.steps import Step
 from app.state.record import PortalLocator, wanted_customer
@@ -28,7 +26,7 @@ async def sync_customer(context: SyncContext, event: CustomerChanged) -> Synced:
     number = event.dossierNumber
     upstream = await resolve_customer(context.anva, context.portal, number, event.portalCustomerId)
     desired = desired_customer(number, upstream.account, upstream.portal)
-    async with context.dossier_locks.hold(number):
+    async with context.owned(number):
         applied = await sync_dossier(context, desired, portal=_located(context, upstream.portal))
     return Synced(applied.dossier(), applied.writes)
 
@@ -51,18 +49,22 @@ async def resolved_customer(
 async def sync_dossier(
     context: SyncContext, desired: DesiredCustomer, *, portal: PortalLocator | None = None
 ) -> Applied:
-    """Plan and apply `desired` from the dossier as known; the caller holds its lock.
+    """Plan and apply `desired` from the dossier as known; the caller owns the dossier.
 
     An unchanged customer whose record is trusted costs no Elements request at all.
     """
     number = desired.dossier_number
+
+    async def planner(known: Known) -> tuple[DesiredCustomer, list[Step]]:
+        wanted = wanted_customer(desired, known.previous, known.current)
+        await complete(context.elements, known.current, wanted)
+        return wanted, plan_customer(wanted, known.current, context.defaults)
+
     async with context.locators_checked(number):
-        wanted = wanted_customer(desired, context.memory.get(number))
-        known = await known_dossier(context, wanted)
-        steps = plan_customer(wanted, known.current, context.defaults)
-        applied = await apply_customer_plan(context, steps, known.current)
-        await remember_dossier(context, known, wanted, applied, upstream=desired, portal=portal)
-    return applied
+        known, wanted, steps = await planned(context, number, desired.kind, planner)
+        return await applied_and_remembered(
+            context, known, wanted, steps, upstream=desired, portal=portal
+        )
 
 
 async def planned_dossier(
@@ -72,21 +74,3 @@ async def planned_dossier(
     read from Elements: what the dry run (`python -m app plan`) shows."""
     current = await read_dossier(context.elements, desired)
     return plan_customer(desired, current, context.defaults), current
-
-
-async def apply_customer_plan(
-    context: SyncContext,
-    steps: list[Step],
-    current: DossierState | None,
-    origins: Origins = CUSTOMER_ORIGINS,
-) -> Applied:
-    """Apply a plan whose every value Elements takes; `origins` name them when not.
-
-    The dossier's record is durably marked unread before the first write.
-    """
-    check_lengths(steps, origins)
-    if steps and current is not None:
-        await context.memory.before_writes(current.relatienummer)
-    return await apply_plan(
-        context.elements, steps, Applied.on(current), medewerkers=context.medewerkers
-    )

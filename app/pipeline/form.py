@@ -16,14 +16,14 @@ import structlog
 
 from app.events import FormSubmitted
 from app.pipeline.context import SyncContext, Synced
-from app.pipeline.current import read_adressen
-from app.pipeline.customer import apply_customer_plan
+from app.pipeline.current import complete, read_adressen
 from app.pipeline.form_changes import FormChanges
 from app.pipeline.mapping import desired_customer
-from app.pipeline.model import address_is_current
+from app.pipeline.model import DesiredCustomer, address_is_current
 from app.pipeline.plan import plan_customer
-from app.pipeline.remembered import known_dossier, remember_dossier
+from app.pipeline.remembered import Known, applied_and_remembered, planned
 from app.pipeline.resolve import linked_customer
+from app.pipeline.steps import Step
 
 
 async def sync_form(context: SyncContext, event: FormSubmitted) -> Synced:
@@ -33,10 +33,11 @@ async def sync_form(context: SyncContext, event: FormSubmitted) -> Synced:
     structlog.contextvars.bind_contextvars(dossier_number=number)
     account = await context.anva.account_for_dossier(number)
     base = desired_customer(number, account, customer)
-    async with context.dossier_locks.hold(number), context.locators_checked(number):
-        wanted = replace(base, adres=None, email=changes.email, phone=changes.phone)
-        known = await known_dossier(context, wanted)
+    wanted = replace(base, adres=None, email=changes.email, phone=changes.phone)
+
+    async def planner(known: Known) -> tuple[DesiredCustomer, list[Step]]:
         current = known.current
+        await complete(context.elements, current, wanted)
         if current is None:
             desired = replace(
                 base,
@@ -49,8 +50,13 @@ async def sync_form(context: SyncContext, event: FormSubmitted) -> Synced:
             desired = replace(wanted, adres=changes.adres_over(standaard))
             if not address_is_current(desired, current):
                 await read_adressen(context.elements, current)
-        steps = plan_customer(desired, current, context.defaults)
-        applied = await apply_customer_plan(context, steps, current, changes.origins())
-        previous = known.previous.upstream if known.previous else None
-        await remember_dossier(context, known, desired, applied, upstream=previous or base)
+        return desired, plan_customer(desired, current, context.defaults)
+
+    async with context.owned(number), context.locators_checked(number):
+        known, desired, steps = await planned(context, number, base.kind, planner)
+        previous = known.previous
+        last_sync = previous.upstream if previous is not None and previous.read_at > 0 else None
+        applied = await applied_and_remembered(
+            context, known, desired, steps, upstream=last_sync or base, origins=changes.origins()
+        )
     return Synced(applied.dossier(), applied.writes, ignored_fields=tuple(changes.ignored))

@@ -1,32 +1,70 @@
 """The records of every dossier, in process, and written through to the state topic.
 
-`trusted` answers whether a record may stand in for a read of Elements: only while it
-is younger than `STATE_MAX_AGE_S` (a hand edit in Elements is healed within that
+`trusted` answers whether a record may stand in for a read of what Elements holds: only
+while it is younger than `STATE_MAX_AGE_S` (a hand edit in Elements is healed within that
 time) and was not marked unread. Writing follows the order that keeps the durable copy
 safe: before a plan's first write the record is durably marked unread (`before_writes`;
 it fails the attempt, retryably, when Kafka cannot take that), after the writes the new
 record is kept (`remember`). A crash in between leaves a record the next worker does
 not trust, so it reads Elements instead of adding what is already there.
+
+Records are ordered by their `revision`, which grows with every write of the dossier's
+record: a record read from the topic replaces the one held only when it is newer, so a
+late write of a replica that lost the dossier never outranks its new owner's. With
+several replicas the revision is confirmed by the dossier's owner lease (`fence`),
+which refuses a replica that no longer owns the dossier.
+
+Each record is held as the bytes the topic holds and parsed when a sync asks for it: a
+parsed record costs about ten times its JSON in memory, and loading must not parse a
+hundred thousand records on the event loop before `/healthz` can answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 import structlog
+from pydantic import ValidationError
 
 from app.errors import StateUnavailable
-from app.state.record import DossierRecord
+from app.state.record import RECORD_VERSION, DossierRecord
 
 log = structlog.get_logger(__name__)
 
-Save = Callable[[DossierRecord], Awaitable[None]]
+Save = Callable[[str, bytes], Awaitable[None]]
+"""Writes a dossier's record (by dossier number) to the state topic."""
+Fence = Callable[[str, int], Awaitable[int]]
+"""Given the dossier number and the revision this process would write, the revision to
+write; raises `OwnershipLost` when this process no longer owns the dossier."""
+
+CLOCK_SKEW_S = 5.0
+"""A record read this much later than now was written by a clock that is wrong: not trusted."""
+CATCH_UP_POLL_S = 0.02
 
 
-async def _kept_in_process(record: DossierRecord) -> None:
+async def _kept_in_process(dossier_number: str, value: bytes) -> None:
     """No durable copy: the dry run and unit tests keep records for this process only."""
+
+
+async def _unfenced(dossier_number: str, revision: int) -> int:
+    """One replica: the in-process lock is the only owner there is."""
+    return revision
+
+
+def parse_record(value: bytes) -> DossierRecord | None:
+    """The record these bytes hold; None when unreadable or of another format version."""
+    try:
+        record = DossierRecord.model_validate_json(value)
+    except ValidationError as error:
+        log.warning("state record unreadable; counts as none", errors=error.error_count())
+        return None
+    if record.version != RECORD_VERSION:
+        log.warning("state record of an unknown version; counts as none", version=record.version)
+        return None
+    return record
 
 
 class DossierMemory:
@@ -35,69 +73,155 @@ class DossierMemory:
         *,
         max_age_s: float,
         save: Save = _kept_in_process,
+        fence: Fence = _unfenced,
         clock: Callable[[], float] = time.time,
         on_save_failed: Callable[[], None] = lambda: None,
     ) -> None:
         self.writer = uuid.uuid4().hex
-        self._records: dict[str, DossierRecord] = {}
+        self._raw: dict[str, bytes] = {}
         self._max_age_s = max_age_s
         self._save = save
+        self._fence = fence
         self._clock = clock
         self._on_save_failed = on_save_failed
+        self._background: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._raw)
 
-    def load(self, records: Iterable[DossierRecord]) -> None:
-        for record in records:
-            self._records[record.dossier_number] = record
+    def load(self, values: Iterable[tuple[str, bytes]]) -> None:
+        """The topic's latest value per dossier, kept unparsed (see the module's docstring)."""
+        self._raw.update(values)
 
-    def written_elsewhere(self, record: DossierRecord) -> None:
-        """A record read from the state topic: another replica's (or an earlier process's)
-        is kept, this process's own arrive after it kept them and are passed over."""
-        if record.writer != self.writer:
-            self._records[record.dossier_number] = record
+    def followed(self, dossier_number: str, value: bytes | None) -> None:
+        """A value read from the state topic while running.
 
-    def records(self) -> Iterable[DossierRecord]:
-        return self._records.values()
+        A tombstone or a value that cannot be read drops the record (CONTRACT.md: the
+        operator's way to force a read of Elements). A record replaces the one held only
+        when its revision is higher; this process's own come back with the revision it
+        holds and change nothing. An older one written after the one this process holds
+        (a replica that lost the dossier, late) is answered by writing the newer again,
+        so that compaction, which keeps the latest write, keeps the newer record.
+        """
+        if value is None:
+            if self._raw.pop(dossier_number, None) is not None:
+                log.info("state record forgotten by a tombstone", dossier_number=dossier_number)
+            return
+        record = parse_record(value)
+        if record is None:
+            self._raw.pop(dossier_number, None)
+            return
+        held = self.get(dossier_number)
+        if held is None or record.revision > held.revision:
+            self._raw[dossier_number] = value
+        elif record.revision < held.revision and held.writer == self.writer:
+            self._in_background(self._save(dossier_number, self._raw[dossier_number]))
+
+    def _in_background(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception as error:
+                self._on_save_failed()
+                log.warning("state record not written again", error=type(error).__name__)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def records(self) -> Iterator[DossierRecord]:
+        """Every usable record, parsed one at a time."""
+        for number in list(self._raw):
+            if (record := self.get(number)) is not None:
+                yield record
 
     def now(self) -> float:
         return self._clock()
 
     def get(self, dossier_number: str) -> DossierRecord | None:
-        return self._records.get(dossier_number)
+        """The dossier's record; one that cannot be read, of another version, or read "in
+        the future" (a clock that is wrong) counts as none, and is dropped."""
+        value = self._raw.get(dossier_number)
+        if value is None:
+            return None
+        record = parse_record(value)
+        if record is not None and record.read_at > self._clock() + CLOCK_SKEW_S:
+            log.warning("state record read in the future; counts as none", read_at=record.read_at)
+            record = None
+        if record is None:
+            del self._raw[dossier_number]
+        return record
 
     def trusted(self, dossier_number: str) -> DossierRecord | None:
-        """The record, when it may stand in for a read of Elements."""
-        record = self._records.get(dossier_number)
+        """The record, when it may stand in for a read of what Elements holds."""
+        record = self.get(dossier_number)
         if record is None or record.read_at <= 0:
             return None
         return record if self._clock() - record.read_at <= self._max_age_s else None
 
-    def forget(self, dossier_number: str) -> None:
-        """An id it holds is gone from Elements: the next sync reads Elements again."""
-        if (record := self._records.get(dossier_number)) is not None:
-            self._records[dossier_number] = record.unread()
+    async def caught_up(self, dossier_number: str, revision: int, *, timeout_s: float) -> None:
+        """Wait until the record held is at least `revision` (the newest its owner lease has
+        seen written); past `timeout_s` the record held is dropped, so the sync reads
+        Elements instead of planning from an older record."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while (held := self.get(dossier_number)) is None or held.revision < revision:
+            if loop.time() >= deadline:
+                if held is not None:
+                    log.warning(
+                        "state record older than its owner's; reading Elements instead",
+                        dossier_number=dossier_number,
+                        held=held.revision,
+                        newest=revision,
+                    )
+                    self._raw.pop(dossier_number, None)
+                return
+            await asyncio.sleep(CATCH_UP_POLL_S)
+
+    async def forget(self, dossier_number: str) -> None:
+        """An id the record holds is gone from Elements, or names another dossier now:
+        durably mark the record unread and drop the contracts it locates, so the next sync,
+        here or on another replica, searches Elements again."""
+        record = self.get(dossier_number)
+        if record is not None and (record.read_at > 0 or record.contracts):
+            await self.keep_before_writes(record.unread().model_copy(update={"contracts": {}}))
 
     async def before_writes(self, dossier_number: str) -> None:
         """Durably mark the record unread before Elements is written to under it."""
-        record = self._records.get(dossier_number)
+        record = self.get(dossier_number)
         if record is not None and record.read_at > 0:
             await self.keep_before_writes(record.unread())
 
     async def keep_before_writes(self, record: DossierRecord) -> None:
         """Keep `record` once Kafka took it: a write to Elements waits for this."""
-        record = self._own(record)
+        number = record.dossier_number
+        value = await self._owned(record)
         try:
-            await self._save(record)
+            await self._save(number, value)
         except Exception as error:
             raise StateUnavailable(
-                f"the state topic did not take dossier {record.dossier_number}'s record"
+                f"the state topic did not take dossier {number}'s record"
             ) from error
-        self._records[record.dossier_number] = record
+        self._raw[number] = value
 
-    def _own(self, record: DossierRecord) -> DossierRecord:
-        return record.model_copy(update={"writer": self.writer})
+    async def _owned(self, record: DossierRecord) -> bytes:
+        """The record as this process writes it: its writer, the next revision (confirmed by
+        the owner lease), serialised."""
+        held = self.get(record.dossier_number)
+        proposed = (held.revision if held is not None else 0) + 1
+        revision = await self._fence(record.dossier_number, proposed)
+        return (
+            record.model_copy(update={"writer": self.writer, "revision": revision})
+            .model_dump_json()
+            .encode()
+        )
+
+    def _same(self, record: DossierRecord) -> bool:
+        held = self.get(record.dossier_number)
+        if held is None:
+            return False
+        unversioned = {"writer", "revision"}
+        return held.model_dump(exclude=unversioned) == record.model_dump(exclude=unversioned)
 
     async def remember(self, record: DossierRecord) -> None:
         """Keep `record` (Elements has acknowledged what it describes).
@@ -106,16 +230,17 @@ class DossierMemory:
         describes are done, and the copy on the topic is the unread one, which a
         restarted worker does not trust. A record equal to the one kept is not written.
         """
-        record = self._own(record)
-        if self._records.get(record.dossier_number) == record:
+        if self._same(record):
             return
-        self._records[record.dossier_number] = record
+        number = record.dossier_number
+        value = await self._owned(record)
+        self._raw[number] = value
         try:
-            await self._save(record)
+            await self._save(number, value)
         except Exception as error:
             self._on_save_failed()
             log.warning(
                 "state record not saved; a restarted worker reads Elements for this dossier",
-                dossier_number=record.dossier_number,
+                dossier_number=number,
                 error=type(error).__name__,
             )

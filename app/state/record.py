@@ -21,6 +21,7 @@ from app.pipeline.contract_plan import KnownContract
 from app.pipeline.model import Adres, DesiredCustomer, DossierState, KlantState, StoredAdres
 
 RECORD_VERSION = 1
+"""The record format this worker writes and reads; a record of another version counts as none."""
 T = TypeVar("T")
 
 
@@ -47,6 +48,9 @@ class DossierRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     version: int = RECORD_VERSION
+    revision: int = 0
+    """Grows with every write of the dossier's record, whichever replica writes it: a replica
+    replaces the record it holds only by a newer one (`app.state.memory`)."""
     dossier_number: str
     dossier_id: int
     standaard_adres: StoredAdres | None = None
@@ -115,9 +119,9 @@ def _klant_after(
         klant = KlantState(*applied.klant, adressen=[], emails=[], phones=[])
     if applied.new_adres_id is not None and wanted.adres is not None and klant.adressen is not None:
         klant.adressen.append(StoredAdres(applied.new_adres_id, wanted.adres))
-    if wanted.email and klant.emails is not None and not klant.has_email(wanted.email):
+    if applied.email_added and wanted.email and klant.emails is not None:
         klant.emails.append(wanted.email)
-    if wanted.phone and klant.phones is not None and not klant.has_phone(wanted.phone):
+    if applied.phone_added and wanted.phone and klant.phones is not None:
         klant.phones.append(wanted.phone)
     return klant
 
@@ -177,16 +181,20 @@ def record_of(
     )
 
 
-def wanted_customer(desired: DesiredCustomer, record: DossierRecord | None) -> DesiredCustomer:
+def wanted_customer(
+    desired: DesiredCustomer, record: DossierRecord | None, current: DossierState | None
+) -> DesiredCustomer:
     """What to make Elements hold: upstream's values, except an address upstream did not
-    change since the last sync, which stays the one the record says Elements holds.
+    change since the last sync, which stays the one Elements holds (`current`).
 
     That is how a customer's own change through a form stands (CONTRACT.md) until the
     portal's address changes; e-mail addresses and phone numbers are only ever added,
-    so upstream's are wanted whatever a form added beside them.
+    so upstream's are wanted whatever a form added beside them. A record marked unread
+    says nothing of the last sync (a crash or a failure may have come between its writes
+    and its record), so its upstream values decide nothing.
     """
-    last = record.upstream if record else None
-    held = record.standaard_adres if record else None
+    last = record.upstream if record is not None and record.read_at > 0 else None
+    held = current.standaard_adres if current is not None else None
     if last is None or held is None or _adres_key(desired.adres) != _adres_key(last.adres):
         return desired
     return replace(desired, adres=held.adres)

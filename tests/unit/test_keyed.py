@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from app.kafka.keyed import KeyedDispatcher
-from app.pipeline.locks import KeyedLocks
+from app.state.locks import KeyedLocks
 
 # Only spent when a test is failing (a job that should run never does).
 PATIENCE_S = 1.0

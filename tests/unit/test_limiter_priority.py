@@ -13,7 +13,7 @@ import pytest
 
 from app.clients.limiter import PRIORITY, ElementsLimiter, Priority
 from app.errors import BackfillReserveReached, DailyBudgetExhausted
-from app.pipeline.locks import KeyedLocks
+from app.state.locks import KeyedLocks
 from tests.unit.test_limiter import fake_clock
 
 DAY = date(2025, 3, 1)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import UpstreamUnavailable
+from app.errors import UpstreamRejected, UpstreamUnavailable
 from app.events import ContractChanged, CustomerChanged
 from app.pipeline.contract import sync_contract
 from app.pipeline.customer import sync_customer
+from app.state.memory import DossierMemory
 from tests.unit.core import Core
 
 CONTRACT_ID = "35255618453762"
@@ -116,7 +117,8 @@ async def test_a_zakelijk_klant_applies_through_a_medewerker_created_once(core: 
         "registraties",
     ]
     assert last_parts([w.path for w in second.writes]) == ["contracten", "registraties"]
-    assert core.context.medewerkers == {organisatie["id"]: medewerker["id"]}
+    record = core.context.memory.get(business.dossier_number)
+    assert record is not None and record.medewerker_id == medewerker["id"]
 
 
 async def test_a_failure_after_the_contract_is_created_carries_every_write_made_before_it(
@@ -139,3 +141,27 @@ async def test_a_failure_after_the_contract_is_created_carries_every_write_made_
     (registratie,) = contract["registraties"]
     assert registratie["omschrijving"].startswith(f"Contract {CONTRACT_ID} overgenomen uit ANVA")
     assert last_parts([w.path for w in again.writes]) == ["registraties"]
+
+
+async def test_a_medewerker_created_before_its_contract_failed_is_not_created_again(
+    core: Core,
+) -> None:
+    business = core.seed(BUSINESS)
+    await sync_customer(core.context, CustomerChanged(dossierNumber=business.dossier_number))
+    core.anva.update_account(BUSINESS + 1, firstName="Piet", middleName="de", lastName="Groen")
+    core.fail_write(2, 400)  # the medewerker, then the contract
+
+    with pytest.raises(UpstreamRejected):
+        await sync_contract(core.context, add_contract(core, business.dossier_number))
+    restarted = DossierMemory(max_age_s=86_400)
+    restarted.load(
+        (r.dossier_number, r.model_dump_json().encode()) for r in core.context.memory.records()
+    )
+    core.context.memory = restarted
+    again = await sync_contract(core.context, add_contract(core, business.dossier_number, "K-2"))
+
+    (organisatie,) = core.dossier(business.dossier_number)["klanten"]["zakelijk"]
+    (medewerker,) = organisatie["medewerkers"]
+    assert last_parts([w.path for w in again.writes]) == ["contracten", "registraties"]
+    (contract,) = core.dossier(business.dossier_number)["contracten"]
+    assert contract["eersteAanvrager"] == {"id": medewerker["id"]}

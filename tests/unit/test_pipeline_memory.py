@@ -9,7 +9,7 @@ from app.events import CustomerChanged, FormSubmitted
 from app.pipeline.customer import sync_customer
 from app.pipeline.form import sync_form
 from app.state.memory import DossierMemory
-from app.state.record import DossierRecord
+from app.state.record import RECORD_VERSION, DossierRecord
 from tests.unit.core import Core, running_core
 
 
@@ -31,8 +31,7 @@ async def test_a_restarted_worker_with_the_records_syncs_an_unchanged_customer_w
     customer = core.seed(0)
     await sync_customer(core.context, changed(customer.dossier_number))
     saved = [
-        DossierRecord.model_validate_json(r.model_dump_json())
-        for r in core.context.memory.records()
+        (r.dossier_number, r.model_dump_json().encode()) for r in core.context.memory.records()
     ]
     restarted = DossierMemory(max_age_s=86_400)
     restarted.load(saved)
@@ -120,7 +119,9 @@ async def test_a_portal_address_change_after_a_form_is_synced(core: Core) -> Non
     )
 
 
-async def test_an_upstream_email_change_is_added_without_reading_elements(core: Core) -> None:
+async def test_an_upstream_email_change_reads_only_which_dossier_it_is_before_adding_it(
+    core: Core,
+) -> None:
     customer = core.seed(0)
     await sync_customer(core.context, changed(customer.dossier_number))
     core.portal.update_customer(customer.portal_id, primaryEmail="nieuw@example.nl")
@@ -128,8 +129,10 @@ async def test_an_upstream_email_change_is_added_without_reading_elements(core: 
 
     synced = await sync_customer(core.context, changed(customer.dossier_number))
 
+    dossier_id = str(core.dossier(customer.dossier_number)["id"])
     assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in core.data_requests()[seen:]] == [
-        ("POST", "emailadressen")
+        ("GET", dossier_id),
+        ("POST", "emailadressen"),
     ]
     assert [e["naam"] for e in core.klant(customer.dossier_number)["emailadressen"]] == [
         "klant0@example.nl",
@@ -138,19 +141,80 @@ async def test_an_upstream_email_change_is_added_without_reading_elements(core: 
     assert synced.writes[0].method == "POST"
 
 
-async def test_a_record_another_replica_wrote_replaces_the_one_kept_but_not_ones_own(
+def as_written(record: DossierRecord, **changes: object) -> bytes:
+    return record.model_copy(update=changes).model_dump_json().encode()
+
+
+async def test_a_record_read_from_the_topic_replaces_the_one_kept_only_when_newer(
     core: Core,
 ) -> None:
     customer = core.seed(0)
-    await sync_customer(core.context, changed(customer.dossier_number))
+    number = customer.dossier_number
+    await sync_customer(core.context, changed(number))
     memory = core.context.memory
-    own = memory.get(customer.dossier_number)
-    assert own is not None and own.writer == memory.writer
+    own = memory.get(number)
+    assert own is not None and own.writer == memory.writer and own.revision >= 1
 
-    memory.written_elsewhere(own.model_copy(update={"read_at": 1.0}))
-    assert memory.get(customer.dossier_number) == own
-    theirs = own.model_copy(update={"writer": "another-replica", "read_at": 0.0})
-    memory.written_elsewhere(theirs)
+    memory.followed(number, as_written(own, read_at=1.0))
+    assert memory.get(number) == own
+    memory.followed(number, as_written(own, writer="late-replica", revision=own.revision - 1))
+    assert memory.get(number) == own
+    theirs = own.model_copy(
+        update={"writer": "another-replica", "read_at": 0.0, "revision": own.revision + 1}
+    )
+    memory.followed(number, theirs.model_dump_json().encode())
 
-    assert memory.get(customer.dossier_number) == theirs
-    assert memory.trusted(customer.dossier_number) is None
+    assert memory.get(number) == theirs
+    assert memory.trusted(number) is None
+
+
+async def test_a_tombstone_or_an_unreadable_value_on_the_topic_drops_the_record(
+    core: Core,
+) -> None:
+    first, second = core.seed(0), core.seed(1)
+    for customer in (first, second):
+        await sync_customer(core.context, changed(customer.dossier_number))
+    memory = core.context.memory
+
+    memory.followed(first.dossier_number, None)
+    memory.followed(second.dossier_number, b'{"dossier_number": 12')
+
+    assert memory.get(first.dossier_number) is None
+    assert memory.get(second.dossier_number) is None
+
+
+async def test_a_record_of_an_unknown_version_or_read_in_the_future_counts_as_none() -> None:
+    clock = Clock()
+    memory = DossierMemory(max_age_s=86_400, clock=clock)
+    record = DossierRecord(dossier_number="100", dossier_id=5526, read_at=clock.now)
+    memory.load(
+        [
+            ("100", as_written(record, version=RECORD_VERSION + 1)),
+            ("101", as_written(record, dossier_number="101", read_at=clock.now + 3600)),
+            ("102", as_written(record, dossier_number="102")),
+        ]
+    )
+
+    assert memory.get("100") is None
+    assert memory.trusted("101") is None and memory.get("101") is None
+    assert memory.trusted("102") is not None
+
+
+async def test_a_404_under_a_remembered_id_is_forgotten_durably() -> None:
+    saved: list[tuple[str, bytes]] = []
+
+    async def save(dossier_number: str, value: bytes) -> None:
+        saved.append((dossier_number, value))
+
+    clock = Clock()
+    memory = DossierMemory(max_age_s=86_400, clock=clock, save=save)
+    memory.load(
+        [("100", as_written(DossierRecord(dossier_number="100", dossier_id=1, read_at=clock.now)))]
+    )
+
+    await memory.forget("100")
+
+    ((number, value),) = saved
+    written = DossierRecord.model_validate_json(value)
+    assert number == "100" and written.read_at == 0 and written.revision == 1
+    assert memory.trusted("100") is None

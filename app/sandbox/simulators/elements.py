@@ -18,7 +18,7 @@ from asyncio import sleep
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -29,12 +29,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.clients.limiter import today_in_amsterdam
+from app.clients.limiter import AMSTERDAM, today_in_amsterdam
 from app.sandbox.simulators.elements_faults import INJECTED_FAULT_BODY, Faults
 from app.sandbox.simulators.elements_oauth import READ, WRITE, TokenServer
 from app.sandbox.simulators.elements_routes import ElementsApi
 from app.sandbox.simulators.elements_schemas import ValidationFailed
-from app.sandbox.simulators.elements_state import Store, inspect_dossier
+from app.sandbox.simulators.elements_state import Store, inspect_dossier, stamp
 
 __all__ = ["ElementsSimulator", "Faults", "RecordedRequest"]
 
@@ -105,6 +105,24 @@ class ElementsSimulator:
     def unset_correspondentieadres(self, dossier_id: int) -> None:
         """A hand edit in the Elements UI: the dossier no longer points at an address."""
         self._store.dossiers[dossier_id].standaard_correspondentieadres = None
+
+    def delete_dossier(self, dossier_id: int) -> None:
+        """A person deletes the klantdossier in the Elements UI: it keeps its relatienummer,
+        and its `deleted` says when."""
+        self._store.dossiers[dossier_id].deleted = stamp(datetime.now(AMSTERDAM))
+
+    def renumber_dossier(self, dossier_id: int, relatienummer: str) -> None:
+        """A person gives the klantdossier another relatienummer in the Elements UI."""
+        self._store.dossiers[dossier_id].data["relatienummer"] = relatienummer
+
+    def writes_to(self, dossier_id: int) -> list[RecordedRequest]:
+        """The answered writes under this klantdossier's path."""
+        prefix = f"/api/data/klantdossiers/{dossier_id}"
+        return [
+            r
+            for r in self.requests
+            if r.method in _WRITES and (r.path == prefix or r.path.startswith(prefix + "/"))
+        ]
 
     def issued_tokens(self) -> list[str]:
         """Every access and refresh token issued so far."""

@@ -112,6 +112,8 @@ class Dossier:
     contracten: dict[int, Contract] = field(default_factory=dict)
     registraties: dict[int, Registratie] = field(default_factory=dict)
     standaard_correspondentieadres: int | None = None
+    deleted: str | None = None
+    """When a person deleted it in the Elements UI; the API still lists and serves it."""
 
     @property
     def href(self) -> str:
@@ -156,7 +158,7 @@ def local_datetime(value: str | None, default: datetime) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=AMSTERDAM)
 
 
-def _stamp(moment: datetime) -> str:
+def stamp(moment: datetime) -> str:
     """Dossier and registratie timestamps: ``2016-07-11T00:00:00+0200``."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S%z")
 
@@ -206,8 +208,8 @@ def render_dossier(dossier: Dossier, *, full: bool) -> Json:
         }
     return {
         "omschrijving": dossier.data["omschrijving"],
-        "aanmaakdatum": _stamp(dossier.aanmaakdatum),
-        "deleted": None,
+        "aanmaakdatum": stamp(dossier.aanmaakdatum),
+        "deleted": dossier.deleted,
         "relatienummer": dossier.data.get("relatienummer"),
         "id": dossier.id,
         "dossiertype": "klantdossier",
@@ -428,7 +430,7 @@ def render_registratie(
         "onderwerp": data.get("onderwerp"),
         "publiek": False,
         "factureerbaar": None,
-        "boekdatum": _stamp(registratie.boekdatum),
+        "boekdatum": stamp(registratie.boekdatum),
         "gearchiveerd": False,
         "verbruik": None,
         "id": registratie.id,

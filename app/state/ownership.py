@@ -1,0 +1,83 @@
+"""One owner per dossier in the whole deployment (CONTRACT.md), and the revision it writes.
+
+Kafka gives partitions, not ownership: a form (keyed by portal customer id) and a
+customer event (keyed by dossier number) of one dossier arrive on different partitions,
+possibly on different replicas, and a partition moves at every rebalance while work on
+it may still run. So a sync first owns its dossier:
+
+- in this process, a lock per dossier number (`KeyedLocks`);
+- with several replicas (`ELEMENTS_LIMITER_REDIS_URL` set), also a lease in the Redis
+  they already share (`RedisLeases`): a key per dossier holding the owner's random token,
+  with a time to live that the owner renews while it works.
+
+A lease that ran out (a replica stalled past its time to live, or lost Redis) must not let
+its holder overwrite what the next owner wrote. The lease is therefore also a fence: every
+record write asks Redis, in one script, whether the token still holds the lease, and takes
+the dossier's next revision there (`confirm`). A replica that lost the lease gets no
+revision and writes nothing; a record it wrote just before is older than the next owner's
+and is passed over by every replica (`app.state.memory`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
+
+from app.errors import OwnershipLost
+from app.state.locks import KeyedLocks
+from app.state.redis_leases import Lease, RedisLeases
+
+
+@dataclass(frozen=True)
+class Owned:
+    """What owning a dossier tells its sync: the newest revision of its record written
+    before (0 when unknown), which the memory must hold before the record is trusted."""
+
+    newest_revision: int = 0
+
+
+class DossierOwners:
+    def __init__(
+        self,
+        *,
+        leases: RedisLeases | None = None,
+        waiting: Callable[[], AbstractContextManager[None]] = nullcontext,
+    ) -> None:
+        """`waiting` wraps a wait for a dossier someone else holds (see `KeyedLocks`)."""
+        self._local = KeyedLocks(waiting=waiting)
+        self._leases = leases
+        self._waiting = waiting
+        self._held: dict[str, Lease] = {}
+
+    @asynccontextmanager
+    async def hold(self, dossier_number: str) -> AsyncIterator[Owned]:
+        """Own the dossier for the block: no other sync of it runs meanwhile, here or in
+        any other replica."""
+        async with self._local.hold(dossier_number):
+            if self._leases is None:
+                yield Owned()
+                return
+            with self._waiting():
+                lease = await self._leases.acquire(dossier_number)
+            self._held[dossier_number] = lease
+            try:
+                yield Owned(newest_revision=lease.revision)
+            finally:
+                del self._held[dossier_number]
+                await asyncio.shield(self._leases.release(lease))
+
+    async def fence(self, dossier_number: str, revision: int) -> int:
+        """The revision to write the dossier's record with; raises `OwnershipLost` when this
+        process does not own the dossier (any more)."""
+        if self._leases is None:
+            return revision
+        lease = self._held.get(dossier_number)
+        if lease is None:
+            raise OwnershipLost(f"dossier {dossier_number} is not owned by this replica")
+        return await self._leases.confirm(lease, revision)
+
+    async def close(self) -> None:
+        if self._leases is not None:
+            await self._leases.close()

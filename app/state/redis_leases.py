@@ -1,0 +1,187 @@
+"""Per-dossier owner leases in the Redis every replica shares (see `app.state.ownership`).
+
+Three keys per dossier, in one hash slot (`{dossier/<number>}`) so the scripts also run on
+a Redis Cluster: the lease (the owner's token, with a time to live), and the newest
+revision of the dossier's record that an owner confirmed. The lease is taken with
+`SET NX PX`, renewed by its holder every third of its time to live, and released by
+compare-and-delete, like redis-py's `Lock`; `confirm` checks the token and moves the
+revision in one script, which is what makes the lease a fence.
+
+Redis unreachable: a lease cannot be had, so no sync starts (the limiter, on the same
+Redis, pauses intake meanwhile); each failure is counted (`on_error`) and the call is
+tried again with the service's backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+from tenacity.wait import wait_base
+
+from app.clients.redis_slots import REDIS_UNREACHABLE
+from app.errors import OwnershipLost
+
+log = structlog.get_logger(__name__)
+
+KEY_PREFIX = "elements-sync"
+LEASE_TTL_MS = 30_000
+ACQUIRE_POLL_S = (0.02, 0.5)
+"""The first and the longest pause between two tries for a lease another replica holds."""
+
+ACQUIRE_SCRIPT = """
+-- KEYS[1] the lease, KEYS[2] the newest confirmed revision; ARGV token, time to live (ms)
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return tonumber(redis.call('GET', KEYS[2]) or '0')
+end
+return -1
+"""
+RENEW_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+CONFIRM_SCRIPT = """
+-- ARGV token, the revision the owner would write; answers the revision to write, -1: not owner
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return -1
+end
+local revision = math.max(tonumber(redis.call('GET', KEYS[2]) or '0') + 1, tonumber(ARGV[2]))
+redis.call('SET', KEYS[2], revision)
+return revision
+"""
+
+
+@dataclass
+class Lease:
+    dossier_number: str
+    token: str
+    revision: int
+    """The newest revision confirmed before this lease was taken."""
+    renewing: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class RedisLeases:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        backoff: wait_base,
+        ttl_ms: int = LEASE_TTL_MS,
+        key_prefix: str = KEY_PREFIX,
+        on_error: Callable[[str], None] = lambda operation: None,
+    ) -> None:
+        self._redis = redis
+        self._backoff = backoff
+        self._ttl_ms = ttl_ms
+        self._prefix = key_prefix
+        self._on_error = on_error
+        self._acquire = redis.register_script(ACQUIRE_SCRIPT)
+        self._renew = redis.register_script(RENEW_SCRIPT)
+        self._release = redis.register_script(RELEASE_SCRIPT)
+        self._confirm = redis.register_script(CONFIRM_SCRIPT)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        backoff: wait_base,
+        ttl_ms: int = LEASE_TTL_MS,
+        on_error: Callable[[str], None] = lambda operation: None,
+    ) -> Self:
+        redis = Redis.from_url(
+            url, socket_timeout=2.0, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 1)
+        )
+        return cls(redis, backoff=backoff, ttl_ms=ttl_ms, on_error=on_error)
+
+    def _keys(self, dossier_number: str) -> list[str]:
+        slot = f"{self._prefix}:{{dossier/{dossier_number}}}"
+        return [f"{slot}:lease", f"{slot}:revision"]
+
+    async def _answered(self, operation: str, script: Any, keys: list[str], args: list[Any]) -> int:
+        """The script's answer, asked again with the backoff while Redis does not answer."""
+
+        def before_sleep(state: RetryCallState) -> None:
+            self._on_error(operation)
+            error = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "the lease Redis does not answer; retrying", operation=operation, error=repr(error)
+            )
+
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(REDIS_UNREACHABLE),
+            wait=self._backoff,
+            before_sleep=before_sleep,
+        ):
+            with attempt:
+                return int(await script(keys=keys, args=args))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def acquire(self, dossier_number: str) -> Lease:
+        """Wait until this replica holds the dossier's lease (another holder's lease ends when
+        it releases it, or at the latest after its time to live)."""
+        token = uuid.uuid4().hex
+        pause = ACQUIRE_POLL_S[0]
+        keys = self._keys(dossier_number)
+        while (
+            revision := await self._answered("lease", self._acquire, keys, [token, self._ttl_ms])
+        ) < 0:
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, ACQUIRE_POLL_S[1])
+        lease = Lease(dossier_number, token, revision)
+        lease.renewing = asyncio.create_task(self._keep(lease))
+        return lease
+
+    async def _keep(self, lease: Lease) -> None:
+        """Renew the lease every third of its time to live while it is held."""
+        keys = self._keys(lease.dossier_number)
+        while True:
+            await asyncio.sleep(self._ttl_ms / 3000)
+            try:
+                renewed = await self._renew(keys=keys, args=[lease.token, self._ttl_ms])
+            except REDIS_UNREACHABLE:
+                self._on_error("renew")
+                continue
+            if not renewed:
+                log.warning("dossier lease lost", dossier_number=lease.dossier_number)
+                return
+
+    async def confirm(self, lease: Lease, revision: int) -> int:
+        """The revision to write the record with, if `lease` still holds the dossier."""
+        keys = self._keys(lease.dossier_number)
+        confirmed = await self._answered("confirm", self._confirm, keys, [lease.token, revision])
+        if confirmed < 0:
+            raise OwnershipLost(
+                f"this replica's lease on dossier {lease.dossier_number} ran out; "
+                "another replica may own it now"
+            )
+        return confirmed
+
+    async def release(self, lease: Lease) -> None:
+        """Best effort: a lease not released ends after its time to live."""
+        if lease.renewing is not None:
+            lease.renewing.cancel()
+            await asyncio.gather(lease.renewing, return_exceptions=True)
+        try:
+            await self._release(keys=self._keys(lease.dossier_number), args=[lease.token])
+        except REDIS_UNREACHABLE:
+            self._on_error("release")
+
+    async def close(self) -> None:
+        await self._redis.aclose()

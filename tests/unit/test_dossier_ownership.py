@@ -1,0 +1,107 @@
+"""One owner per dossier across replicas: leases and their fence in a real redis-server.
+
+Two `DossierOwners` with a Redis client each stand for two replicas; each test keeps to
+a key prefix of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from app.errors import OwnershipLost
+from app.retry import exponential_backoff
+from app.settings import RetrySettings
+from app.state.ownership import DossierOwners
+from app.state.redis_leases import RedisLeases
+
+BACKOFF = exponential_backoff(RetrySettings(initial_backoff_s=0.02, max_backoff_s=0.1))
+
+pytestmark = pytest.mark.timeout(20)
+
+Replica = Callable[..., DossierOwners]
+
+
+@pytest.fixture
+async def replica(redis_url: str) -> AsyncIterator[Replica]:
+    prefix = f"test-{uuid.uuid4().hex}"
+    made: list[DossierOwners] = []
+
+    def make(ttl_ms: int = 5_000) -> DossierOwners:
+        leases = RedisLeases.from_url(redis_url, backoff=BACKOFF, ttl_ms=ttl_ms)
+        leases._prefix = prefix
+        owners = DossierOwners(leases=leases)
+        made.append(owners)
+        return owners
+
+    yield make
+    for owners in made:
+        await owners.close()
+
+
+async def test_a_dossier_is_owned_by_one_replica_at_a_time(replica: Replica) -> None:
+    first, second = replica(), replica()
+    held: list[str] = []
+    overlaps = 0
+
+    async def sync(owners: DossierOwners, name: str) -> None:
+        nonlocal overlaps
+        async with owners.hold("100"):
+            held.append(name)
+            overlaps += len(held) > 1
+            await asyncio.sleep(0.05)
+            held.remove(name)
+
+    await asyncio.gather(*(sync(o, n) for _ in range(5) for o, n in ((first, "a"), (second, "b"))))
+
+    assert overlaps == 0
+
+
+async def test_other_dossiers_are_not_held_up_by_an_owned_one(replica: Replica) -> None:
+    first, second = replica(), replica()
+    async with first.hold("100"), asyncio.timeout(1.0), second.hold("101"):
+        pass
+
+
+async def test_each_record_write_takes_the_next_revision_whoever_owns_the_dossier(
+    replica: Replica,
+) -> None:
+    first, second = replica(), replica()
+    async with first.hold("100") as owned:
+        assert owned.newest_revision == 0
+        assert await first.fence("100", 1) == 1
+        assert await first.fence("100", 2) == 2
+    async with second.hold("100") as owned:
+        assert owned.newest_revision == 2
+        assert await second.fence("100", 1) == 3
+        assert await second.fence("100", 10) == 10
+
+
+async def test_a_replica_whose_lease_ran_out_cannot_write_the_record(replica: Replica) -> None:
+    slow, other = replica(ttl_ms=300), replica()
+    async with slow.hold("100"):
+        renewing = slow._held["100"].renewing
+        assert renewing is not None
+        renewing.cancel()  # the replica stalls: nothing renews its lease
+        await asyncio.sleep(0.4)
+        async with other.hold("100"):
+            assert await other.fence("100", 1) == 1
+            with pytest.raises(OwnershipLost):
+                await slow.fence("100", 1)
+
+
+async def test_a_record_written_outside_an_owned_block_is_refused(replica: Replica) -> None:
+    owners = replica()
+
+    with pytest.raises(OwnershipLost):
+        await owners.fence("100", 1)
+
+
+async def test_without_redis_the_process_lock_is_the_owner_and_revisions_pass_through() -> None:
+    owners = DossierOwners()
+    async with owners.hold("100") as owned:
+        assert owned.newest_revision == 0
+        assert await owners.fence("100", 7) == 7

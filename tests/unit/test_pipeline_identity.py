@@ -1,0 +1,117 @@
+"""Identity is checked, never assumed (CONTRACT.md): the record may spare reading what a
+dossier holds, never which dossier it is; deleted dossiers are never written to."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.errors import KlantdossierDeleted
+from app.events import CustomerChanged, FormSubmitted
+from app.pipeline.customer import sync_customer
+from app.pipeline.form import sync_form
+from tests.unit.core import Core
+
+
+def changed(dossier_number: str) -> CustomerChanged:
+    return CustomerChanged(dossierNumber=dossier_number)
+
+
+async def test_a_dossier_renumbered_by_hand_gets_nothing_of_the_customer_it_was(
+    core: Core,
+) -> None:
+    customer = core.seed(0)
+    await sync_customer(core.context, changed(customer.dossier_number))
+    renumbered = core.dossier(customer.dossier_number)["id"]
+    core.elements.renumber_dossier(renumbered, "9" + customer.dossier_number)
+    core.portal.update_customer(customer.portal_id, primaryEmail="nieuw@example.nl")
+    writes_before = len(core.elements.writes_to(renumbered))
+
+    synced = await sync_customer(core.context, changed(customer.dossier_number))
+
+    assert core.elements.writes_to(renumbered)[writes_before:] == []
+    recreated = core.dossier(customer.dossier_number)
+    assert synced.dossier_id == recreated["id"] != renumbered
+    record = core.context.memory.get(customer.dossier_number)
+    assert record is not None and record.dossier_id == recreated["id"]
+
+
+async def test_a_remembered_dossier_deleted_by_hand_is_never_written_to(core: Core) -> None:
+    customer = core.seed(0)
+    await sync_customer(core.context, changed(customer.dossier_number))
+    deleted = core.dossier(customer.dossier_number)["id"]
+    core.elements.delete_dossier(deleted)
+    core.portal.update_customer(customer.portal_id, primaryEmail="nieuw@example.nl")
+    writes_before = len(core.elements.writes_to(deleted))
+
+    with pytest.raises(KlantdossierDeleted):
+        await sync_customer(core.context, changed(customer.dossier_number))
+
+    assert core.elements.writes_to(deleted)[writes_before:] == []
+
+
+async def test_a_dossier_deleted_by_hand_found_by_search_fails_klantdossier_deleted(
+    core: Core,
+) -> None:
+    customer = core.seed(0)
+    await sync_customer(core.context, changed(customer.dossier_number))
+    deleted = core.dossier(customer.dossier_number)["id"]
+    core.elements.delete_dossier(deleted)
+    core.context.memory.load([])
+    await core.context.memory.forget(customer.dossier_number)
+    writes_before = len(core.writes())
+
+    outcome = await core.handle("customer.changed", {"dossierNumber": customer.dossier_number})
+
+    assert outcome.result.data.status == "failed"
+    assert outcome.result.data.error is not None
+    assert outcome.result.data.error.code == "klantdossier_deleted"
+    assert outcome.result.data.error.retryable is False
+    assert core.writes()[writes_before:] == []
+
+
+async def test_an_unchanged_customer_with_a_trusted_record_costs_no_identity_read(
+    core: Core,
+) -> None:
+    customer = core.seed(0)
+    await sync_customer(core.context, changed(customer.dossier_number))
+    seen = len(core.data_requests())
+
+    synced = await sync_customer(core.context, changed(customer.dossier_number))
+
+    assert synced.writes == ()
+    assert core.data_requests()[seen:] == []
+
+
+async def test_a_form_whose_address_was_written_before_its_phone_was_refused_keeps_the_address(
+    core: Core,
+) -> None:
+    customer = core.seed(0)
+    await sync_customer(core.context, changed(customer.dossier_number))
+    core.fail_write(3, 400)  # adres, standaard PATCH, then the phone
+
+    with pytest.raises(Exception, match="400"):
+        await sync_form(
+            core.context,
+            FormSubmitted(
+                customerId=customer.portal_id,
+                formId="frm_adres",
+                fields={
+                    "street": "Kerkweg",
+                    "houseNumber": "3",
+                    "postcode": "2000 CD",
+                    "city": "Delft",
+                    "phone": "+31 6 99999999",
+                },
+            ),
+        )
+    seen = len(core.writes())
+    again = await sync_customer(core.context, changed(customer.dossier_number))
+
+    standaard = core.dossier(customer.dossier_number)["_embedded"]["standaardcorrespondentieadres"]
+    assert (standaard["straat"], standaard["nummer"], standaard["plaatsnaam"]) == (
+        "Kerkweg",
+        "3",
+        "Delft",
+    )
+    assert again.writes == ()
+    assert core.writes()[seen:] == []
