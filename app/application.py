@@ -268,6 +268,7 @@ class Runtime:
             self.limiter,
             retry=settings.retry,
             max_event_bytes=settings.kafka.max_event_bytes,
+            state_writable=self.state.writable,
         )
         self.forms = FormPublisher(self.broker, settings.topics)
         self.consumer = EventConsumer(
@@ -285,6 +286,8 @@ class Runtime:
     def _pause_reason(self) -> PauseReason | None:
         if self.limiter.unavailable:
             return "limiter_unavailable"
+        if self.state.unavailable:
+            return "state_unavailable"
         if self.limiter.exhausted:
             return "daily_budget"
         if self.health.down:

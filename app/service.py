@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import assert_never
 
@@ -27,6 +28,7 @@ from app.errors import (
     DailyBudgetExhausted,
     InternalError,
     RetryableError,
+    StateUnavailable,
     SyncError,
 )
 from app.events import (
@@ -53,6 +55,10 @@ from app.settings import RetrySettings
 from app.tracing import note_dossier_number
 
 log = structlog.get_logger(__name__)
+
+
+async def _always_writable() -> None:
+    """No durable memory to wait for (the dry run, unit tests)."""
 
 
 @dataclass(frozen=True)
@@ -88,21 +94,29 @@ class SyncService:
         *,
         retry: RetrySettings,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        state_writable: Callable[[], Awaitable[None]] = _always_writable,
     ) -> None:
+        """`state_writable` returns once the state topic takes writes (see `_run`)."""
         self._context = context
         self._budget = budget
+        self._state_writable = state_writable
         self._retry = retry
         self._max_event_bytes = max_event_bytes
         self._recent = RecentSyncs()
 
     async def _run(self, event: InputEvent, progress: _Progress, arrived: float) -> None:
-        """Retry transient failures; wait (without failing) while the daily budget is spent."""
+        """Retry transient failures; wait (without failing) while the daily budget is spent
+        or the state topic takes no record: neither is the event's fault, and intake pauses
+        meanwhile."""
         while True:
             try:
                 async for attempt in retrying(self._retry):
                     with attempt:
                         await self._attempt(event, progress, arrived)
                 return
+            except StateUnavailable:
+                log.warning("the state topic takes no record; waiting for it", event_id=event.id)
+                await self._state_writable()
             except DailyBudgetExhausted as error:
                 log.warning(
                     "no Elements budget left for this event today; waiting for it to reset",

@@ -26,7 +26,9 @@ from app.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
-PauseReason = Literal["backlog", "daily_budget", "upstream_outage", "limiter_unavailable"]
+PauseReason = Literal[
+    "backlog", "daily_budget", "upstream_outage", "limiter_unavailable", "state_unavailable"
+]
 CHECK_INTERVAL_S = 0.5
 
 

@@ -29,6 +29,8 @@ log = structlog.get_logger(__name__)
 
 DOSSIER_PREFIX = "dossier/"
 DAILY_COUNT_KEY = "limiter/daily-count"
+PROBE_KEY = "probe/writable"
+"""Written only to learn that the topic takes writes again after it did not."""
 SAVE_ATTEMPTS = 3
 
 
@@ -167,22 +169,46 @@ def dossier_values(values: dict[str, bytes]) -> Iterator[tuple[str, bytes]]:
 
 
 class StateWriter:
-    """Writes records through the worker's broker, retrying transient Kafka errors a few times."""
+    """Writes records through the worker's broker, retrying transient Kafka errors a few times.
+
+    `unavailable` is true from a write Kafka did not take until one it took: intake pauses
+    meanwhile (`state_unavailable`), since no event that writes to Elements can keep its
+    record durable, and `writable()` waits for that, probing with a write of its own.
+    """
 
     def __init__(self, broker: KafkaBroker, topic: str, retry: RetrySettings) -> None:
         self._broker = broker
         self._topic = topic
         self._retry = retry
+        self.unavailable = False
 
     async def write(self, key: str, value: bytes) -> None:
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(kafka_error_is_transient),
+                stop=stop_after_attempt(SAVE_ATTEMPTS),
+                wait=exponential_backoff(self._retry),
+                reraise=True,
+            ):
+                with attempt:
+                    await self._broker.publish(value, topic=self._topic, key=key.encode())
+        except Exception:
+            self.unavailable = True
+            raise
+        self.unavailable = False
+
+    async def writable(self) -> None:
+        """Return once the state topic takes a write again (at once while it does)."""
+        if not self.unavailable:
+            return
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception(kafka_error_is_transient),
-            stop=stop_after_attempt(SAVE_ATTEMPTS),
             wait=exponential_backoff(self._retry),
-            reraise=True,
+            before_sleep=lambda state: log.warning(
+                "the state topic takes no write; waiting", attempt=state.attempt_number
+            ),
         ):
             with attempt:
-                await self._broker.publish(value, topic=self._topic, key=key.encode())
+                await self.write(PROBE_KEY, b"{}")
 
     async def save_dossier(self, dossier_number: str, value: bytes) -> None:
         await self.write(dossier_key(dossier_number), value)

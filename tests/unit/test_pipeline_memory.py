@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.events import CustomerChanged, FormSubmitted
+from aiokafka.errors import KafkaTimeoutError
+
+from app.events import CustomerChanged, FormSubmitted, input_event_bytes
 from app.pipeline.customer import sync_customer
 from app.pipeline.form import sync_form
+from app.service import SyncService
 from app.state.memory import DossierMemory
 from app.state.record import RECORD_VERSION, DossierRecord
-from tests.unit.core import Core, running_core
+from tests.unit.core import FAST_RETRY, Core, running_core
 
 
 @dataclass
@@ -218,3 +221,44 @@ async def test_a_404_under_a_remembered_id_is_forgotten_durably() -> None:
     written = DossierRecord.model_validate_json(value)
     assert number == "100" and written.read_at == 0 and written.revision == 1
     assert memory.trusted("100") is None
+
+
+async def test_an_event_waits_for_an_unwritable_state_topic_instead_of_failing() -> None:
+    down = True
+    waits = 0
+
+    async def save(dossier_number: str, value: bytes) -> None:
+        if down:
+            raise KafkaTimeoutError()
+
+    async def writable() -> None:
+        nonlocal down, waits
+        waits += 1
+        down = False
+
+    async with running_core(memory=DossierMemory(max_age_s=86_400)) as core:
+        customer = core.seed(0)
+        await sync_customer(core.context, changed(customer.dossier_number))
+        record = as_written(stored(core, customer.dossier_number))
+        core.context.memory = DossierMemory(max_age_s=86_400, save=save)
+        core.context.memory.load([(customer.dossier_number, record)])
+        core.portal.update_customer(customer.portal_id, primaryEmail="nieuw@example.nl")
+        service = SyncService(
+            core.context, core.service._budget, retry=FAST_RETRY, state_writable=writable
+        )
+
+        outcome = await service.handle(
+            input_event_bytes("customer.changed", {"dossierNumber": customer.dossier_number})
+        )
+
+    assert outcome.result.data.status == "succeeded"
+    assert waits == 1
+    assert [op.path.rsplit("/", 1)[-1] for op in outcome.result.data.operations] == [
+        "emailadressen"
+    ]
+
+
+def stored(core: Core, dossier_number: str) -> DossierRecord:
+    record = core.context.memory.get(dossier_number)
+    assert record is not None
+    return record
