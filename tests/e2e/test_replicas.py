@@ -4,17 +4,19 @@ a real redis-server; SIGKILL one of them mid-backlog and every event still gets 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 from collections import defaultdict
 
 import httpx
 import pytest
+from aiokafka.partitioner import murmur2
 from pydantic import SecretStr
 
 from app.sandbox.figures import duplicate_entities, traffic_figures
 from app.sandbox.replicas_bench import densest_second_gaps_ms
-from app.sandbox.simulators.seed import seed_customers
+from app.sandbox.simulators.seed import sample_customer, seed_customer, seed_customers
 from app.sandbox.worker_process import WorkerProcess, worker_environment
 from app.sandbox.world import Sandbox
 from tests.conftest import SandboxFactory
@@ -23,6 +25,7 @@ from tests.e2e.helpers import sync
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
 RATE = 5
+PARTITIONS = 4
 CUSTOMERS = 24
 SUCCEEDED = re.compile(r'^elements_sync_events_total\{[^}]*status="succeeded"[^}]*\} (\S+)$', re.M)
 
@@ -85,3 +88,83 @@ async def test_two_workers_share_the_limit_and_a_killed_one_leaves_no_event_with
         f"{densest_second_gaps_ms(sandbox.elements)}"
     )
     assert figures.max_in_rolling_second <= RATE
+
+
+def split_pairs(count: int) -> list[int]:
+    """Sample customers whose form (keyed by portal id) and customer events (keyed by dossier
+    number) land on different replicas: aiokafka's round-robin assignor gives two members
+    the even and the odd partitions of each topic, and the producer's partition is murmur2."""
+
+    def parity(key: str) -> int:
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS % 2
+
+    split = (
+        n
+        for n in itertools.count()
+        if parity(sample_customer(n).dossier_number) != parity(sample_customer(n).portal_id)
+    )
+    return list(itertools.islice(split, count))
+
+
+async def test_a_form_and_a_portal_change_of_one_dossier_at_once_on_two_replicas_both_stand(
+    make_sandbox: SandboxFactory, redis_url: str
+) -> None:
+    sandbox: Sandbox = await make_sandbox(rate_limit=RATE)  # each sync takes a second or so
+    customers = [seed_customer(sandbox.anva, sandbox.portal, n) for n in split_pairs(6)]
+    settings = sandbox.settings()
+    settings.elements.limiter_redis_url = SecretStr(redis_url)
+    workers = [WorkerProcess(worker_environment(settings, LOG_LEVEL="WARNING")) for _ in range(2)]
+    try:
+        await asyncio.gather(*(w.start() for w in workers))
+        first = {await sync(sandbox, c.dossier_number) for c in customers}
+        await statuses_by_event(sandbox, first, timeout_s=60)
+
+        at_once: set[str] = set()
+        for n, customer in enumerate(customers):
+            sandbox.portal.update_customer(customer.portal_id, primaryEmail=f"nieuw{n}@example.nl")
+            form = {
+                "customerId": customer.portal_id,
+                "formId": "frm_adres",
+                "fields": {
+                    "street": "Kerkweg",
+                    "houseNumber": str(n + 1),
+                    "phone": f"+31 6 2000000{n}",
+                },
+            }
+            # Whichever of the two asks Elements first waits: the other plans meanwhile.
+            # Which one goes first alternates, so either one's record could be written last.
+            sandbox.elements.faults.delay_next(1, 1.5)
+            publish = [
+                lambda c=customer: sync(sandbox, c.dossier_number),
+                lambda c=customer, f=form: sandbox.publish("form.submitted", f, key=c.portal_id),
+            ]
+            for send in publish if n % 2 else reversed(publish):
+                at_once.add(await send())
+                await asyncio.sleep(0.3)
+        both = await statuses_by_event(sandbox, first | at_once, timeout_s=90)
+        again = {await sync(sandbox, c.dossier_number) for c in customers}
+        seen = await statuses_by_event(sandbox, first | at_once | again, timeout_s=60)
+        async with httpx.AsyncClient() as http:
+            per_worker = [await events_succeeded(http, w) for w in workers]
+    finally:
+        for worker in workers:
+            await worker.close()
+
+    assert min(per_worker) > 0, f"one replica did all the work: {per_worker}"
+    assert {s for event in at_once for s in both[event]} == {"succeeded"}
+    assert all(len(seen[event]) == 1 for event in first | at_once | again)
+    results = await sandbox.results(len(first | at_once | again))
+    unchanged = [r for r in results if r.data.eventId in again]
+    assert [r.data.operations for r in unchanged] == [[]] * len(customers)
+    assert duplicate_entities(sandbox.elements.dossiers()) == []
+    for n, customer in enumerate(customers):
+        dossier = next(
+            d for d in sandbox.elements.dossiers() if d["relatienummer"] == customer.dossier_number
+        )
+        (klant,) = dossier["klanten"]["particulier"] + dossier["klanten"]["zakelijk"]
+        emails = [e["naam"] for e in klant["emailadressen"]]
+        phones = [p["naam"] for p in klant["telefoonnummers"]]
+        standaard = dossier["_embedded"]["standaardcorrespondentieadres"]
+        assert f"nieuw{n}@example.nl" in emails and len(emails) == len(set(emails)) == 2
+        assert f"+31 6 2000000{n}" in phones and len(phones) == len(set(phones)) == 2
+        assert (standaard["straat"], standaard["nummer"]) == ("Kerkweg", str(n + 1))

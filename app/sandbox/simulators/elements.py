@@ -182,7 +182,7 @@ class ElementsSimulator:
         if refusal is None and is_data:
             refusal = await self._injected_failure()
         if refusal is None and is_data and is_write:
-            refusal = _injected_refusal(self.faults.take_refusal())
+            refusal = _injected_refusal(self.faults.take_refusal(scope["path"]))
         if refusal is None:
             status, messages = await _run(app, scope, body or b"")
             if is_data and is_write and 200 <= status < 300:

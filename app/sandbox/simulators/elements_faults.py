@@ -36,6 +36,7 @@ class Faults:
     _delay: _Counted = field(default_factory=_Counted)
     _refuse: _Counted = field(default_factory=_Counted)
     _refusal: tuple[str, str] = ("", "")
+    _refused_collection: str | None = None
     _error_rate: float = 0.0
     _apply_then_502_rate: float = 0.0
     _slow_rate: float = 0.0
@@ -50,17 +51,24 @@ class Faults:
         """The next ``n`` writes are applied, then answered ``status`` (a lost response)."""
         self._apply_then_fail = _Counted(n, status)
 
-    def refuse_next(self, n: int, *, path: str, message: str) -> None:
-        """The next ``n`` writes answer the spec's 400 "Validatie fouten" with this item.
+    def refuse_next(
+        self, n: int, *, path: str, message: str, collection: str | None = None
+    ) -> None:
+        """The next ``n`` writes (to URLs ending in ``collection``, when given) answer the
+        spec's 400 "Validatie fouten" with this item.
 
         Stands for a rule of the tenant's own Elements that no schema shows (a required
         kenmerk, a closed kantoor), which the worker can only learn from the answer.
         """
         self._refuse = _Counted(n)
         self._refusal = (path, message)
+        self._refused_collection = collection
 
-    def take_refusal(self) -> tuple[str, str] | None:
+    def take_refusal(self, url_path: str) -> tuple[str, str] | None:
         """The validation error to refuse the current write with, if one is due."""
+        collection = self._refused_collection
+        if collection is not None and not url_path.rstrip("/").endswith(collection):
+            return None
         return self._refusal if self._refuse.take() is not None else None
 
     def delay_next(self, n: int, seconds: float) -> None:
