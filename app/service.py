@@ -197,14 +197,15 @@ class SyncService:
                 assert_never(data)
 
     async def _customer(self, event_id: str, data: CustomerChanged, arrived: float) -> Synced:
-        """Served by a sync of the dossier that started after this event arrived, or synced."""
-        number = data.dossierNumber
-        if (served := self._recent.serving(number, arrived)) is not None:
+        """Served by a sync of the dossier that started after this event arrived and followed
+        the same `portalCustomerId` hint, or synced."""
+        number, hint = data.dossierNumber, data.portalCustomerId
+        if (served := self._recent.serving(number, arrived, hint)) is not None:
             log.info("served by the sync of an event queued before it", served_by=served.event_id)
             return Synced(served.dossier_id, served_by=served.event_id)
         fresh_after = arrived_at()
         synced = await sync_customer(self._context, data)
-        self._recent.note(number, ServedBy(event_id, synced.dossier_id, fresh_after))
+        self._recent.note(number, ServedBy(event_id, synced.dossier_id, fresh_after, hint))
         return synced
 
     def _result(

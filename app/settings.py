@@ -224,10 +224,11 @@ class PortalSettings(BaseSettings):
 
     The full index is rebuilt in the background every `index_ttl_s`, at
     `refresh_pages_per_s` (about 35 s for 700 pages at 20/s). An hour suffices: a lookup
-    that finds its customer moved looks on the page before, and a new customer is found in
-    the `append_pages` last pages; an index only has to catch what those miss (a customer
-    moved more than a page, or inserted mid-listing). A customer still not found is
-    remembered as unknown for `miss_ttl_s`, so repeats cost no request.
+    that finds its customer moved looks on the pages around its own, and a new customer is
+    found in the `append_pages` last pages, which every lookup that finds nothing reads. A
+    customer the locators knew that is in neither is looked for in one full read of the
+    listing; not there either, it is remembered as gone for `miss_ttl_s`, which spares
+    that full read (never the last pages) for its repeats.
     """
 
     model_config = _config("PORTAL_")

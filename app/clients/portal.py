@@ -5,18 +5,37 @@ pages at 10,500 customers), so a lookup is a page read. `PortalDirectory` rememb
 which page each customer was seen (a locator, never the customer's state): a lookup
 re-reads that page, so the state it returns is always current, and costs one request
 in steady state. Locators come from a full index that a background task builds at
-start and rebuilds every `PORTAL_INDEX_TTL_S`, paced, never on an event's path; from
-the pages events read; and from durable memory (`learn`).
+start and rebuilds every `PORTAL_INDEX_TTL_S`, paced; from the pages events read; and
+from durable memory (`learn`).
 
-What an event costs when the locator is wrong or missing stays bounded:
-- deletions shift customers to earlier pages: a customer not on its page is looked for
-  on the page before it;
-- new customers are appended at the end of the listing: a customer the index does not
-  know is looked for in the append region, from the highest page seen forward, at most
-  `PORTAL_APPEND_PAGES` pages; not found there, the miss is remembered for
-  `PORTAL_MISS_TTL_S` (a repeat costs no request) and the answer is None. Only when the
-  listing goes on past that bound (a burst of new customers) do the events behind it
-  share one catch-up read to its end, so an existing customer is never called unknown;
+The spec states no order for the listing and offers no way to ask for one. The
+directory assumes the order the project has assumed from the start and the simulator
+keeps: insertion order, so a new customer appears at the end, and a deletion moves
+every later customer one place forward. What follows from it:
+- the index reads the listing from its end back to page 1: a deletion while it runs
+  only moves customers to pages it has yet to read, so it passes over nobody. It is
+  put in place of the old one keeping what it could not see: a page a lookup read
+  while it ran (newer than its own read of that page), and for one more rebuild the
+  locator of a customer it did not see (moved against the order, e.g. by an insertion
+  before it);
+- a located customer is looked for on its page, then the page before (deletions since),
+  then the page after (an insertion before it);
+- new customers appear in the append region: from the highest page seen forward, at
+  most `PORTAL_APPEND_PAGES` pages; when the listing goes on past that bound (a burst of
+  new customers) the events behind it share one catch-up read to its end, so an
+  existing customer is never called unknown. Every lookup that finds nothing reads it,
+  so a customer that appears after a miss is found by the next event;
+- a customer no locator knows and the append region does not show is not in the
+  portal: the index is the remembered miss for every customer it does not hold, and
+  it spares the full listing. That is the bounded cost of customers the portal truly
+  does not know (the backfill of ANVA-only customers): the append region, one page in
+  steady state;
+- a customer the locators knew but found neither near its page nor in the append region
+  has moved further (a mass deletion) or left the portal: only a full read of the
+  listing, shared by every event waiting on one, can tell. Not in it either, its
+  locator is dropped and the miss is remembered for `PORTAL_MISS_TTL_S`: that spares
+  the full listing again (a stale locator learned anew, e.g. from durable memory),
+  never the pages where the customer can appear now;
 - the one wait: before this process's first complete index, a miss waits for that
   build, as a customer in the middle of the listing would otherwise look unknown.
 """
@@ -107,26 +126,70 @@ class PortalClient:
 
 
 PageReadPurpose = Literal["lookup", "refresh"]
-"""Whether a page read served an event (or the prefill) or the background index build."""
+"""Whether a page read served an event (or the prefill), a full read it waits on
+included, or the index the background task keeps."""
 
 
 @dataclass(frozen=True)
-class _Index:
-    """Where customers were seen: customer id → page, dossier number → customer id."""
+class _Read:
+    """A page as one read showed it; `sequence` numbers reads as they start, so of two
+    sightings of a customer the one with the higher number is the newer."""
 
-    page_of_customer: dict[str, int] = field(default_factory=dict)
+    sequence: int
+    page: PortalPage
+
+
+@dataclass(frozen=True)
+class _Sighting:
+    page: int
+    dossier_number: str | None
+    sequence: int
+
+
+@dataclass
+class _Index:
+    """Where customers were seen: customer id → sighting, dossier number → customer id."""
+
+    sightings: dict[str, _Sighting] = field(default_factory=dict)
     customer_of_dossier: dict[str, str] = field(default_factory=dict)
 
-    def learn(self, customer_id: str, dossier_number: str | None, page: int) -> None:
-        self.page_of_customer[customer_id] = page
+    def learn(self, customer_id: str, dossier_number: str | None, page: int, sequence: int) -> None:
+        """Keep the newer sighting; a customer linked to another dossier leaves the old one."""
+        previous = self.sightings.get(customer_id)
+        if previous is not None:
+            if previous.sequence > sequence:
+                return
+            if previous.dossier_number != dossier_number:
+                self._unlink(customer_id, previous.dossier_number)
+        self.sightings[customer_id] = _Sighting(page, dossier_number, sequence)
         if dossier_number:
             self.customer_of_dossier[dossier_number] = customer_id
+
+    def learn_read(self, read: _Read) -> None:
+        for customer in read.page.customers:
+            self.learn(customer.id, customer.dossier_number, read.page.number, read.sequence)
+
+    def forget(self, customer_id: str) -> None:
+        if (sighting := self.sightings.pop(customer_id, None)) is not None:
+            self._unlink(customer_id, sighting.dossier_number)
+
+    def page_of(self, customer_id: str | None) -> int | None:
+        sighting = None if customer_id is None else self.sightings.get(customer_id)
+        return None if sighting is None else sighting.page
+
+    def _unlink(self, customer_id: str, dossier_number: str | None) -> None:
+        if dossier_number and self.customer_of_dossier.get(dossier_number) == customer_id:
+            del self.customer_of_dossier[dossier_number]
 
 
 @dataclass(frozen=True)
 class _PageRead:
     started_at: float
-    task: asyncio.Task[PortalPage]
+    task: asyncio.Task[_Read]
+
+
+async def _no_pause() -> None:
+    return None
 
 
 class PortalDirectory:
@@ -158,6 +221,10 @@ class PortalDirectory:
         self._clock = clock
         self._sleep = sleep
         self._index = _Index()
+        self._index_started = 0
+        """The read sequence when the index in place began: sightings older than that were
+        not confirmed by it."""
+        self._sequence = 0
         self._last_page = 0
         self._misses: dict[tuple[str, str], float] = {}
         self._in_flight: dict[int, _PageRead] = {}
@@ -165,22 +232,24 @@ class PortalDirectory:
         self._indexed = False
         self._refresher: asyncio.Task[None] | None = None
         self._tail = SharedRead(self._read_tail)
+        self._full = SharedRead(lambda: self._build(paced=False, purpose="lookup"))
         self.builds = 0
         self.on_page_read: Callable[[PageReadPurpose], None] = lambda purpose: None
 
     # -- what callers tell and ask besides lookups --------------------------------------
 
     def learn(self, customer_id: str, dossier_number: str | None, page: int) -> None:
-        """Seed a locator, e.g. from durable memory: where the customer was last found."""
-        self._index.learn(customer_id, dossier_number, page)
+        """Seed a locator, e.g. from durable memory: where the customer was last found.
+
+        It ranks below every page read (sequence 0), and the first index drops it unless
+        that index saw the customer there too.
+        """
+        self._index.learn(customer_id, dossier_number, page, 0)
         self._last_page = max(self._last_page, page)
-        self._misses.pop(("id", customer_id), None)
-        if dossier_number:
-            self._misses.pop(("dossier", dossier_number), None)
 
     def page_of(self, customer_id: str) -> int | None:
         """The page the customer was last seen on (after a lookup: where it was found)."""
-        return self._index.page_of_customer.get(customer_id)
+        return self._index.page_of(customer_id)
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -204,31 +273,53 @@ class PortalDirectory:
         matches: Callable[[PortalCustomer], bool],
         locate: Callable[[], str | None],
     ) -> PortalCustomer | None:
-        """Located: its page, then the page before it. Else (before the first index: once it
-        is built, located again) the append region; not there: a remembered miss."""
+        """Near its locator; else (before the first index: once it is built, near its
+        locator again) in the append region, which every miss reads, remembered or not;
+        else, for a customer the locators still place somewhere, in a full read of the
+        listing, unless one already missed it within `miss_ttl_s`."""
         found = await self._where_located(matches, locate)
         if found is not None:
             return found
-        if self._misses.get(miss_key, float("-inf")) > self._clock():
-            return None
         if not self._indexed:
             await self._first_index()
             found = await self._where_located(matches, locate)
             if found is not None:
                 return found
         found = await self._in_append_region(matches, locate)
+        if found is not None:
+            return found
+        customer_id = locate()
+        if self._index.page_of(customer_id) is None or self._missed_lately(miss_key):
+            return None
+        await self._full.get()
+        found = await self._where_located(matches, locate)
         if found is None:
-            self._misses[miss_key] = self._clock() + self._miss_ttl_s
+            if customer_id is not None:
+                self._index.forget(customer_id)
+            self._remember_miss(miss_key)
         return found
+
+    def _missed_lately(self, miss_key: tuple[str, str]) -> bool:
+        return self._misses.get(miss_key, float("-inf")) > self._clock()
+
+    def _remember_miss(self, miss_key: tuple[str, str]) -> None:
+        now = self._clock()
+        self._misses = {key: until for key, until in self._misses.items() if until > now}
+        self._misses[miss_key] = now + self._miss_ttl_s
 
     async def _where_located(
         self, matches: Callable[[PortalCustomer], bool], locate: Callable[[], str | None]
     ) -> PortalCustomer | None:
-        customer_id = locate()
-        page = None if customer_id is None else self._index.page_of_customer.get(customer_id)
+        """Its page, the page before, the page after; a read that shows the customer
+        linked elsewhere (the locators no longer place it) ends the search."""
+        page = self._index.page_of(locate())
         if page is None:
             return None
-        for number in (page, page - 1) if page > 1 else (page,):
+        for number in (page, page - 1, page + 1):
+            if number < 1:
+                continue
+            if self._index.page_of(locate()) is None:
+                return None
             found = _first(matches, await self._lookup_page(number))
             if found is not None:
                 return found
@@ -265,9 +356,9 @@ class PortalDirectory:
         """Every page from the highest page seen to the listing's end, into the locators."""
         number = max(self._last_page, 1)
         while True:
-            page = await self._read(number, "lookup")
-            self._learn_page(page)
-            if not page.has_next:
+            read = await self._read(number, "lookup")
+            self._learn_read(read)
+            if not read.page.has_next:
                 return
             number += 1
 
@@ -279,9 +370,9 @@ class PortalDirectory:
             read = _PageRead(loop_time(), asyncio.create_task(self._read(number, "lookup")))
             self._in_flight[number] = read
             read.task.add_done_callback(lambda _: self._forget_read(number, read))
-        page = await asyncio.shield(read.task)
-        self._learn_page(page)
-        return page
+        shown = await asyncio.shield(read.task)
+        self._learn_read(shown)
+        return shown.page
 
     def _forget_read(self, number: int, read: _PageRead) -> None:
         if self._in_flight.get(number) is read:
@@ -289,14 +380,17 @@ class PortalDirectory:
         if not read.task.cancelled():
             read.task.exception()
 
-    async def _read(self, number: int, purpose: PageReadPurpose) -> PortalPage:
+    async def _read(self, number: int, purpose: PageReadPurpose) -> _Read:
+        self._sequence += 1
+        sequence = self._sequence
         page = await self._client.page(number)
         self.on_page_read(purpose)
-        return page
+        return _Read(sequence, page)
 
-    def _learn_page(self, page: PortalPage) -> None:
-        for customer in page.customers:
-            self.learn(customer.id, customer.dossier_number, page.number)
+    def _learn_read(self, read: _Read) -> None:
+        self._index.learn_read(read)
+        if read.page.customers:
+            self._last_page = max(self._last_page, read.page.number)
 
     # -- the index -----------------------------------------------------------------------
 
@@ -305,30 +399,81 @@ class PortalDirectory:
         build fails its waiters, who retry as for any upstream error)."""
         build = self._first_build
         if build is None or (build.done() and (build.cancelled() or build.exception())):
-            build = self._first_build = asyncio.create_task(self._build(paced=False))
+            build = self._first_build = asyncio.create_task(
+                self._build(paced=False, purpose="refresh")
+            )
         await asyncio.shield(build)
 
-    async def _build(self, *, paced: bool) -> None:
-        """Read the whole listing into a new index, then put it in place of the old one.
+    async def _build(self, *, paced: bool, purpose: PageReadPurpose) -> None:
+        """Read the whole listing, from its end back to page 1, into a new index.
 
-        The first build runs unpaced: misses are waiting on it. A rebuild is paced at
-        `refresh_pages_per_s`, so it never competes with events for the portal.
+        Backwards, because a deletion moves every later customer a place forward: behind
+        a backward read that lands on pages it has yet to read (seen twice at worst, the
+        later, lower page winning), where behind a forward read it would pass a customer
+        over. A build that runs for events (the first, a full read) is not paced; a
+        background rebuild is paced at `refresh_pages_per_s`, so it never competes with
+        events for the portal.
         """
+        started = self._sequence
+        pause = self._pause if paced else _no_pause
+        end = await self._listing_end(pause, purpose)
         index = _Index()
-        number, last_page = 1, 0
+        if end is not None:
+            index.learn_read(end)
+            for number in range(end.page.number - 1, 0, -1):
+                await pause()
+                index.learn_read(await self._read(number, purpose))
+        self._put_in_place(index, end.page.number if end else 0, started)
+
+    async def _pause(self) -> None:
+        await self._sleep(self._refresh_interval_s)
+
+    async def _listing_end(
+        self, pause: Callable[[], Awaitable[None]], purpose: PageReadPurpose
+    ) -> _Read | None:
+        """The listing's last page (None when it is empty), found from the highest page
+        seen: forward in doubling steps while pages have a next, back in doubling steps
+        while they are empty, then halving between the two. The spec gives no page count;
+        a page past the end is empty. In steady state this is one read."""
+        number, step = max(self._last_page, 1), 1
+        below: _Read | None = None  # the highest page read that has more after it
+        above: int | None = None  # the lowest page read that is past the end
         while True:
-            page = await self._read(number, "refresh")
-            for customer in page.customers:
-                index.learn(customer.id, customer.dossier_number, page.number)
-            if page.customers:
-                last_page = number
-            if not page.has_next:
-                break
-            number += 1
-            if paced:
-                await self._sleep(self._refresh_interval_s)
-        self._index, self._last_page = index, last_page
-        self._misses.clear()
+            read = await self._read(number, purpose)
+            if read.page.has_next:
+                below = read
+            elif read.page.customers:
+                return read
+            else:
+                above = number
+            low = below.page.number if below is not None else 0
+            if above is None:
+                number = low + step
+            elif below is None and above > 1:
+                number = max(above - step, 1)
+            elif above - low <= 1:
+                return below  # the listing shrank between two reads: end at the last one
+            else:
+                number = (low + above) // 2
+            step *= 2
+            await pause()
+
+    def _put_in_place(self, index: _Index, end_page: int, started: int) -> None:
+        """The new index replaces the old, keeping of the old what it could not see: a
+        sighting newer than its own (a lookup's read while it ran), and the sighting of a
+        customer it did not see that was confirmed since the old index began (kept for
+        one build: one the portal deleted costs its page reads only if looked up). A build
+        that began before the index in place did is dropped: it knows less."""
+        if started < self._index_started:
+            return
+        last_page = end_page
+        for customer_id, sighting in self._index.sightings.items():
+            if customer_id not in index.sightings and sighting.sequence <= self._index_started:
+                continue
+            index.learn(customer_id, sighting.dossier_number, sighting.page, sighting.sequence)
+            if sighting.sequence > started:
+                last_page = max(last_page, sighting.page)
+        self._index, self._index_started, self._last_page = index, started, last_page
         self._indexed = True
         self.builds += 1
 
@@ -338,7 +483,7 @@ class PortalDirectory:
         while True:
             try:
                 if self._indexed:
-                    await self._build(paced=True)
+                    await self._build(paced=True, purpose="refresh")
                 else:
                     await self._first_index()
             except Exception as error:

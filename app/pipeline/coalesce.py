@@ -2,11 +2,17 @@
 
 A `customer.changed` asks that the dossier hold the customer as ANVA and the portal
 know it after the event arrived. A sync whose upstream reads all started after an
-event arrived is as true an answer to that event as a sync of its own would be. The
-consumer starts each event's processing with the freshness bound set to the arrival
-of the newest event of its key (`app.clients.freshness`), so one sync covers every
-event queued behind it at that moment; each of those, when its turn comes, finds that
-sync here and is answered by it — its own result, without a second read or write.
+event arrived, and which read exactly what that event asks for, is as true an answer
+to that event as a sync of its own would be. The consumer starts each event's
+processing with the freshness bound set to the arrival of the newest event of its key
+(`app.clients.freshness`), so one sync covers every event queued behind it at that
+moment; each of those, when its turn comes, finds that sync here and is answered by
+it — its own result, without a second read or write.
+
+"Exactly what it asks for" includes the `portalCustomerId` hint: the hint decides
+which portal customer is read (`app.pipeline.resolve.find_portal_customer`), so a sync
+that followed another hint, or none, read another question's answer. Such an event
+syncs itself.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ServedBy:
-    """A successful sync: the event it ran for, the dossier it synced, and the bound its
-    upstream reads started after."""
+    """A successful sync: the event it ran for, the dossier it synced, the bound its
+    upstream reads started after, and the `portalCustomerId` hint it followed."""
 
     event_id: str
     dossier_id: int
     fresh_after: float
+    hint: str | None = None
 
 
 class RecentSyncs:
@@ -32,10 +39,14 @@ class RecentSyncs:
         self._keep = keep
         self._latest: OrderedDict[str, ServedBy] = OrderedDict()
 
-    def serving(self, dossier_number: str, arrived: float) -> ServedBy | None:
-        """The sync that answers an event of this dossier which arrived at `arrived`, if any."""
+    def serving(self, dossier_number: str, arrived: float, hint: str | None) -> ServedBy | None:
+        """The sync that answers an event of this dossier which arrived at `arrived` with
+        this hint, if any: one that started reading after it arrived and followed the same
+        hint (None for both counts as the same)."""
         served = self._latest.get(dossier_number)
-        return served if served is not None and served.fresh_after >= arrived else None
+        if served is None or served.fresh_after < arrived or served.hint != hint:
+            return None
+        return served
 
     def note(self, dossier_number: str, served: ServedBy) -> None:
         self._latest[dossier_number] = served

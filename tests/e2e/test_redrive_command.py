@@ -12,7 +12,7 @@ from app.commands.redrive import redrive
 from app.sandbox.simulators.seed import sample_customer, seed_customer
 from app.sandbox.worker_process import worker_environment
 from app.sandbox.world import Sandbox
-from tests.e2e.helpers import only_dossier, sync
+from tests.e2e.helpers import only_dossier, only_klant, sync
 
 pytestmark = pytest.mark.e2e
 
@@ -92,3 +92,33 @@ async def test_a_redrive_by_reason_leaves_the_others_to_the_next_run_and_repeats
 
     code, output = await redrive_process(sandbox)
     assert (code, output) == (0, "not_json: 1\nredriven: 1\n")
+
+
+async def test_a_redriven_customer_not_found_gives_the_whole_customer_added_since(
+    sandbox: Sandbox,
+) -> None:
+    """The failed event's lookup missed the customer in the portal too; that remembered
+    miss (default PORTAL_MISS_TTL_S) must not hide the portal customer added since."""
+    customer = sample_customer(0)
+    await sandbox.start_worker()
+    event_id = await sync(sandbox, customer.dossier_number)
+    (failed,) = await sandbox.results(1)
+    await sandbox.read(sandbox.topics.dead_letter, 1)
+    seed_customer(sandbox.anva, sandbox.portal, 0)
+
+    await redrive(sandbox.settings())
+    _, redriven = await sandbox.results(2)
+
+    assert failed.data.error is not None and failed.data.error.code == "customer_not_found"
+    assert (redriven.data.eventId, redriven.data.status) == (event_id, "succeeded")
+    dossier = only_dossier(sandbox, customer.dossier_number)
+    klant = only_klant(dossier)
+    assert (klant["voornaam"], klant["achternaam"]) == ("Jan", "Vries")
+    adres = dossier["_embedded"]["standaardcorrespondentieadres"]
+    assert (adres["straat"], adres["nummer"], adres["plaatsnaam"]) == (
+        "Hoofdstraat",
+        "12",
+        "Amsterdam",
+    )
+    assert [e["naam"] for e in klant["emailadressen"]] == ["klant0@example.nl"]
+    assert [p["naam"] for p in klant["telefoonnummers"]] == ["+31 6 10000000"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from itertools import pairwise
@@ -22,6 +22,9 @@ from app.pipeline.resolve import find_portal_customer
 from app.sandbox.simulators.portal import PortalSimulator
 
 TOKEN = "portal-token"
+FIRST_BUILD = ["page=1", "page=2", "page=4", "page=3", "page=2", "page=1"]
+"""The first index of the 3-page listing: its end found in doubling steps (page 4 is past
+it, so halving back to 3), then read from the end back to page 1."""
 
 
 @dataclass
@@ -86,7 +89,7 @@ async def test_first_lookup_builds_the_locators_then_each_lookup_reads_one_page(
 
     assert first is not None and first.id == "cst_4"
     assert second is not None and second.companyName == "Company 1"
-    assert reads_after_first == 3 + 1
+    assert [r.query for r in setup.sim.requests[:reads_after_first]] == [*FIRST_BUILD, "page=3"]
     assert setup.page_reads() - reads_after_first == 1
     assert (setup.directory.page_of("cst_4"), setup.directory.page_of("cst_1")) == (3, 1)
 
@@ -144,7 +147,7 @@ async def test_a_new_customer_is_found_in_the_append_region_without_a_rebuild(
     assert setup.directory.builds == 1
 
 
-async def test_an_unknown_customer_costs_at_most_the_append_bound_and_is_remembered(
+async def test_an_unknown_customer_costs_at_most_the_append_bound_then_the_last_page(
     setup: Setup,
 ) -> None:
     await setup.directory.by_dossier_number("100")
@@ -155,14 +158,98 @@ async def test_an_unknown_customer_costs_at_most_the_append_bound_and_is_remembe
     first = await setup.directory.by_dossier_number("999")
     cost = setup.page_reads() - before
     repeated = await setup.directory.by_dossier_number("999")
-    cost_of_repeat = setup.page_reads() - before - cost
-    setup.clock.now += 301
-    await setup.directory.by_dossier_number("999")
 
     assert (first, repeated) == (None, None)
-    assert (cost, cost_of_repeat) == (3, 0)
-    assert setup.page_reads() - before == 3 + 1
+    assert cost == 3, "from the highest page seen (3) to the listing's end (5)"
+    assert [r.query for r in setup.sim.requests[before + cost :]] == ["page=5"]
     assert setup.directory.builds == 1
+
+
+async def test_a_customer_added_after_its_miss_is_found_by_the_next_lookup_within_the_miss_ttl(
+    setup: Setup,
+) -> None:
+    await setup.directory.by_dossier_number("100")
+    missed = await setup.directory.by_dossier_number("999")
+    add(setup.sim, 899)  # dossier 999, appended to the last page
+    before = setup.page_reads()
+
+    found = await setup.directory.by_dossier_number("999")
+
+    assert missed is None
+    assert found is not None and found.id == "cst_899"
+    assert [r.query for r in setup.sim.requests[before:]] == ["page=3"], (
+        "the page where a new customer can appear now, not the whole listing"
+    )
+    assert setup.clock.now < 300, "well within PORTAL_MISS_TTL_S"
+
+
+async def test_a_customer_the_portal_does_not_know_never_costs_the_whole_listing() -> None:
+    """Per lookup of an unknown customer (a backfill of ANVA-only dossiers), first or
+    repeated, before or after PORTAL_MISS_TTL_S: the last page, one read."""
+    sim = PortalSimulator(token=TOKEN, per_page=15)
+    for index in range(1_500):
+        add(sim, index)
+    clock = Clock()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sim.app), base_url="http://portal/v1"
+    ) as http:
+        directory = PortalDirectory(PortalClient(http, SecretStr(TOKEN)), ttl_s=3600, clock=clock)
+        await directory.by_dossier_number("100")
+        before = len(sim.requests)
+        unknown = [str(900_000 + n) for n in range(50)]
+
+        for number in [*unknown, *unknown]:
+            assert await directory.by_dossier_number(number) is None
+        clock.now += 301
+        for number in unknown:
+            assert await directory.by_dossier_number(number) is None
+
+    reads = [r.query for r in sim.requests[before:]]
+    assert len(reads) / 150 == 1.0, "one page read per lookup"
+    assert set(reads) == {"page=100"}, "the listing's last page, nothing before it"
+    assert directory.builds == 1
+
+
+async def test_a_customer_moved_further_than_its_window_is_found_by_one_full_read(
+    setup: Setup,
+) -> None:
+    for index in range(5, 10):
+        add(setup.sim, index)
+    await setup.directory.by_id("cst_7")
+    for index in range(4):
+        setup.sim.remove_customer(f"cst_{index}")  # cst_7 moves from page 4 to page 2
+    builds = setup.directory.builds
+
+    found = await setup.directory.by_id("cst_7")
+
+    assert found is not None and found.id == "cst_7", "not called unknown"
+    assert setup.directory.builds == builds + 1
+    assert setup.directory.page_of("cst_7") == 2
+
+
+async def test_a_customer_gone_from_the_portal_costs_one_full_read_and_the_miss_spares_more(
+    setup: Setup,
+) -> None:
+    await setup.directory.by_id("cst_2")
+    setup.sim.remove_customer("cst_2")
+
+    gone = await setup.directory.by_id("cst_2")
+    builds_after_miss = setup.directory.builds
+    located_after_miss = setup.directory.page_of("cst_2")
+    setup.directory.learn("cst_2", "102", 2)  # a stale locator, e.g. from durable memory
+    before = setup.page_reads()
+    again = await setup.directory.by_id("cst_2")
+    reads_within_ttl = [r.query for r in setup.sim.requests[before:]]
+    setup.clock.now += 301
+    after_ttl = await setup.directory.by_id("cst_2")
+
+    assert (gone, again, after_ttl) == (None, None, None)
+    assert builds_after_miss == 2, "the first index, then one full read"
+    assert located_after_miss is None, "the full read dropped its locator"
+    assert reads_within_ttl == ["page=2", "page=1", "page=3", "page=2"], (
+        "its window and the append region, not the whole listing"
+    )
+    assert setup.directory.builds == 3, "past PORTAL_MISS_TTL_S it is searched in full again"
 
 
 async def test_a_burst_of_new_customers_past_the_bound_is_caught_up_once_for_all_events(
@@ -208,7 +295,7 @@ async def test_a_miss_before_the_first_index_waits_for_the_build_started_at_star
 
     assert found is not None and found.id == "cst_2"
     assert setup.directory.builds == 1
-    assert [r.query for r in setup.sim.requests] == ["page=1", "page=2", "page=3", "page=2"]
+    assert [r.query for r in setup.sim.requests] == [*FIRST_BUILD, "page=2"]
 
 
 async def test_concurrent_lookups_of_one_page_in_an_event_share_its_read(setup: Setup) -> None:
@@ -241,14 +328,105 @@ async def test_the_index_is_rebuilt_in_the_background_paced_not_on_a_lookups_pat
     await asyncio.sleep(5)
     await directory.stop()
 
-    refreshes = [r.at for r, why in zip(setup.sim.requests, reads, strict=True) if why == "refresh"]
-    rebuild = refreshes[3:]
+    refreshes = [r for r, why in zip(setup.sim.requests, reads, strict=True) if why == "refresh"]
+    rebuild = refreshes[6:]
     assert found is not None
-    assert len(first_build) == 3 and max(first_build) - min(first_build) < 0.1
+    assert len(first_build) == 6 and max(first_build) - min(first_build) < 0.1
     assert directory.builds == 2
-    assert [b - a for a, b in pairwise(rebuild)] == [0.5, 0.5]
-    assert reads == ["refresh"] * 4 + ["lookup"] + ["refresh"] * 2
-    assert setup.sim.requests[4].at == pytest.approx(100.2)
+    assert [r.query for r in rebuild] == ["page=3", "page=2", "page=1"], "end first, then back"
+    assert [b.at - a.at for a, b in pairwise(rebuild)] == [0.5, 0.5]
+    assert reads == ["refresh"] * 7 + ["lookup"] + ["refresh"] * 2
+    assert setup.sim.requests[7].at == pytest.approx(100.2)
+
+
+async def rebuild_with_a_change_midway(
+    client: PortalClient, change: Callable[[], None], *, change_at_s: float
+) -> PortalDirectory:
+    """A started directory (first index at 0 s) whose paced rebuild at 100 s (2 pages a
+    second, from the end back) sees `change` happen at `change_at_s`; stopped after it."""
+    directory = PortalDirectory(client, ttl_s=100, refresh_pages_per_s=2)
+    directory.start()
+    await asyncio.sleep(change_at_s)
+    change()
+    await asyncio.sleep(110 - change_at_s)
+    await directory.stop()
+    assert directory.builds == 2
+    return directory
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.looptime
+async def test_a_customer_moved_forward_by_a_deletion_during_a_rebuild_is_located_where_it_is(
+    setup: Setup,
+) -> None:
+    for index in range(5, 10):
+        add(setup.sim, index)  # pages [0 1] [2 3] [4 5] [6 7] [8 9]
+
+    # The rebuild reads page 5 at 100.0 s and 4 at 100.5 s; then cst_0 goes, so cst_4 moves
+    # from page 3 to page 2 (a forward read, past page 2 by then, would never see it).
+    directory = await rebuild_with_a_change_midway(
+        setup.client, lambda: setup.sim.remove_customer("cst_0"), change_at_s=100.7
+    )
+    before = setup.page_reads()
+    found = await directory.by_dossier_number("104")
+
+    assert found is not None and found.id == "cst_4"
+    assert [r.query for r in setup.sim.requests[before:]] == ["page=2"]
+
+
+class Listing:
+    """A portal listing whose order a test controls, served in the spec's paginated shape:
+    for changes the simulator does not make (a customer inserted before others)."""
+
+    def __init__(self, customer_ids: list[str], *, per_page: int) -> None:
+        self.customers = [
+            spec_customer(c, integrationId=c.removeprefix("cst_")) for c in customer_ids
+        ]
+        self.per_page = per_page
+        self.queries: list[str] = []
+
+    def insert(self, position: int, customer_id: str) -> None:
+        self.customers.insert(position, spec_customer(customer_id, integrationId=None))
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.queries.append(request.url.query.decode())
+        number = int(request.url.params["page"])
+        offset = (number - 1) * self.per_page
+        data = self.customers[offset : offset + self.per_page]
+        more = offset + self.per_page < len(self.customers)
+        return httpx.Response(
+            200,
+            json={
+                "current_page": number,
+                "data": data,
+                "next_page_url": f"https://portal/v1/customers?page={number + 1},"
+                if more
+                else None,
+                "per_page": self.per_page,
+            },
+        )
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.looptime
+async def test_a_customer_moved_back_by_an_insertion_during_a_rebuild_is_still_found() -> None:
+    listing = Listing([f"cst_{n}" for n in range(10)], per_page=2)
+    transport = httpx.MockTransport(listing)
+    async with httpx.AsyncClient(transport=transport, base_url="http://portal/v1") as http:
+        client = PortalClient(http, SecretStr(TOKEN))
+
+        # Read back from the end, the rebuild has read pages 5 and 4 when a customer is
+        # inserted first: cst_5 moves from page 3 to page 4, behind the read, unseen by it.
+        directory = await rebuild_with_a_change_midway(
+            client, lambda: listing.insert(0, "cst_new"), change_at_s=100.7
+        )
+        before = len(listing.queries)
+        found = await directory.by_id("cst_5")
+
+    assert found is not None and found.id == "cst_5"
+    assert listing.queries[before:] == ["page=3", "page=2", "page=4"], (
+        "its page as the previous index knew it, the page before, the page after"
+    )
 
 
 @pytest.mark.parametrize(

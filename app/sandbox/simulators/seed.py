@@ -79,7 +79,19 @@ def _add_portal_customer(portal: PortalSimulator, index: int) -> None:
 
 def seed_customer(anva: AnvaSimulator, portal: PortalSimulator, index: int) -> SampleCustomer:
     """Register customer `index` in ANVA (an account of its own) and in the portal."""
+    seed_in_anva(anva, index)
+    return seed_in_portal(portal, index)
+
+
+def seed_in_anva(anva: AnvaSimulator, index: int) -> SampleCustomer:
+    """Customer `index` in ANVA only (an account of its own): one the portal does not know
+    yet, as when ANVA registers a customer before the portal does."""
     _add_account(anva, index, [sample_customer(index).dossier_number])
+    return sample_customer(index)
+
+
+def seed_in_portal(portal: PortalSimulator, index: int) -> SampleCustomer:
+    """Customer `index` in the portal only, at the end of its listing."""
     _add_portal_customer(portal, index)
     return sample_customer(index)
 
