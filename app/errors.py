@@ -61,10 +61,15 @@ class SyncError(Exception):
 
 
 class RetryableError(SyncError):
-    """A transient failure: the same request may succeed later."""
+    """A transient failure: the same request may succeed later, at the earliest after
+    `retry_after_s` when the API said so (`Retry-After`)."""
 
     code = "retryable"
     retryable = True
+
+    def __init__(self, message: str = "", *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class UpstreamUnavailable(RetryableError):
@@ -77,10 +82,6 @@ class RateLimited(RetryableError):
     """Elements answered 429 for the per-second limit."""
 
     code = "rate_limited"
-
-    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 class StaleLocator(RetryableError):

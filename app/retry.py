@@ -19,7 +19,7 @@ from tenacity import (
 )
 from tenacity.wait import wait_random_exponential
 
-from app.errors import DailyBudgetExhausted, RateLimited, RetryableError, UpstreamUnavailable
+from app.errors import DailyBudgetExhausted, RetryableError, UpstreamUnavailable
 from app.settings import RetrySettings
 
 
@@ -36,7 +36,9 @@ def backoff_wait(policy: RetrySettings) -> Callable[[RetryCallState], float]:
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         floor = (
-            error.retry_after_s if isinstance(error, RateLimited) and error.retry_after_s else 0.0
+            error.retry_after_s
+            if isinstance(error, RetryableError) and error.retry_after_s
+            else 0.0
         )
         return max(float(jittered(state)), floor)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -20,12 +23,25 @@ async def send(client: httpx.AsyncClient, request: httpx.Request, *, api: str) -
         raise UpstreamUnavailable(f"{api}: {type(error).__name__}") from error
 
 
-def retry_after_s(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
+def retry_after_s(
+    response: httpx.Response, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> float | None:
+    """The seconds a 429 or 503 asks us to wait: `Retry-After` is delay-seconds or an
+    HTTP-date (RFC 9110, 10.2.3), and a date already past means now. None: not said."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
     try:
         return max(float(value), 0.0)
     except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # RFC 850 and asctime dates name no zone: they are GMT
+        when = when.replace(tzinfo=UTC)
+    return max((when - now()).total_seconds(), 0.0)
 
 
 def body_text(response: httpx.Response, limit: int = 300) -> str:
@@ -38,7 +54,7 @@ def raise_for_status(response: httpx.Response, *, api: str) -> None:
     if response.is_success:
         return
     if status >= 500:
-        raise UpstreamUnavailable(f"{api} answered {status}")
+        raise UpstreamUnavailable(f"{api} answered {status}", retry_after_s=retry_after_s(response))
     if status == 429:
         raise RateLimited(f"{api} answered 429", retry_after_s=retry_after_s(response))
     if status in (401, 403):

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 from tenacity import RetryCallState
 
+from app.clients._http import raise_for_status, retry_after_s
 from app.clients.anva import AnvaClient
 from app.clients.health import HealthTransport, UpstreamHealth, UpstreamProbe
 from app.errors import RateLimited, UpstreamRejected, UpstreamUnavailable
@@ -167,6 +169,39 @@ def test_a_retry_after_is_a_floor_for_the_backoff() -> None:
     waited = wait(state_after(RateLimited("429", retry_after_s=7.0), attempt=1, elapsed_s=0))
 
     assert waited == 7.0
+
+
+NOW = datetime(2026, 12, 2, 12, 0, 0, tzinfo=UTC)
+
+
+def answered(status: int, retry_after: str) -> httpx.Response:
+    return httpx.Response(status, headers={"Retry-After": retry_after})
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "seconds"),
+    [
+        ("120", 120.0),
+        ("Wed, 02 Dec 2026 12:01:30 GMT", 90.0),  # IMF-fixdate
+        ("Wednesday, 02-Dec-26 12:00:10 GMT", 10.0),  # obsolete RFC 850
+        ("Wed Dec  2 12:00:05 2026", 5.0),  # obsolete asctime
+        ("Wed, 02 Dec 2026 11:59:00 GMT", 0.0),  # past: now
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_as_an_http_date(
+    retry_after: str, seconds: float | None
+) -> None:
+    assert retry_after_s(answered(429, retry_after), now=lambda: NOW) == seconds
+
+
+def test_a_503_with_retry_after_waits_at_least_that_long() -> None:
+    wait = backoff_wait(RetrySettings(initial_backoff_s=0.1, max_backoff_s=1.0))
+    with pytest.raises(UpstreamUnavailable) as raised:
+        raise_for_status(answered(503, "30"), api="Elements")
+
+    assert wait(state_after(raised.value, attempt=1, elapsed_s=0)) == 30.0
 
 
 def test_backoff_grows_but_never_past_the_maximum() -> None:
