@@ -1,4 +1,4 @@
-"""Unit-test fixtures: `core` is the pipeline without Kafka (see `tests.unit.core`)."""
+"""Unit-test fixtures: `core` is the pipeline without Kafka (see `app.sandbox.core`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.unit.core import Core, running_core
+from app.sandbox.core import Core, running_core
 
 
 @pytest.fixture

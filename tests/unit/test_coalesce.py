@@ -8,7 +8,7 @@ from app.clients.freshness import EVENT_ARRIVED
 from app.events import input_event_bytes
 from app.pipeline.coalesce import RecentSyncs, ServedBy
 from app.service import Outcome
-from tests.unit.core import Core
+from app.sandbox.core import Core
 
 
 def test_a_sync_serves_only_events_that_arrived_before_its_reads_started() -> None:

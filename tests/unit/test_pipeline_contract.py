@@ -9,7 +9,7 @@ from app.events import ContractChanged, CustomerChanged
 from app.pipeline.contract import sync_contract
 from app.pipeline.customer import sync_customer
 from app.state.memory import DossierMemory
-from tests.unit.core import Core
+from app.sandbox.core import Core
 
 CONTRACT_ID = "35255618453762"
 BUSINESS = 2  # the seed's first business: ANVA knows no person for it

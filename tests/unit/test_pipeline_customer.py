@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.events import CustomerChanged
 from app.pipeline.customer import sync_customer
-from tests.unit.core import Core
+from app.sandbox.core import Core
 
 
 async def test_a_new_customer_gets_a_dossier_with_its_klant_address_email_and_phone(

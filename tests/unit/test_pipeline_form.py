@@ -7,7 +7,7 @@ from typing import Any
 from app.events import CustomerChanged, FormSubmitted
 from app.pipeline.customer import sync_customer
 from app.pipeline.form import sync_form
-from tests.unit.core import Core
+from app.sandbox.core import Core
 
 
 def form(customer_id: str, **fields: Any) -> FormSubmitted:

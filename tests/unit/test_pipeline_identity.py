@@ -9,7 +9,7 @@ from app.errors import KlantdossierDeleted
 from app.events import CustomerChanged, FormSubmitted
 from app.pipeline.customer import sync_customer
 from app.pipeline.form import sync_form
-from tests.unit.core import Core
+from app.sandbox.core import Core
 
 
 def changed(dossier_number: str) -> CustomerChanged:

@@ -13,7 +13,7 @@ from app.pipeline.form import sync_form
 from app.service import SyncService
 from app.state.memory import DossierMemory
 from app.state.record import RECORD_VERSION, DossierRecord
-from tests.unit.core import FAST_RETRY, Core, running_core
+from app.sandbox.core import FAST_RETRY, Core, running_core
 
 
 @dataclass

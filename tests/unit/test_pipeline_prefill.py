@@ -9,7 +9,7 @@ from app.events import CustomerChanged, FormSubmitted
 from app.pipeline.customer import sync_customer
 from app.pipeline.form import sync_form
 from app.pipeline.prefill import Prefill
-from tests.unit.core import Core
+from app.sandbox.core import Core
 
 
 async def test_prefill_gives_elements_values_over_the_portals(core: Core) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from app.service import Outcome
-from tests.unit.core import Core
+from app.sandbox.core import Core
 
 DOSSIER_WRITES = [
     ("POST", "klantdossiers"),

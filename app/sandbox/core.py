@@ -1,8 +1,9 @@
 """The core without Kafka: the real clients and pipeline on the three simulators over ASGI.
 
 No socket and no broker: each client's `httpx.AsyncClient` mounts its simulator through
-`httpx.ASGITransport`, so a test calls an entry point (or the outcome ladder) as a
-plain function and asserts on what the simulators received and hold.
+`httpx.ASGITransport`, so a unit test (or `python -m app bench-costs`) calls an entry point
+(or the outcome ladder) as a plain function and looks at what the simulators received and
+hold.
 """
 
 from __future__ import annotations
