@@ -1,5 +1,5 @@
 """`python -m app worker | backfill | plan | redrive | results | demo | bench | bench-backfill |
-bench-scale | soak | simulators`."""
+bench-scale | bench-state | soak | simulators`."""
 
 from __future__ import annotations
 
@@ -108,6 +108,12 @@ def _run_on_sandbox(args: argparse.Namespace) -> int:
 
             return asyncio.run(
                 run_scale_bench(worker_source=args.worker_source, max_in_flight=args.max_in_flight)
+            )
+        if args.command == "bench-state":
+            from app.sandbox.state_bench import run_state_bench
+
+            return asyncio.run(
+                run_state_bench(dossiers=args.dossiers, worker_source=args.worker_source)
             )
         if args.command == "bench-backfill":
             from app.sandbox.backfill_bench import run_backfill_bench
@@ -234,6 +240,21 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         metavar="N",
         help="KAFKA_MAX_IN_FLIGHT for the worker (default: the worker's own)",
+    )
+    bench_state = commands.add_parser(
+        "bench-state",
+        help="start-up with many dossier records on the state topic: load time, RSS, /healthz",
+        description="Write DOSSIERS dossier records to the state topic, start the worker as its "
+        "own process (first on the empty topic, as a baseline) and, while it starts, ask "
+        "/healthz every 100 ms; print the load time, the worker's peak and idle RSS, the "
+        "/healthz latencies and the resident cost per record.",
+    )
+    bench_state.add_argument("--dossiers", type=int, default=100_000, metavar="N")
+    bench_state.add_argument(
+        "--worker-source",
+        type=Path,
+        metavar="DIR",
+        help="run the worker from this checkout (e.g. an older commit's worktree)",
     )
     soak = commands.add_parser("soak", help="many events through faulty simulators")
     soak.add_argument("--customers", type=int, default=250)

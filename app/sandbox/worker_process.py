@@ -1,9 +1,9 @@
 """`python -m app worker` as its own process, configured by environment like in production.
 
 The end-to-end tests run it to prove what only a process shows (signals, exit codes,
-SIGKILL of one of two replicas), `bench-scale` to read its peak memory and `bench --replicas`
-to share one limit between several; `source` runs another checkout's worker (same
-interpreter), so a benchmark can measure the code before a change.
+SIGKILL of one of two replicas), `bench-scale` and `bench-state` to read its memory and CPU
+time, and `bench --replicas` to share one limit between several; `source` runs another
+checkout's worker (same interpreter), so a benchmark can measure the code before a change.
 """
 
 from __future__ import annotations
@@ -148,11 +148,25 @@ class WorkerProcess:
         async with asyncio.timeout(timeout_s):
             return await process.wait()
 
+    def _status_bytes(self, name: str) -> int:
+        status = Path(f"/proc/{self._running().pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith(f"{name}:"))
+        return int(line.split()[1]) * 1024
+
     def peak_rss_bytes(self) -> int:
         """The process's peak resident set (`VmHWM` in /proc), read while it still runs."""
-        status = Path(f"/proc/{self._running().pid}/status").read_text()
-        line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
-        return int(line.split()[1]) * 1024
+        return self._status_bytes("VmHWM")
+
+    def resident_bytes(self) -> int:
+        """The process's resident set now (`VmRSS`)."""
+        return self._status_bytes("VmRSS")
+
+    def cpu_s(self) -> float:
+        """CPU time the process used so far, user and system (/proc/<pid>/stat)."""
+        stat = Path(f"/proc/{self._running().pid}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        utime, stime = int(fields[11]), int(fields[12])
+        return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
     def output(self) -> str:
         self._log.seek(0)
