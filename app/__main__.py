@@ -1,5 +1,5 @@
 """`python -m app worker | backfill | plan | redrive | results | demo | bench | bench-backfill |
-bench-scale | bench-state | soak | simulators`."""
+bench-scale | bench-state | bench-costs | soak | simulators`."""
 
 from __future__ import annotations
 
@@ -109,6 +109,10 @@ def _run_on_sandbox(args: argparse.Namespace) -> int:
             return asyncio.run(
                 run_scale_bench(worker_source=args.worker_source, max_in_flight=args.max_in_flight)
             )
+        if args.command == "bench-costs":
+            from app.sandbox.costs_bench import run_costs_bench
+
+            return run_costs_bench()
         if args.command == "bench-state":
             from app.sandbox.state_bench import run_state_bench
 
@@ -240,6 +244,13 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         metavar="N",
         help="KAFKA_MAX_IN_FLIGHT for the worker (default: the worker's own)",
+    )
+    commands.add_parser(
+        "bench-costs",
+        help="Elements requests per kind of work against the least the API allows",
+        description="Run each kind of work (new customer, unchanged, moved, a stale record, "
+        "contracts) on the pipeline against the simulators, print the Elements requests each "
+        "made beside the least the API allows, and exit 1 when one made more.",
     )
     bench_state = commands.add_parser(
         "bench-state",
