@@ -65,6 +65,7 @@ class Applied:
     phone_added: bool = False
     confirmed: bool = False
     """A read in this sync confirmed which dossier it is (CONTRACT.md), or this sync made it."""
+    created_dossier: bool = False
     writes: tuple[Write, ...] = ()
 
     @classmethod
@@ -126,6 +127,7 @@ async def _apply(elements: ElementsClient, step: Step, target: Applied) -> Write
         case CreateDossier(payload):
             done = await elements.create_dossier(payload)
             target.dossier_id = done.resource_id
+            target.created_dossier = True
         case CreateKlant(kind, payload):
             rol = EERSTE_PERSOON if kind == "particulier" else None
             done = await elements.create_klant(target.dossier(), kind, payload, rol=rol)

@@ -31,6 +31,7 @@ from app.pipeline.contract_plan import (
     plan_new_contract,
 )
 from app.pipeline.customer import resolved_customer, sync_dossier
+from app.pipeline.model import DesiredCustomer
 from app.pipeline.remembered import carries_number
 from app.pipeline.steps import CreateMedewerker, Step
 from app.state.record import DossierRecord
@@ -52,31 +53,29 @@ async def sync_contract(context: SyncContext, event: ContractChanged) -> Synced:
         )
     number = contract.dossierNumber
     async with context.owned(number), context.locators_checked(number):
-        known = await _known_contract(context, number, contract.id)
-        if known is None:
+        record = context.memory.get(number)
+        remembered = record.contracts.get(contract.id) if record is not None else None
+        if remembered is not None:
+            known, writes = await _record_change(context, contract, remembered, number)
+        elif context.memory.trusted(number) is not None:
             known, writes = await _create_contract(context, contract, number)
         else:
-            known, writes = await _record_change(context, contract, known, number)
+            known, writes = await _found_or_created(context, contract, number)
         await _remember_contract(context, number, contract.id, known)
     return Synced(known.dossier_id, writes)
 
 
-async def _known_contract(
-    context: SyncContext, dossier_number: str, contract_id: str
-) -> KnownContract | None:
-    """Where the contract lives: the record's word for it, else one search in Elements."""
-    record = context.memory.get(dossier_number)
-    remembered = record.contracts.get(contract_id) if record is not None else None
-    if remembered is not None:
-        return remembered
-    return await find_contract(context.elements, dossier_number, contract_id)
-
-
 async def _remember_contract(
-    context: SyncContext, dossier_number: str, contract_id: str, known: KnownContract | None
+    context: SyncContext,
+    dossier_number: str,
+    contract_id: str,
+    known: KnownContract | None,
+    *,
+    read_at: float | None = None,
 ) -> None:
-    """Keep where the contract lives in the dossier's record — or, with None, durably forget
-    it before its writes (`StateUnavailable` when Kafka does not take that)."""
+    """Keep where the contract lives in the dossier's record (`read_at`: the read the record
+    counts from again once the writes it waited for are done) — or, with None, durably
+    forget it before its writes (`StateUnavailable` when Kafka does not take that)."""
     memory = context.memory
     record = memory.get(dossier_number)
     if known is None:
@@ -86,31 +85,57 @@ async def _remember_contract(
     if record is None or record.dossier_id != known.dossier_id:
         record = DossierRecord(dossier_number=dossier_number, dossier_id=known.dossier_id)
     updated = record.with_contract(contract_id, known)
+    if read_at is not None:
+        updated = updated.model_copy(update={"read_at": read_at})
     if updated != record:
         await memory.remember(updated)
 
 
 async def _record_change(
-    context: SyncContext, contract: AnvaContract, known: KnownContract, dossier_number: str
+    context: SyncContext,
+    contract: AnvaContract,
+    known: KnownContract,
+    dossier_number: str,
+    *,
+    confirmed: bool = False,
 ) -> tuple[KnownContract, tuple[Write, ...]]:
+    """Record a change of a contract the record or a search located; the dossier's identity
+    is read first unless that search confirmed it."""
     steps = plan_contract_change(contract, known, settings=context.contracts)
     if not steps:
         return known, ()
-    if not await carries_number(context.elements, known.dossier_id, dossier_number):
+    if not confirmed and not await carries_number(
+        context.elements, known.dossier_id, dossier_number
+    ):
         log.warning(
             "the remembered klantdossier no longer carries the dossier number or is deleted; "
             "searching again",
             dossier_id=known.dossier_id,
         )
-        await _remember_contract(context, dossier_number, contract.id, None)
         await context.memory.forget(dossier_number)
-        found = await find_contract(context.elements, dossier_number, contract.id)
-        if found is None:
-            return await _create_contract(context, contract, dossier_number)
-        return await _record_change(context, contract, found, dossier_number)
+        return await _found_or_created(context, contract, dossier_number)
     await _remember_contract(context, dossier_number, contract.id, None)
     applied = await apply_plan(context.elements, steps, Applied(known.dossier_id, confirmed=True))
     return known.synced_from(contract), applied.writes
+
+
+async def _found_or_created(
+    context: SyncContext, contract: AnvaContract, dossier_number: str
+) -> tuple[KnownContract, tuple[Write, ...]]:
+    """Without a record to trust: sync the dossier from a search first. A dossier that search
+    did not find (and the sync created) holds no contract, so only a dossier it found is
+    searched for the contract."""
+    desired = await resolved_customer(context, dossier_number)
+    customer = await sync_dossier(context, desired)
+    if not customer.created_dossier:
+        with writes_kept(customer.writes):
+            found = await find_contract(context.elements, dossier_number, contract.id)
+        if found is not None:
+            known, writes = await _record_change(
+                context, contract, found, dossier_number, confirmed=True
+            )
+            return known, (*customer.writes, *writes)
+    return await _created_in(context, contract, desired, customer)
 
 
 def _medewerker_of(context: SyncContext, dossier_number: str, klant_id: int) -> int | None:
@@ -125,29 +150,49 @@ def _medewerker_of(context: SyncContext, dossier_number: str, klant_id: int) -> 
 async def _create_contract(
     context: SyncContext, contract: AnvaContract, dossier_number: str
 ) -> tuple[KnownContract, tuple[Write, ...]]:
-    """Sync the dossier, then create the contract in it; both plans' writes are reported."""
+    """The record, trusted, says the dossier holds no such contract: sync the dossier (from
+    the record), then create the contract in it."""
     desired = await resolved_customer(context, dossier_number)
     customer = await sync_dossier(context, desired)
+    return await _created_in(context, contract, desired, customer)
+
+
+async def _created_in(
+    context: SyncContext, contract: AnvaContract, desired: DesiredCustomer, customer: Applied
+) -> tuple[KnownContract, tuple[Write, ...]]:
+    """Create the contract in the dossier `customer` synced; both plans' writes are reported.
+
+    The record is durably marked unread before the contract is written, so a crash or a
+    lost answer in between makes the next attempt search instead of trusting the record's
+    word that the contract is new; once written, the record counts from its read again.
+    """
+    number = desired.dossier_number
     with writes_kept(customer.writes):
         if customer.klant is None or customer.standaard_adres_id is None:
             raise PermanentError(
-                f"dossier {dossier_number} has no klant or correspondentieadres for a contract"
+                f"dossier {number} has no klant or correspondentieadres for a contract"
             )
         if not customer.confirmed and not await carries_number(
-            context.elements, customer.dossier(), dossier_number
+            context.elements, customer.dossier(), number
         ):
-            await context.memory.forget(dossier_number)
-            raise StaleLocator(f"the klantdossier of {dossier_number} changed while syncing it")
+            await context.memory.forget(number)
+            raise StaleLocator(f"the klantdossier of {number} changed while syncing it")
         dossier = ContractDossier(
             klant=customer.klant,
             adres_id=customer.standaard_adres_id,
-            medewerker_id=_medewerker_of(context, dossier_number, customer.klant[1]),
+            medewerker_id=_medewerker_of(context, number, customer.klant[1]),
         )
         steps = plan_new_contract(
             contract, desired, dossier, settings=context.contracts, today=today_in_amsterdam()
         )
-        applied = await _applied_with_medewerker_kept(context, dossier_number, steps, customer)
+        before = context.memory.get(number)
+        await context.memory.before_writes(number)
+        applied = await _applied_with_medewerker_kept(context, number, steps, customer)
     created = KnownContract(applied.dossier(), applied.contract(None), None)
+    read_at = before.read_at if before is not None else None
+    await _remember_contract(
+        context, number, contract.id, created.synced_from(contract), read_at=read_at
+    )
     return created.synced_from(contract), (*customer.writes, *applied.writes)
 
 

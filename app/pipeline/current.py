@@ -57,8 +57,12 @@ async def read_dossier_core(
     elements: ElementsClient,
     dossier_number: str,
     preferred: KlantKind,
+    remembered: tuple[int, KlantState] | None = None,
 ) -> DossierState | None:
-    """The klantdossier with this relatienummer, its standaard address and its klant.
+    """The klantdossier with this relatienummer, its standaard address and its klant
+    (`remembered`: the dossier id and klant a record names, which spares listing klanten
+    when the search finds that dossier: the API cannot delete a klant, and one removed by
+    hand answers 404, which makes the record forgotten).
 
     The search confirms the dossier's identity (CONTRACT.md): only a dossier that carries
     the number and is not deleted counts; when only deleted ones carry it, a person
@@ -79,11 +83,15 @@ async def read_dossier_core(
         return None
     dossier = min(live, key=lambda d: d.id)
     standaard = dossier.standaardcorrespondentieadres
+    if remembered is not None and remembered[0] == dossier.id:
+        klant: KlantState | None = remembered[1]
+    else:
+        klant = await find_klant(elements, dossier.id, preferred)
     return DossierState(
         id=dossier.id,
         relatienummer=dossier_number,
         standaard_adres=stored_adres(standaard) if standaard else None,
-        klant=await find_klant(elements, dossier.id, preferred),
+        klant=klant,
     )
 
 

@@ -25,7 +25,7 @@ from app.pipeline.context import SyncContext
 from app.pipeline.current import read_dossier_core
 from app.pipeline.limits import Origins, check_lengths
 from app.pipeline.mapping import CUSTOMER_ORIGINS
-from app.pipeline.model import DesiredCustomer, DossierState
+from app.pipeline.model import DesiredCustomer, DossierState, KlantState
 from app.pipeline.steps import Step
 from app.state.record import (
     DossierRecord,
@@ -62,7 +62,13 @@ async def known_dossier(
     if trusted is not None:
         return Known(remembered_state(trusted), trusted.read_at, previous, confirmed=False)
     read_at = memory.now()
-    current = await read_dossier_core(context.elements, dossier_number, kind)
+    klant = previous.klant if previous is not None else None
+    remembered = (
+        (previous.dossier_id, KlantState(kind=klant.kind, id=klant.id))
+        if previous is not None and klant is not None
+        else None
+    )
+    current = await read_dossier_core(context.elements, dossier_number, kind, remembered)
     return Known(current, read_at, previous, confirmed=True)
 
 

@@ -180,11 +180,12 @@ class DossierMemory:
 
     async def forget(self, dossier_number: str) -> None:
         """An id the record holds is gone from Elements, or names another dossier now:
-        durably mark the record unread and drop the contracts it locates, so the next sync,
-        here or on another replica, searches Elements again."""
+        durably mark the record unread and drop the klant and contracts it locates, so the
+        next sync, here or on another replica, searches Elements again."""
         record = self.get(dossier_number)
-        if record is not None and (record.read_at > 0 or record.contracts):
-            await self.keep_before_writes(record.unread().model_copy(update={"contracts": {}}))
+        if record is not None and (record.read_at > 0 or record.contracts or record.klant):
+            forgotten: dict[str, object] = {"contracts": {}, "klant": None, "standaard_adres": None}
+            await self.keep_before_writes(record.unread().model_copy(update=forgotten))
 
     async def before_writes(self, dossier_number: str) -> None:
         """Durably mark the record unread before Elements is written to under it."""

@@ -7,8 +7,8 @@ import asyncio
 from app.clients.freshness import EVENT_ARRIVED
 from app.events import input_event_bytes
 from app.pipeline.coalesce import RecentSyncs, ServedBy
-from app.service import Outcome
 from app.sandbox.core import Core
+from app.service import Outcome
 
 
 def test_a_sync_serves_only_events_that_arrived_before_its_reads_started() -> None:

@@ -8,8 +8,8 @@ from app.errors import UpstreamRejected, UpstreamUnavailable
 from app.events import ContractChanged, CustomerChanged
 from app.pipeline.contract import sync_contract
 from app.pipeline.customer import sync_customer
-from app.state.memory import DossierMemory
 from app.sandbox.core import Core
+from app.state.memory import DossierMemory
 
 CONTRACT_ID = "35255618453762"
 BUSINESS = 2  # the seed's first business: ANVA knows no person for it

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.service import Outcome
 from app.sandbox.core import Core
+from app.service import Outcome
 
 DOSSIER_WRITES = [
     ("POST", "klantdossiers"),

@@ -13,6 +13,7 @@ routes only), injected faults (data routes only), then the endpoint itself.
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 import time
 from asyncio import sleep
 from collections import deque
@@ -50,6 +51,8 @@ class RecordedRequest:
     path: str
     status: int
     body: Any | None
+    query: str = ""
+    """The query string without the access token."""
 
 
 class ElementsSimulator:
@@ -196,8 +199,11 @@ class ElementsSimulator:
         if refusal is not None:
             status = refusal.status_code
             await refusal(scope, receive, send)
+        query = urlencode(
+            [(k, v) for k, v in request.query_params.multi_items() if k != "access_token"]
+        )
         self._records[arrival] = RecordedRequest(
-            at, request.method, request.url.path, status, _parse_json(body)
+            at, request.method, request.url.path, status, _parse_json(body), query
         )
 
     def _over_limit(self, at: float) -> Response | None:
