@@ -13,7 +13,6 @@ routes only), injected faults (data routes only), then the endpoint itself.
 from __future__ import annotations
 
 import json
-from urllib.parse import urlencode
 import time
 from asyncio import sleep
 from collections import deque
@@ -21,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
