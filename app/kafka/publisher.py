@@ -93,6 +93,7 @@ class OutcomePublisher:
         trace = trace_headers()
         if outcome.dead_letter_reason is not None:
             await self._first_taken("dead_letter", self._dead_letter_forms(record, outcome, trace))
+            self._metrics.dead_letters.labels(outcome.dead_letter_reason).inc()
         await self._first_taken("result", self._result_forms(record, outcome, trace))
 
     async def _first_taken(self, step: FinishStep, forms: list[Publish]) -> None:
