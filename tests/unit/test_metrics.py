@@ -343,3 +343,13 @@ async def test_lag_of_a_partition_another_replica_took_is_no_longer_exported() -
         is None
     )
     assert sample(metrics, "elements_sync_backfill_lag") == 0
+
+
+def test_every_finish_step_is_exported_at_zero_once_the_publisher_is_built() -> None:
+    metrics = Metrics()
+    OutcomePublisher(KafkaBroker("127.0.0.1:1"), TopicSettings(), metrics, retry=RetrySettings())
+
+    assert [
+        sample(metrics, "elements_sync_finish_failures_total", step=step)
+        for step in ("result", "dead_letter", "commit")
+    ] == [0.0, 0.0, 0.0]
