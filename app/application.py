@@ -124,7 +124,11 @@ def _limiter(
         slots=_slots(settings, metrics, retry=retry),
     )
     limiter.on_wait = metrics.limiter_wait.observe
-    metrics.track_budget(lambda: limiter.remaining_today)
+    metrics.track_budget(
+        lambda: limiter.remaining_today,
+        daily_limit=settings.daily_limit,
+        rate_per_s=settings.rate_limit,
+    )
     return limiter
 
 
@@ -246,6 +250,7 @@ class Runtime:
             retry=settings.retry,
         )
         self.health = UpstreamHealth()
+        self.metrics.track_upstream((ANVA, PORTAL, ELEMENTS), lambda: self.health.down)
         self._http = {
             api: _http_client(
                 str(base_url),

@@ -6,7 +6,9 @@ registered on this one, since the global registry is not served.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import get_args
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,9 +22,28 @@ from prometheus_client import (
 )
 
 from app import __version__
+from app.clients.limiter import seconds_until_midnight_in_amsterdam
+from app.errors import SyncError
+from app.events import RejectReason
 
 UPSTREAM_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30)
 FORMS_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+RATE_LIMITED = "429"
+
+
+def _codes(error: type[SyncError]) -> Iterator[str]:
+    yield error.code
+    for subclass in error.__subclasses__():
+        yield from _codes(subclass)
+
+
+def dead_letter_reasons() -> list[str]:
+    """Every reason a dead letter can carry: an error's code, or why the input was rejected."""
+    return sorted({*_codes(SyncError), *get_args(RejectReason)})
+
+
+def _up(api: str, down: Callable[[], Iterable[str]]) -> Callable[[], float]:
+    return lambda: 0.0 if api in down() else 1.0
 
 
 class Metrics:
@@ -122,6 +143,46 @@ class Metrics:
             "(a restarted worker then reads Elements for those dossiers).",
             registry=self.registry,
         )
+        self.dead_letters = Counter(
+            "elements_sync_dead_letters",
+            "Inputs copied to the dead-letter topic (Kafka took them), by reason: the error "
+            "code of their result. Each waits for a person and `python -m app redrive`.",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in dead_letter_reasons():
+            # At zero from the start: a rule's increase() then counts a reason's first one.
+            self.dead_letters.labels(reason)
+        self.upstream_up = Gauge(
+            "elements_sync_upstream_up",
+            "0 while an upstream API is down (five unreachable answers in a row, until one "
+            "that is not), else 1.",
+            ["api"],
+            registry=self.registry,
+        )
+        self.budget_limit = Gauge(
+            "elements_sync_daily_budget_limit",
+            "Elements requests allowed per day for the whole deployment (ELEMENTS_DAILY_LIMIT).",
+            registry=self.registry,
+        )
+        self.budget_reset = Gauge(
+            "elements_sync_daily_budget_reset_seconds",
+            "Seconds until midnight in Europe/Amsterdam, when the day's budget starts again.",
+            registry=self.registry,
+        )
+        self.budget_reset.set_function(
+            lambda: seconds_until_midnight_in_amsterdam(datetime.now(UTC))
+        )
+        self.rate_limit = Gauge(
+            "elements_sync_limiter_rate_per_second",
+            "Elements requests per second allowed for the whole deployment (ELEMENTS_RATE_LIMIT).",
+            registry=self.registry,
+        )
+        self.backfill_finished = Counter(
+            "elements_sync_backfill_finished",
+            "Backfill events finished (each with its result).",
+            registry=self.registry,
+        )
         self.intake_paused = Gauge(
             "elements_sync_intake_paused",
             "1 while the worker takes no new messages, by reason.",
@@ -137,8 +198,19 @@ class Metrics:
         self.forms_requests.labels(route, code).inc()
         self.forms_seconds.labels(route).observe(seconds)
 
-    def track_budget(self, remaining: Callable[[], int]) -> None:
+    def track_budget(
+        self, remaining: Callable[[], int], *, daily_limit: int, rate_per_s: float
+    ) -> None:
         self.budget_remaining.set_function(lambda: float(remaining()))
+        self.budget_limit.set(daily_limit)
+        self.rate_limit.set(rate_per_s)
+
+    def track_upstream(self, apis: Iterable[str], down: Callable[[], Iterable[str]]) -> None:
+        """Each API's up gauge, read from `down` (the API names as the clients give them)
+        when scraped; its 429 counter starts at zero, so a rule's increase() sees the first."""
+        for api in apis:
+            self.upstream_up.labels(api.lower()).set_function(_up(api, down))
+            self.upstream_requests.labels(api.lower(), RATE_LIMITED)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -24,7 +24,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
@@ -43,6 +43,16 @@ PRIORITY: ContextVar[Priority] = ContextVar("elements_priority", default="live")
 
 def today_in_amsterdam() -> date:
     return datetime.now(AMSTERDAM).date()
+
+
+def seconds_until_midnight_in_amsterdam(now: datetime) -> float:
+    """Until the day's budget starts again. Midnight is reckoned in Amsterdam's own calendar
+    (days of 23 and 25 hours included) and the difference taken in UTC: aware datetimes
+    that share a tzinfo subtract as wall-clock times, which would be an hour off across a
+    change of summer time."""
+    tomorrow = now.astimezone(AMSTERDAM).date() + timedelta(days=1)
+    midnight = datetime.combine(tomorrow, time(0), tzinfo=AMSTERDAM)
+    return (midnight.astimezone(UTC) - now.astimezone(UTC)).total_seconds()
 
 
 def request_spacing_s(rate_per_s: int, *, margin_s: float) -> float:

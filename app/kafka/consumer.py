@@ -213,6 +213,7 @@ class EventConsumer:
     def _backfill_done(self) -> None:
         self._backfill_in_flight -= 1
         self._backfill_finished += 1
+        self._metrics.backfill_finished.inc()
         if self._backfill_finished % self._settings.backfill.progress_every == 0:
             log.info("backfill progress", finished=self._backfill_finished)
         self.flow.apply()

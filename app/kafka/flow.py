@@ -55,8 +55,11 @@ class FlowControl:
         self._backfill_held = backfill_held
         self._backfill_paused = False
         self._paused_for: PauseReason | None = None
+        self._lag_reported: set[TopicPartition] = set()
         self._stopped = False
         self._task: asyncio.Task[None] | None = None
+        for label in get_args(PauseReason):  # every reason exported from the start, at 0
+            metrics.intake_paused.labels(label).set(0)
 
     @property
     def paused_for(self) -> PauseReason | None:
@@ -121,7 +124,14 @@ class FlowControl:
         if consumer is None:
             return
         backfill_lag: int | None = None
-        for partition in consumer.assignment():
+        assignment = consumer.assignment()
+        for gone in self._lag_reported - assignment:
+            # Another replica owns it now and reports it: a stale value here would add up.
+            self._metrics.consumer_lag.remove(gone.topic, str(gone.partition))
+        self._lag_reported &= assignment
+        if not self._backfill_partitions(assignment):
+            self._metrics.backfill_lag.set(0)
+        for partition in assignment:
             highwater = consumer.highwater(partition)
             if highwater is None:
                 continue
@@ -131,6 +141,7 @@ class FlowControl:
                 continue
             lag = max(highwater - fetched, 0) + self._offsets.pending(partition)
             self._metrics.consumer_lag.labels(partition.topic, str(partition.partition)).set(lag)
+            self._lag_reported.add(partition)
             if partition.topic == self._backfill_topic:
                 backfill_lag = (backfill_lag or 0) + lag
         if backfill_lag is not None:

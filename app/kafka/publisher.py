@@ -11,7 +11,7 @@ input's own headers, then one whose value is cut; a result without its operation
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import structlog
 from aiokafka import ConsumerRecord
@@ -61,6 +61,8 @@ class OutcomePublisher:
         self, broker: KafkaBroker, topics: TopicSettings, metrics: Metrics, *, retry: RetrySettings
     ) -> None:
         self._metrics = metrics
+        for step in get_args(FinishStep):  # at zero from the start, for the alert rules' rate()
+            metrics.finish_failures.labels(step)
         self._retry = retry
         self._results = broker.publisher(
             topics.results,
@@ -93,6 +95,7 @@ class OutcomePublisher:
         trace = trace_headers()
         if outcome.dead_letter_reason is not None:
             await self._first_taken("dead_letter", self._dead_letter_forms(record, outcome, trace))
+            self._metrics.dead_letters.labels(outcome.dead_letter_reason).inc()
         await self._first_taken("result", self._result_forms(record, outcome, trace))
 
     async def _first_taken(self, step: FinishStep, forms: list[Publish]) -> None:

@@ -126,8 +126,8 @@ def test_pod_meets_the_restricted_pod_security_standard() -> None:
     assert container["readOnlyRootFilesystem"] is True
 
 
-def test_podmonitor_example_scrapes_the_metrics_of_the_base_pods() -> None:
-    monitor = load(K8S / "examples" / "podmonitor.yaml")[0]
+def test_podmonitor_scrapes_the_metrics_of_the_base_pods() -> None:
+    monitor = load(K8S / "monitoring" / "podmonitor.yaml")[0]
     deployment = base()["Deployment"]["spec"]
     ports = {p["name"]: p["containerPort"] for p in pod()["containers"][0]["ports"]}
 

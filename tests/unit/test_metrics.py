@@ -1,12 +1,19 @@
 """The metrics' names and labels: every upstream API by api and code, the forms ingress by
-route and code, the build info, and the process and platform collectors."""
+route and code, the build info, and the process and platform collectors; the series the
+alert rules need (dead letters, upstream up, the day's budget and its reset) and the label
+values exported at zero from the start, so a rule's increase() counts the first event."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, get_args
 
 import httpx
 import pytest
+from aiokafka import ConsumerRecord
+from aiokafka.structs import TopicPartition
+from faststream.kafka import KafkaBroker
 from opentelemetry.trace import NoOpTracer
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -15,9 +22,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app import __version__
+from app.clients.limiter import AMSTERDAM, seconds_until_midnight_in_amsterdam
 from app.clients.observed import ObservedTransport
-from app.metrics import Metrics
-from app.settings import FormsSettings
+from app.events import ResultData, ResultError, ResultEvent
+from app.kafka.flow import FlowControl, PauseReason
+from app.kafka.offsets import OffsetTracker
+from app.kafka.publisher import OutcomePublisher
+from app.metrics import Metrics, dead_letter_reasons
+from app.service import Outcome
+from app.settings import FormsSettings, RetrySettings, TopicSettings
 from app.web.forms import forms_routes
 from app.web.metered import RouteMetrics
 from tests.unit.test_forms_http import IDS, DictPrefill, RecordingPublisher
@@ -155,3 +168,188 @@ async def test_a_forms_request_whose_handler_raised_is_counted_as_500() -> None:
         sample(metrics, "elements_sync_forms_requests_total", route="/forms/broken", code="500")
         == 1
     )
+
+
+def test_every_dead_letter_reason_is_exported_at_zero_from_the_start() -> None:
+    metrics = Metrics()
+    reasons = dead_letter_reasons()
+
+    assert {"customer_not_found", "internal_error", "upstream_unavailable", "not_json"} <= set(
+        reasons
+    )
+    assert [sample(metrics, "elements_sync_dead_letters_total", reason=r) for r in reasons] == [
+        0.0
+    ] * len(reasons)
+
+
+def outcome(status: str, code: str | None) -> Outcome:
+    error = ResultError(code=code, message="why", retryable=False) if code else None
+    data = ResultData(eventId="e1", eventType="customer.changed", status=status, error=error)  # type: ignore[arg-type]
+    return Outcome(ResultEvent(data=data), dead_letter_reason=code, dead_letter_message=code)
+
+
+async def test_a_dead_letter_is_counted_by_reason_once_kafka_took_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    metrics = Metrics()
+    publisher = OutcomePublisher(
+        KafkaBroker("127.0.0.1:1"), TopicSettings(), metrics, retry=RetrySettings()
+    )
+    sent: list[str] = []
+
+    def taken_by(topic: str) -> Callable[..., Any]:
+        async def publish(body: bytes, **options: Any) -> None:
+            sent.append(topic)
+
+        return publish
+
+    monkeypatch.setattr(publisher._dead_letters, "publish", taken_by("dead letter"))
+    monkeypatch.setattr(publisher._results, "publish", taken_by("result"))
+    record: ConsumerRecord[bytes, bytes] = ConsumerRecord(
+        "customer-events", 0, 7, 0, 0, b"100000", b"{}", None, 6, 2, ()
+    )
+
+    await publisher.deliver(record, outcome("failed", "customer_not_found"))
+    await publisher.deliver(record, outcome("rejected", "not_json"))
+    await publisher.deliver(record, outcome("succeeded", None))
+
+    assert sent == ["dead letter", "result", "dead letter", "result", "result"]
+    dead_letters = "elements_sync_dead_letters_total"
+    assert sample(metrics, dead_letters, reason="customer_not_found") == 1.0
+    assert sample(metrics, dead_letters, reason="not_json") == 1.0
+    assert sample(metrics, dead_letters, reason="invalid_form_field") == 0.0
+
+
+def test_an_upstream_api_is_up_until_it_is_down_and_its_429s_start_at_zero() -> None:
+    metrics = Metrics()
+    down: list[str] = []
+    metrics.track_upstream(("ANVA", "portal", "Elements"), lambda: down)
+
+    assert [
+        sample(metrics, "elements_sync_upstream_up", api=a) for a in ("anva", "portal", "elements")
+    ] == [1.0, 1.0, 1.0]
+    down.append("Elements")
+    assert sample(metrics, "elements_sync_upstream_up", api="elements") == 0.0
+    assert sample(metrics, "elements_sync_upstream_up", api="anva") == 1.0
+    assert [
+        sample(metrics, "elements_sync_upstream_requests_total", api=a, code="429")
+        for a in ("anva", "portal", "elements")
+    ] == [0.0, 0.0, 0.0]
+
+
+def test_the_days_budget_is_exported_with_its_limit_the_rate_limit_and_its_reset() -> None:
+    metrics = Metrics()
+    metrics.track_budget(lambda: 99_000, daily_limit=100_000, rate_per_s=5)
+
+    assert sample(metrics, "elements_sync_daily_budget_remaining") == 99_000
+    assert sample(metrics, "elements_sync_daily_budget_limit") == 100_000
+    assert sample(metrics, "elements_sync_limiter_rate_per_second") == 5
+    reset = sample(metrics, "elements_sync_daily_budget_reset_seconds")
+    assert reset is not None and 0 < reset <= 25 * 3600
+
+
+@pytest.mark.parametrize(
+    ("now", "seconds"),
+    [
+        (datetime(2026, 11, 23, 23, 30, tzinfo=AMSTERDAM), 30 * 60),
+        (datetime(2026, 11, 23, 22, 59, 59, tzinfo=UTC), 1),
+        (datetime(2026, 7, 1, 21, 59, 59, tzinfo=UTC), 1),
+        (datetime(2026, 7, 1, 22, 0, tzinfo=UTC), 24 * 3600),
+        (datetime(2026, 3, 29, 0, 0, tzinfo=AMSTERDAM), 23 * 3600),
+        (datetime(2026, 10, 25, 0, 0, tzinfo=AMSTERDAM), 25 * 3600),
+        (datetime(2026, 10, 25, 1, 0, tzinfo=UTC), 22 * 3600),
+    ],
+    ids=[
+        "winter",
+        "winter-utc",
+        "summer-utc",
+        "summer-midnight",
+        "23h-day",
+        "25h-day",
+        "after-fall-back",
+    ],
+)
+def test_the_budget_resets_at_midnight_in_amsterdam_across_summer_time(
+    now: datetime, seconds: int
+) -> None:
+    assert seconds_until_midnight_in_amsterdam(now) == seconds
+
+
+class FakeConsumer:
+    """What flow control asks of the consumer to observe lag."""
+
+    def __init__(self, partitions: set[TopicPartition]) -> None:
+        self.partitions = partitions
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.partitions)
+
+    def highwater(self, partition: TopicPartition) -> int:
+        return 10
+
+    async def position(self, partition: TopicPartition) -> int:
+        return 4
+
+    def pause(self, *partitions: TopicPartition) -> None:
+        pass
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        pass
+
+
+def flow_control(metrics: Metrics, consumer: FakeConsumer) -> FlowControl:
+    return FlowControl(
+        metrics,
+        OffsetTracker(),
+        consumer=lambda: consumer,  # type: ignore[arg-type,return-value]
+        backlog_full=lambda: False,
+        external_reason=lambda: None,
+        backfill_topic="customer-backfill",
+        backfill_held=lambda: False,
+    )
+
+
+def test_every_pause_reason_is_exported_at_zero_before_any_pause() -> None:
+    metrics = Metrics()
+    flow_control(metrics, FakeConsumer(set()))
+
+    assert "state_unavailable" in get_args(PauseReason)
+    assert {
+        reason: sample(metrics, "elements_sync_intake_paused", reason=reason)
+        for reason in get_args(PauseReason)
+    } == dict.fromkeys(get_args(PauseReason), 0.0)
+
+
+async def test_lag_of_a_partition_another_replica_took_is_no_longer_exported() -> None:
+    live, backfill = TopicPartition("customer-events", 0), TopicPartition("customer-backfill", 0)
+    metrics = Metrics()
+    consumer = FakeConsumer({live, backfill})
+    control = flow_control(metrics, consumer)
+
+    await control._observe_lag()
+    assert (
+        sample(metrics, "elements_sync_consumer_lag", topic="customer-events", partition="0") == 6
+    )
+    assert sample(metrics, "elements_sync_backfill_lag") == 6
+
+    consumer.partitions = {live}
+    await control._observe_lag()
+
+    assert (
+        sample(metrics, "elements_sync_consumer_lag", topic="customer-events", partition="0") == 6
+    )
+    assert (
+        sample(metrics, "elements_sync_consumer_lag", topic="customer-backfill", partition="0")
+        is None
+    )
+    assert sample(metrics, "elements_sync_backfill_lag") == 0
+
+
+def test_every_finish_step_is_exported_at_zero_once_the_publisher_is_built() -> None:
+    metrics = Metrics()
+    OutcomePublisher(KafkaBroker("127.0.0.1:1"), TopicSettings(), metrics, retry=RetrySettings())
+
+    assert [
+        sample(metrics, "elements_sync_finish_failures_total", step=step)
+        for step in ("result", "dead_letter", "commit")
+    ] == [0.0, 0.0, 0.0]

@@ -1,0 +1,251 @@
+"""k8s/monitoring/ keeps what the README promises: alerts with a severity, a summary, a cause
+and a runbook section; promtool tests for every alert, firing and silent; a dashboard on a
+Prometheus data source variable whose panel list the README shows; a kustomization that renders
+the PrometheusRule from the file promtool tests, with the README's address in front of each
+runbook link.
+
+promtool itself runs in .ci/deploy-checks; that every metric and label used here is one a
+running worker exports is tests/e2e/test_monitoring_metrics.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import promql_parser
+import pytest
+import yaml
+
+from tests.monitoring_queries import (
+    MONITORING,
+    alert_rules,
+    dashboard,
+    dashboard_targets,
+    grafana_to_promql,
+    load_yaml,
+    prometheus_rule,
+    queries,
+    selectors,
+)
+
+README = Path(__file__).parents[2] / "README.md"
+SEVERITIES = {"warning", "critical"}
+SILENT_TESTS = ("a healthy day: no alert", "a normal backlog: no alert")
+REQUIRED_ALERTS = {
+    "ElementsSyncUpstreamDown",
+    "ElementsSyncDailyBudgetSpent",
+    "ElementsSyncDailyBudgetRunningOut",
+    "ElementsSyncElementsRateLimited",
+    "ElementsSyncDeadLetters",
+    "ElementsSyncFallingBehind",
+    "ElementsSyncNoProgress",
+    "ElementsSyncIntakePaused",
+    "ElementsSyncLimiterRedisUnavailable",
+    "ElementsSyncStateTopicUnavailable",
+    "ElementsSyncAbsent",
+}
+"""The issue's list: upstream down, budget spent and projected, 429s, dead letters, falling
+behind, no progress, intake paused, Redis, the state topic, the worker absent."""
+
+
+def kustomization() -> dict[str, Any]:
+    document: dict[str, Any] = load_yaml("kustomization.yaml")
+    return document
+
+
+def readme_anchors() -> set[str]:
+    """GitHub's and GitLab's anchors of the README's headings."""
+    headings = re.findall(r"^#+ (.+)$", README.read_text(), flags=re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_kustomization_lists_the_monitoring_files_and_nothing_else() -> None:
+    generated = [
+        f.split("=")[-1] for gen in kustomization()["configMapGenerator"] for f in gen["files"]
+    ]
+    listed = {*kustomization()["resources"], *generated}
+
+    assert listed == {p.name for p in MONITORING.iterdir()} - {
+        "kustomization.yaml",
+        "alerts.test.yaml",
+    }
+
+
+def test_the_dashboard_configmap_is_labelled_for_the_grafana_sidecar_under_a_fixed_name() -> None:
+    [generator] = kustomization()["configMapGenerator"]
+
+    assert generator["options"]["labels"] == {"grafana_dashboard": "1"}
+    assert generator["options"]["disableNameSuffixHash"] is True
+    assert generator["files"] == ["elements-sync.json=dashboard.json"]
+
+
+def test_every_rule_is_an_alert_with_severity_summary_cause_and_runbook() -> None:
+    rule = prometheus_rule()
+    rules = alert_rules()
+    names = [r["alert"] for r in rules]
+
+    assert (rule["apiVersion"], rule["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
+    assert len(names) == len(set(names))
+    assert set(names) >= REQUIRED_ALERTS
+    for r in rules:
+        assert r["labels"]["severity"] in SEVERITIES, r["alert"]
+        assert set(r["annotations"]) == {"summary", "description", "runbook_url"}, r["alert"]
+        assert "Likely cause" in r["annotations"]["description"], r["alert"]
+        assert r["annotations"]["runbook_url"] == f"README.md#{r['alert'].lower()}"
+        promql_parser.parse(r["expr"])
+
+
+def test_every_runbook_link_leads_to_a_section_of_the_readme() -> None:
+    anchors = readme_anchors()
+    missing = [
+        r["alert"]
+        for r in alert_rules()
+        if r["annotations"]["runbook_url"].split("#")[1] not in anchors
+    ]
+
+    assert missing == []
+
+
+def readme_alert_rows() -> dict[str, list[str]]:
+    """The rows of the README's alert table: alert name → its cells after the name."""
+    rows = re.findall(r"^\| \[(ElementsSync\w+)\]\(#\w+\) \|(.+)\|$", README.read_text(), re.M)
+    return {name: [cell.strip() for cell in cells.split(" | ")] for name, cells in rows}
+
+
+def test_the_readme_lists_every_alert_with_its_severity_and_duration() -> None:
+    rows = readme_alert_rows()
+
+    assert set(rows) == {r["alert"] for r in alert_rules()}
+    for r in alert_rules():
+        severity, _, duration = rows[r["alert"]]
+        assert (severity, duration) == (r["labels"]["severity"], r.get("for", "—")), r["alert"]
+
+
+def promtool_tests() -> list[dict[str, Any]]:
+    document = load_yaml("alerts.test.yaml")
+    assert document["rule_files"] == ["elements-sync.rules.yaml"]
+    tests: list[dict[str, Any]] = document["tests"]
+    return tests
+
+
+def test_promtool_tests_make_every_alert_fire() -> None:
+    fired = {
+        check["alertname"]
+        for test in promtool_tests()
+        for check in test["alert_rule_test"]
+        if check["exp_alerts"]
+    }
+
+    assert fired == {r["alert"] for r in alert_rules()}
+
+
+@pytest.mark.parametrize("name", SILENT_TESTS)
+def test_promtool_tests_check_every_alert_stays_silent_all_along(name: str) -> None:
+    [test] = [t for t in promtool_tests() if t["name"] == name]
+    checks = test["alert_rule_test"]
+    times = {check["eval_time"] for check in checks}
+
+    assert len(times) >= 8
+    assert {(c["eval_time"], c["alertname"]) for c in checks} == {
+        (t, r["alert"]) for t in times for r in alert_rules()
+    }
+    assert [c for c in checks if c["exp_alerts"]] == []
+
+
+def test_the_dashboard_asks_a_prometheus_data_source_variable_in_every_query() -> None:
+    board = dashboard()
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    panels = board["panels"]
+    source = {"type": "prometheus", "uid": "${datasource}"}
+
+    assert board["schemaVersion"] >= 39
+    assert (variables["datasource"]["type"], variables["datasource"]["query"]) == (
+        "datasource",
+        "prometheus",
+    )
+    assert len({p["id"] for p in panels}) == len(panels)
+    for panel in panels:
+        assert panel["datasource"] == source, panel["title"]
+        assert panel["targets"], panel["title"]
+        assert [t["datasource"] for t in panel["targets"]] == [source] * len(panel["targets"])
+
+
+def test_every_dashboard_query_parses_and_keeps_to_the_chosen_namespace() -> None:
+    for title, expr in dashboard_targets():
+        for selector in selectors(grafana_to_promql(expr)):
+            if selector.metric == "up":
+                continue
+            assert any(
+                (m.label, m.op, m.value) == ("namespace", "=~", "$namespace")
+                for m in selector.matchers
+            ), (title, selector.metric)
+
+
+def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
+    metrics: dict[str, set[str]] = {}
+    for title, expr in dashboard_targets():
+        metrics.setdefault(title, set()).update(
+            s.metric for s in selectors(grafana_to_promql(expr))
+        )
+    wanted = {
+        "Events per second by type and status": "elements_sync_events_total",
+        "Results by error code": "elements_sync_dead_letters_total",
+        "Elements requests per second against the limit": "elements_sync_limiter_rate_per_second",
+        "The day's Elements budget: used and projected": "elements_sync_daily_budget_reset_seconds",
+        "Limiter wait (p50, p95)": "elements_sync_limiter_wait_seconds_bucket",
+        "Consumer lag per topic": "elements_sync_consumer_lag",
+        "Intake paused by reason": "elements_sync_intake_paused",
+        "Upstream latency per API (p50, p95)": "elements_sync_upstream_request_seconds_bucket",
+        "Upstream errors per API": "elements_sync_upstream_requests_total",
+        "Backfill progress": "elements_sync_backfill_finished_total",
+        "Forms requests per second": "elements_sync_forms_requests_total",
+        "Forms latency (p50, p95)": "elements_sync_forms_request_seconds_bucket",
+    }
+
+    assert {title: metric in metrics.get(title, set()) for title, metric in wanted.items()} == (
+        dict.fromkeys(wanted, True)
+    )
+
+
+def test_the_readme_lists_every_panel_with_its_promql() -> None:
+    readme = README.read_text()
+    missing = [
+        (title, expr)
+        for title, expr in dashboard_targets()
+        if f"**{title}**" not in readme or f"`{expr}`" not in readme
+    ]
+
+    assert missing == []
+
+
+def test_every_query_is_valid_promql() -> None:
+    for where, expr in queries():
+        try:
+            promql_parser.parse(expr)
+        except ValueError as error:
+            pytest.fail(f"{where}: {error}")
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="renders with kubectl's kustomize")
+def test_the_rendered_rule_is_the_file_promtool_tests_with_the_readmes_address_in_front() -> None:
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(MONITORING)], capture_output=True, text=True, check=True
+    ).stdout
+    docs = {doc["kind"]: doc for doc in yaml.safe_load_all(rendered) if doc}
+    address = load_yaml("settings.yaml")["data"]["runbookUrl"]
+    source = prometheus_rule()["spec"]["groups"]
+    for group in source:
+        for rule in group["rules"]:
+            rule["annotations"]["runbook_url"] = rule["annotations"]["runbook_url"].replace(
+                "README.md", address
+            )
+
+    assert set(docs) == {"ConfigMap", "PodMonitor", "PrometheusRule"}
+    assert docs["PrometheusRule"]["spec"]["groups"] == source
+    assert docs["ConfigMap"]["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(docs["ConfigMap"]["data"]["elements-sync.json"]) == dashboard()
