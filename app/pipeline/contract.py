@@ -61,7 +61,6 @@ async def sync_contract(context: SyncContext, event: ContractChanged) -> Synced:
             known, writes = await _create_contract(context, contract, number)
         else:
             known, writes = await _found_or_created(context, contract, number)
-        await _remember_contract(context, number, contract.id, known)
     return Synced(known.dossier_id, writes)
 
 
@@ -69,26 +68,37 @@ async def _remember_contract(
     context: SyncContext,
     dossier_number: str,
     contract_id: str,
-    known: KnownContract | None,
+    known: KnownContract,
     *,
     read_at: float | None = None,
 ) -> None:
     """Keep where the contract lives in the dossier's record (`read_at`: the read the record
-    counts from again once the writes it waited for are done) — or, with None, durably
-    forget it before its writes (`StateUnavailable` when Kafka does not take that)."""
+    counts from again once the writes it waited for are done). A record of another
+    dossier is replaced by one that knows only this contract, and trusts nothing else."""
     memory = context.memory
     record = memory.get(dossier_number)
-    if known is None:
-        if record is not None and contract_id in record.contracts:
-            await memory.keep_before_writes(record.with_contract(contract_id, None))
-        return
     if record is None or record.dossier_id != known.dossier_id:
         record = DossierRecord(dossier_number=dossier_number, dossier_id=known.dossier_id)
+    elif read_at is not None:
+        record = record.model_copy(update={"read_at": read_at})
     updated = record.with_contract(contract_id, known)
-    if read_at is not None:
-        updated = updated.model_copy(update={"read_at": read_at})
     if updated != record:
         await memory.remember(updated)
+
+
+async def _contract_writes_begin(
+    context: SyncContext, dossier_number: str, contract_id: str
+) -> float | None:
+    """Durably mark the record unread and without the contract before the contract's writes
+    (`StateUnavailable` when Kafka does not take that): a crash or a lost answer in between
+    makes the next attempt search Elements for the contract instead of trusting the record,
+    either for where it is or for its being new. Returns the read the record counts from
+    again once the writes are done."""
+    record = context.memory.get(dossier_number)
+    if record is None:
+        return None
+    await context.memory.keep_before_writes(record.with_contract(contract_id, None).unread())
+    return record.read_at
 
 
 async def _record_change(
@@ -103,6 +113,7 @@ async def _record_change(
     is read first unless that search confirmed it."""
     steps = plan_contract_change(contract, known, settings=context.contracts)
     if not steps:
+        await _remember_contract(context, dossier_number, contract.id, known)
         return known, ()
     if not confirmed and not await carries_number(
         context.elements, known.dossier_id, dossier_number
@@ -114,9 +125,11 @@ async def _record_change(
         )
         await context.memory.forget(dossier_number)
         return await _found_or_created(context, contract, dossier_number)
-    await _remember_contract(context, dossier_number, contract.id, None)
+    read_at = await _contract_writes_begin(context, dossier_number, contract.id)
     applied = await apply_plan(context.elements, steps, Applied(known.dossier_id, confirmed=True))
-    return known.synced_from(contract), applied.writes
+    changed = known.synced_from(contract)
+    await _remember_contract(context, dossier_number, contract.id, changed, read_at=read_at)
+    return changed, applied.writes
 
 
 async def _found_or_created(
@@ -185,11 +198,9 @@ async def _created_in(
         steps = plan_new_contract(
             contract, desired, dossier, settings=context.contracts, today=today_in_amsterdam()
         )
-        before = context.memory.get(number)
-        await context.memory.before_writes(number)
+        read_at = await _contract_writes_begin(context, number, contract.id)
         applied = await _applied_with_medewerker_kept(context, number, steps, customer)
     created = KnownContract(applied.dossier(), applied.contract(None), None)
-    read_at = before.read_at if before is not None else None
     await _remember_contract(
         context, number, contract.id, created.synced_from(contract), read_at=read_at
     )
