@@ -48,7 +48,7 @@ from app.kafka.state import (
 from app.kafka.topics import ensure_topics
 from app.metrics import Metrics
 from app.pipeline.context import SyncContext
-from app.pipeline.plan import DossierDefaults
+from app.pipeline.customer_plan import DossierDefaults
 from app.pipeline.prefill import Prefill
 from app.retry import exponential_backoff
 from app.service import SyncService

@@ -15,10 +15,10 @@ import sys
 
 from app.application import Runtime
 from app.errors import PermanentError, RetryableError
+from app.pipeline.apply import check_lengths
 from app.pipeline.customer import planned_dossier, resolved_customer
+from app.pipeline.customer_plan import CUSTOMER_ORIGINS
 from app.pipeline.dry_run import planned_operations
-from app.pipeline.limits import check_lengths
-from app.pipeline.mapping import CUSTOMER_ORIGINS
 from app.settings import Settings
 
 EXIT_WOULD_FAIL = 3

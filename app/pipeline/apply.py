@@ -1,4 +1,9 @@
-"""Carry out a plan against Elements, in order, and say which writes it made.
+"""The steps of a plan, the checks every value gets before its first write, and applying them.
+
+A plan is a list of `Step`s (pure data, built by `customer_plan` and `contract_plan`);
+`check_lengths` refuses, before any write, a value Elements would refuse for its length,
+naming the field and where it came from; `apply_plan` carries the steps out against
+Elements, in order, and says which writes it made.
 
 Writes made before a failure stand in Elements whatever happens next, so they must
 reach the result even though no `Applied` is returned then: they leave on the error
@@ -9,25 +14,158 @@ attribute of the one exception on failure: nothing is handed down to be appended
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from app.clients.elements import ElementsClient, KlantKind, Write
-from app.errors import InternalError, SyncError, UpstreamRejected
-from app.pipeline.model import DossierState
-from app.pipeline.steps import (
-    AddAdres,
-    AddContractRegistratie,
-    AddEmail,
-    AddPhone,
-    CreateContract,
-    CreateDossier,
-    CreateKlant,
-    CreateMedewerker,
-    SetCorrespondentieadres,
-    Step,
+from app.errors import InternalError, InvalidCustomerData, SyncError, UpstreamRejected
+from app.pipeline.model import DossierState, Payload
+
+
+@dataclass(frozen=True)
+class Aanvragers:
+    """Who applies for a contract: a particulier klant, or a medewerker of an organisation.
+
+    Release 1.9.3: the eerste aanvrager of a zakelijk contract is a medewerker of the
+    organisation in `aanvragerZakelijk`, never the organisation itself. `eerste_id` is
+    None in a plan that creates that medewerker first: its id is known once it exists,
+    and `payload` is then given it.
+    """
+
+    eerste_id: int | None
+    organisatie_id: int | None = None
+
+    def payload(self, created_medewerker_id: int | None = None) -> Payload:
+        eerste_id = self.eerste_id if self.eerste_id is not None else created_medewerker_id
+        if eerste_id is None:
+            raise RuntimeError("a contract's eerste aanvrager is a medewerker nobody created")
+        eerste = {"eersteAanvrager": {"id": eerste_id}}
+        if self.organisatie_id is None:
+            return {"aanvragersParticulier": [{"id": eerste_id}], **eerste}
+        return {"aanvragerZakelijk": {"id": self.organisatie_id}, **eerste}
+
+
+@dataclass(frozen=True)
+class CreateDossier:
+    payload: Payload
+
+
+@dataclass(frozen=True)
+class CreateKlant:
+    kind: KlantKind
+    payload: Payload
+
+
+@dataclass(frozen=True)
+class AddAdres:
+    payload: Payload
+
+
+@dataclass(frozen=True)
+class SetCorrespondentieadres:
+    """Point the dossier at an address; None means the one `AddAdres` just created."""
+
+    adres_id: int | None
+
+
+@dataclass(frozen=True)
+class AddEmail:
+    payload: Payload
+
+
+@dataclass(frozen=True)
+class AddPhone:
+    payload: Payload
+
+
+@dataclass(frozen=True)
+class CreateMedewerker:
+    """A medewerker of the organisation klant `organisatie_id`, to apply for its contracts."""
+
+    organisatie_id: int
+    payload: Payload
+
+
+@dataclass(frozen=True)
+class CreateContract:
+    """A contract; `aanvragers` join `payload` when it is written, since its eerste aanvrager
+    may be the medewerker `CreateMedewerker` creates just before (`eerste_id` None)."""
+
+    payload: Payload
+    aanvragers: Aanvragers
+
+
+@dataclass(frozen=True)
+class AddContractRegistratie:
+    """A registratie on a contract; `product_id` None means the one `CreateContract` just created."""
+
+    product_id: int | None
+    payload: Payload
+
+
+Step = (
+    CreateDossier
+    | CreateKlant
+    | AddAdres
+    | SetCorrespondentieadres
+    | AddEmail
+    | AddPhone
+    | CreateMedewerker
+    | CreateContract
+    | AddContractRegistratie
 )
+
+
+Origins = Mapping[str, str]
+"""Where the value of an Elements field came from: "adres.nummer" → "the portal's address"."""
+
+MAX_LENGTHS: dict[str, dict[str, int]] = {
+    "klantdossier": {"omschrijving": 255, "relatienummer": 255},
+    "klant": {"voornaam": 255, "tussenvoegsel": 255, "achternaam": 255, "naam": 255},
+    "adres": {"straat": 255, "nummer": 25, "toevoeging": 255, "postcode": 255, "plaatsnaam": 255},
+    "emailadres": {"naam": 255},
+    "telefoonnummer": {"naam": 255},
+}
+"""The spec's JSON Schema limits of the fields we send (a unit test holds them to the schemas)."""
+
+
+def written(step: Step) -> tuple[str, Payload] | None:
+    """The customer resource a step writes and its payload; None for a step without one.
+
+    A contract plan's values are not checked here: its omschrijving is cut to fit, and
+    its medewerker's name is sent as ANVA gives it.
+    """
+    match step:
+        case CreateDossier(payload):
+            return "klantdossier", payload
+        case CreateKlant(_, payload):
+            return "klant", payload
+        case AddAdres(payload):
+            return "adres", payload
+        case AddEmail(payload):
+            return "emailadres", payload
+        case AddPhone(payload):
+            return "telefoonnummer", payload
+    return None
+
+
+def check_lengths(steps: list[Step], origins: Origins) -> None:
+    """Raise `InvalidCustomerData` for the first value of the plan Elements would refuse."""
+    for step in steps:
+        sent = written(step)
+        if sent is None:
+            continue
+        resource, payload = sent
+        for name, limit in MAX_LENGTHS[resource].items():
+            value = payload.get(name)
+            if isinstance(value, str) and len(value) > limit:
+                field = f"{resource}.{name}"
+                origin = origins.get(field, "upstream")
+                raise InvalidCustomerData(
+                    f"{field} from {origin} is {len(value)} characters; Elements allows {limit}"
+                )
+
 
 EERSTE_PERSOON = "eerste-persoon"
 

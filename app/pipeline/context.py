@@ -16,7 +16,7 @@ from app.clients.anva import AnvaClient
 from app.clients.elements import ElementsClient, Write
 from app.clients.portal import PortalDirectory
 from app.errors import StaleLocator, UpstreamRejected
-from app.pipeline.plan import DossierDefaults
+from app.pipeline.customer_plan import DossierDefaults
 from app.settings import ContractSettings
 from app.state.memory import DossierMemory
 from app.state.ownership import DossierOwners

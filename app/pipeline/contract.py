@@ -5,7 +5,7 @@ kept on the state topic across restarts); without it one filtered dossier search
 (`contractnummer`, a documented filter) tells whether it exists — no scan of the
 dossier's products unless it does, once. The spec shows no `contractnummer` on a read,
 so the product is recognised by the marker its `omschrijving` carries
-(`contract_mapping.carries_marker`).
+(`contract_plan.carries_marker`).
 
 The contract is durably forgotten while it is being written to and remembered once the
 writes are answered, so a retry after a lost answer (or a restart after a crash) reads
@@ -21,19 +21,19 @@ from app.clients.elements import ElementsClient, Write
 from app.clients.limiter import today_in_amsterdam
 from app.errors import ContractNotFound, PermanentError, StaleLocator
 from app.events import ContractChanged
-from app.pipeline.apply import Applied, apply_plan, writes_kept
+from app.pipeline.apply import Applied, CreateMedewerker, Step, apply_plan, writes_kept
 from app.pipeline.context import SyncContext, Synced
-from app.pipeline.contract_mapping import carries_marker, fingerprint_in
 from app.pipeline.contract_plan import (
     ContractDossier,
     KnownContract,
+    carries_marker,
+    fingerprint_in,
     plan_contract_change,
     plan_new_contract,
 )
 from app.pipeline.customer import resolved_customer, sync_dossier
+from app.pipeline.dossier import carries_number
 from app.pipeline.model import DesiredCustomer
-from app.pipeline.remembered import carries_number
-from app.pipeline.steps import CreateMedewerker, Step
 from app.state.record import DossierRecord
 
 log = structlog.get_logger(__name__)

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.clients.elements import DOSSIERS, ElementsClient, KlantKind
-from app.pipeline.apply import EERSTE_PERSOON
-from app.pipeline.model import DossierState, Payload
-from app.pipeline.steps import (
+from app.pipeline.apply import (
+    EERSTE_PERSOON,
     AddAdres,
     AddEmail,
     AddPhone,
@@ -24,6 +23,7 @@ from app.pipeline.steps import (
     SetCorrespondentieadres,
     Step,
 )
+from app.pipeline.model import DossierState, Payload
 
 NEW_DOSSIER = "{new klantdossier}"
 NEW_KLANT = "{new klant}"

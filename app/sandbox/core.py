@@ -22,7 +22,7 @@ from app.clients.limiter import ElementsLimiter
 from app.clients.portal import PortalClient, PortalDirectory
 from app.events import EventType, input_event_bytes
 from app.pipeline.context import SyncContext
-from app.pipeline.plan import DossierDefaults
+from app.pipeline.customer_plan import DossierDefaults
 from app.sandbox.simulators.anva import AnvaSimulator
 from app.sandbox.simulators.elements import ElementsSimulator, RecordedRequest
 from app.sandbox.simulators.portal import PortalSimulator

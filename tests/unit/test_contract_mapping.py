@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.clients.anva import AnvaContract
-from app.pipeline.contract_mapping import (
+from app.pipeline.contract_plan import (
     Aanvragers,
     carries_marker,
     contract_dates,

@@ -8,20 +8,22 @@ import pytest
 
 from app.clients.anva import AnvaContract
 from app.errors import ContractAanvragerUnknown
-from app.pipeline.contract_mapping import (
+from app.pipeline.apply import (
     Aanvragers,
-    contract_payload,
-    fingerprint,
-    registratie_payload,
+    AddContractRegistratie,
+    CreateContract,
+    CreateMedewerker,
 )
 from app.pipeline.contract_plan import (
     ContractDossier,
     KnownContract,
+    contract_payload,
+    fingerprint,
     plan_contract_change,
     plan_new_contract,
+    registratie_payload,
 )
 from app.pipeline.model import DesiredCustomer, Organisatie, Persoon
-from app.pipeline.steps import AddContractRegistratie, CreateContract, CreateMedewerker
 from app.settings import ContractSettings
 
 TODAY = date(2026, 3, 2)

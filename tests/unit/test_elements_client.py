@@ -21,7 +21,7 @@ from app.errors import (
     ElementsValidationError,
     UpstreamUnavailable,
 )
-from app.pipeline.current import read_adressen, read_dossier_core
+from app.pipeline.dossier import read_adressen, read_dossier_core
 from app.pipeline.model import Adres
 from app.sandbox.simulators.elements import ElementsSimulator
 

@@ -8,11 +8,10 @@ import pytest
 
 from app.clients.portal import PortalCustomer
 from app.errors import InvalidCustomerData, InvalidFormField
-from app.pipeline.form_changes import FormChanges
-from app.pipeline.limits import check_lengths
-from app.pipeline.mapping import portal_adres
+from app.pipeline.apply import AddAdres, check_lengths
+from app.pipeline.customer_plan import portal_adres
+from app.pipeline.form import FormChanges
 from app.pipeline.model import Adres
-from app.pipeline.steps import AddAdres
 
 STORED = Adres("Hoofdstraat", "14", "B", "1234AB", "Amsterdam")
 

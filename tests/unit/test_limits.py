@@ -9,11 +9,9 @@ from typing import Any
 import pytest
 
 from app.errors import InvalidCustomerData
-from app.pipeline.limits import MAX_LENGTHS, check_lengths, written
-from app.pipeline.mapping import CUSTOMER_ORIGINS
+from app.pipeline.apply import MAX_LENGTHS, AddAdres, check_lengths, written
+from app.pipeline.customer_plan import CUSTOMER_ORIGINS, DossierDefaults, plan_customer
 from app.pipeline.model import Adres, DesiredCustomer, Organisatie, Persoon
-from app.pipeline.plan import DossierDefaults, plan_customer
-from app.pipeline.steps import AddAdres
 from app.sandbox.simulators.elements_schemas import SCHEMA_DIR
 
 SCHEMAS = {

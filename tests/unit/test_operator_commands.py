@@ -13,9 +13,9 @@ from aiokafka import TopicPartition
 from app.__main__ import main
 from app.commands.redrive import redriven_headers
 from app.commands.results import parse_duration
+from app.pipeline.apply import AddAdres, CreateDossier, CreateKlant, SetCorrespondentieadres
 from app.pipeline.dry_run import planned_operations
 from app.pipeline.model import DossierState
-from app.pipeline.steps import AddAdres, CreateDossier, CreateKlant, SetCorrespondentieadres
 
 
 @pytest.mark.parametrize(

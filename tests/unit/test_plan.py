@@ -7,6 +7,16 @@ from dataclasses import replace
 import pytest
 
 from app.clients.elements import KlantKind
+from app.pipeline.apply import (
+    AddAdres,
+    AddEmail,
+    AddPhone,
+    CreateDossier,
+    CreateKlant,
+    SetCorrespondentieadres,
+    Step,
+)
+from app.pipeline.customer_plan import DossierDefaults, plan_customer
 from app.pipeline.model import (
     Adres,
     DesiredCustomer,
@@ -16,16 +26,6 @@ from app.pipeline.model import (
     Persoon,
     StoredAdres,
     address_is_current,
-)
-from app.pipeline.plan import DossierDefaults, plan_customer
-from app.pipeline.steps import (
-    AddAdres,
-    AddEmail,
-    AddPhone,
-    CreateDossier,
-    CreateKlant,
-    SetCorrespondentieadres,
-    Step,
 )
 from app.sandbox.simulators.elements_schemas import ValidationFailed, validate
 

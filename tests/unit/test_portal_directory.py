@@ -16,9 +16,8 @@ from structlog.testing import capture_logs
 
 from app.clients.freshness import EVENT_ARRIVED
 from app.clients.portal import PortalClient, PortalCustomer, PortalDirectory
-from app.pipeline.mapping import desired_customer
-from app.pipeline.plan import DossierDefaults, plan_customer
-from app.pipeline.resolve import find_portal_customer
+from app.pipeline.customer import find_portal_customer
+from app.pipeline.customer_plan import DossierDefaults, desired_customer, plan_customer
 from app.sandbox.simulators.portal import PortalSimulator
 
 TOKEN = "portal-token"

@@ -1,0 +1,288 @@
+"""The Elements state of a dossier: read it, start a plan from it, remember it.
+
+Only what the plan needs to compare is read. A dossier whose record is trusted
+(`DossierMemory.trusted`) is planned against the record, with no read of Elements but for
+a list the record does not know and the plan needs (`complete`); any other is found by a
+search, and its record then counts from that read.
+
+The record may stand in for what a dossier holds, never for which dossier it is
+(CONTRACT.md): a plan that writes, started from the record, first reads the klantdossier
+by its id and goes on only while it still carries the dossier number and is not
+deleted. Otherwise the record is durably marked unread and the plan starts again from a
+search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+from app.clients.elements import ContactList, ElementsAdres, ElementsClient, KlantKind
+from app.errors import KlantdossierDeleted, UpstreamRejected
+from app.pipeline.address import Categorie, categorie_of
+from app.pipeline.apply import Applied, Origins, Step, apply_plan, check_lengths
+from app.pipeline.context import SyncContext
+from app.pipeline.customer_plan import CUSTOMER_ORIGINS
+from app.pipeline.model import (
+    Adres,
+    DesiredCustomer,
+    DossierState,
+    KlantState,
+    StoredAdres,
+    address_is_current,
+)
+from app.state.record import (
+    DossierRecord,
+    PortalLocator,
+    record_of,
+    remembered_state,
+    state_after,
+)
+
+
+def _categorie(rendered: str | None) -> Categorie | None:
+    """Elements renders a categorie its own way ("default" for Standaard); None: not told.
+
+    The words are the ones a box address has as straat, so `categorie_of` reads both.
+    """
+    return None if rendered is None else categorie_of(rendered)
+
+
+def stored_adres(adres: ElementsAdres) -> StoredAdres:
+    return StoredAdres(
+        id=adres.id,
+        adres=Adres(
+            straat=adres.straat,
+            nummer=adres.nummer,
+            toevoeging=adres.toevoeging,
+            postcode=adres.postcode,
+            plaatsnaam=adres.plaatsnaam,
+            categorie=_categorie(adres.categorie),
+        ),
+    )
+
+
+async def find_klant(
+    elements: ElementsClient, dossier_id: int, preferred: KlantKind
+) -> KlantState | None:
+    """The dossier's klant, read with the preferred kind first."""
+    other: KlantKind = "zakelijk" if preferred == "particulier" else "particulier"
+    for kind in (preferred, other):
+        klanten = await elements.klanten(dossier_id, kind)
+        if klanten:
+            return KlantState(kind=kind, id=min(k.id for k in klanten))
+    return None
+
+
+async def read_dossier_core(
+    elements: ElementsClient,
+    dossier_number: str,
+    preferred: KlantKind,
+    remembered: tuple[int, KlantState] | None = None,
+) -> DossierState | None:
+    """The klantdossier with this relatienummer, its standaard address and its klant
+    (`remembered`: the dossier id and klant a record names, which spares listing klanten
+    when the search finds that dossier: the API cannot delete a klant, and one removed by
+    hand answers 404, which makes the record forgotten).
+
+    The search confirms the dossier's identity (CONTRACT.md): only a dossier that carries
+    the number and is not deleted counts; when only deleted ones carry it, a person
+    deleted the customer's dossier and a person decides (`KlantdossierDeleted`).
+    """
+    found = [
+        d
+        for d in await elements.find_dossiers(relatienummer=dossier_number)
+        if d.relatienummer == dossier_number
+    ]
+    live = [d for d in found if d.carries(dossier_number)]
+    if found and not live:
+        raise KlantdossierDeleted(
+            f"the only klantdossiers with relatienummer {dossier_number} are deleted "
+            f"({', '.join(str(d.id) for d in found)})"
+        )
+    if not live:
+        return None
+    dossier = min(live, key=lambda d: d.id)
+    standaard = dossier.standaardcorrespondentieadres
+    if remembered is not None and remembered[0] == dossier.id:
+        klant: KlantState | None = remembered[1]
+    else:
+        klant = await find_klant(elements, dossier.id, preferred)
+    return DossierState(
+        id=dossier.id,
+        relatienummer=dossier_number,
+        standaard_adres=stored_adres(standaard) if standaard else None,
+        klant=klant,
+    )
+
+
+async def read_adressen(elements: ElementsClient, state: DossierState) -> None:
+    """Fill in the klant's addresses, to reuse one instead of adding a twin.
+
+    The list also tells the standaard correspondentieadres' categorie, which the
+    dossier's embedded copy leaves out.
+    """
+    klant = state.klant
+    if klant is not None and klant.adressen is None:
+        adressen = await elements.adressen(state.id, klant.kind, klant.id)
+        klant.adressen = [stored_adres(a) for a in adressen]
+        standaard = state.standaard_adres
+        listed = next((a for a in klant.adressen if standaard and a.id == standaard.id), None)
+        if listed is not None:
+            state.standaard_adres = listed
+
+
+async def read_contacts(
+    elements: ElementsClient, dossier_id: int, klant: KlantState, which: ContactList
+) -> list[str]:
+    """The klant's e-mail addresses or phone numbers, oldest first."""
+    found = await elements.contacts(dossier_id, klant.kind, klant.id, which)
+    return [contact.naam for contact in sorted(found, key=lambda contact: contact.id)]
+
+
+async def complete(
+    elements: ElementsClient, state: DossierState | None, desired: DesiredCustomer
+) -> None:
+    """Read what the plan needs to compare `desired` with and `state` does not know yet.
+
+    The address list only when the dossier's standaard correspondentieadres differs
+    from the desired one, the e-mail and phone lists only when there is one to compare.
+    """
+    klant = state.klant if state else None
+    if state is None or klant is None:
+        return
+    if not address_is_current(desired, state) and klant.adressen is None:
+        await read_adressen(elements, state)
+    if desired.email and klant.emails is None:
+        klant.emails = await read_contacts(elements, state.id, klant, "emailadressen")
+    if desired.phone and klant.phones is None:
+        klant.phones = await read_contacts(elements, state.id, klant, "telefoonnummers")
+
+
+async def read_dossier(elements: ElementsClient, desired: DesiredCustomer) -> DossierState | None:
+    """The dossier and the parts of it the plan compares with `desired`."""
+    state = await read_dossier_core(elements, desired.dossier_number, desired.kind)
+    await complete(elements, state, desired)
+    return state
+
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Known:
+    """The dossier a plan starts on, when it was read, its record before, and whether a
+    read in this sync confirmed which dossier it is."""
+
+    current: DossierState | None
+    read_at: float
+    previous: DossierRecord | None
+    confirmed: bool
+
+
+Planner = Callable[[Known], Awaitable[tuple[DesiredCustomer, list[Step]]]]
+"""What to want and the steps to get there, from the dossier as known."""
+
+
+async def known_dossier(
+    context: SyncContext, dossier_number: str, kind: KlantKind, *, trust: bool = True
+) -> Known:
+    memory = context.memory
+    previous = memory.get(dossier_number)
+    trusted = memory.trusted(dossier_number) if trust else None
+    if trusted is not None:
+        return Known(remembered_state(trusted), trusted.read_at, previous, confirmed=False)
+    read_at = memory.now()
+    klant = previous.klant if previous is not None else None
+    remembered = (
+        (previous.dossier_id, KlantState(kind=klant.kind, id=klant.id))
+        if previous is not None and klant is not None
+        else None
+    )
+    current = await read_dossier_core(context.elements, dossier_number, kind, remembered)
+    return Known(current, read_at, previous, confirmed=True)
+
+
+async def carries_number(elements: ElementsClient, dossier_id: int, dossier_number: str) -> bool:
+    """One read: the klantdossier still carries the dossier number and is not deleted."""
+    dossier = await elements.dossier(dossier_id)
+    return dossier is not None and dossier.carries(dossier_number)
+
+
+async def planned(
+    context: SyncContext, dossier_number: str, kind: KlantKind, planner: Planner
+) -> tuple[Known, DesiredCustomer, list[Step]]:
+    """Plan from the dossier as known, its identity confirmed before any step is applied."""
+    known = await known_dossier(context, dossier_number, kind)
+    wanted, steps = await planner(known)
+    if not steps or known.confirmed or known.current is None:
+        return known, wanted, steps
+    if await carries_number(context.elements, known.current.id, dossier_number):
+        known.confirmed = True
+        return known, wanted, steps
+    log.warning(
+        "the remembered klantdossier no longer carries the dossier number or is deleted; "
+        "searching again",
+        dossier_id=known.current.id,
+    )
+    await context.memory.forget(dossier_number)
+    known = await known_dossier(context, dossier_number, kind, trust=False)
+    wanted, steps = await planner(known)
+    return known, wanted, steps
+
+
+async def applied_and_remembered(
+    context: SyncContext,
+    known: Known,
+    wanted: DesiredCustomer,
+    steps: list[Step],
+    *,
+    upstream: DesiredCustomer | None,
+    portal: PortalLocator | None = None,
+    origins: Origins = CUSTOMER_ORIGINS,
+) -> Applied:
+    """Apply a customer plan whose every value Elements takes (`origins` name them when
+    not), and remember what Elements holds after it.
+
+    The record is durably marked unread before the first write. When Elements refuses a
+    step, the steps before it are remembered as done: what a customer did through a form
+    stands even when a later field of the form is refused.
+    """
+    check_lengths(steps, origins)
+    if steps:
+        await context.memory.before_writes(wanted.dossier_number)
+    try:
+        start = Applied.on(known.current, confirmed=known.confirmed)
+        applied = await apply_plan(context.elements, steps, start)
+    except UpstreamRejected as refused:
+        if refused.applied is not None and refused.applied.writes:
+            await remember_dossier(
+                context, known, wanted, refused.applied, upstream=upstream, portal=portal
+            )
+        raise
+    await remember_dossier(context, known, wanted, applied, upstream=upstream, portal=portal)
+    return applied
+
+
+async def remember_dossier(
+    context: SyncContext,
+    known: Known,
+    wanted: DesiredCustomer,
+    applied: Applied,
+    *,
+    upstream: DesiredCustomer | None,
+    portal: PortalLocator | None = None,
+) -> None:
+    """Keep what Elements holds after `applied` (nothing is written when nothing changed)."""
+    after = state_after(known.current, wanted, applied)
+    record = record_of(
+        after,
+        upstream=upstream,
+        read_at=known.read_at,
+        previous=known.previous,
+        medewerker_id=applied.medewerker_id,
+        portal=portal,
+    )
+    await context.memory.remember(record)
