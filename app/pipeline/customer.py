@@ -20,9 +20,16 @@ from app.events import CustomerChanged
 from app.pipeline.apply import Applied, Step
 from app.pipeline.context import SyncContext, Synced
 from app.pipeline.customer_plan import desired_customer, plan_customer
-from app.pipeline.dossier import Known, applied_and_remembered, complete, planned, read_dossier
+from app.pipeline.dossier import (
+    Known,
+    applied_and_remembered,
+    complete,
+    planned,
+    read_dossier,
+    wanted_customer,
+)
 from app.pipeline.model import DesiredCustomer, DossierState
-from app.state.record import PortalLocator, wanted_customer
+from app.state.record import PortalLocator
 
 log = structlog.get_logger(__name__)
 

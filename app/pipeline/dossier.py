@@ -15,7 +15,8 @@ search.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import structlog
 
@@ -33,13 +34,7 @@ from app.pipeline.model import (
     StoredAdres,
     address_is_current,
 )
-from app.state.record import (
-    DossierRecord,
-    PortalLocator,
-    record_of,
-    remembered_state,
-    state_after,
-)
+from app.state.record import DossierRecord, KlantRecord, PortalLocator
 
 
 def _categorie(rendered: str | None) -> Categorie | None:
@@ -286,3 +281,136 @@ async def remember_dossier(
         portal=portal,
     )
     await context.memory.remember(record)
+
+
+# The record and the dossier it describes (pure)
+
+T = TypeVar("T")
+
+
+def _listed(items: tuple[T, ...] | None) -> list[T] | None:
+    return None if items is None else list(items)
+
+
+def _kept(items: list[T] | None) -> tuple[T, ...] | None:
+    return None if items is None else tuple(items)
+
+
+def remembered_state(record: DossierRecord) -> DossierState:
+    """The dossier as the record says Elements holds it, to plan against without a read."""
+    klant = record.klant
+    return DossierState(
+        id=record.dossier_id,
+        relatienummer=record.dossier_number,
+        standaard_adres=record.standaard_adres,
+        klant=None
+        if klant is None
+        else KlantState(
+            kind=klant.kind,
+            id=klant.id,
+            adressen=_listed(klant.adressen),
+            emails=_listed(klant.emails),
+            phones=_listed(klant.phones),
+        ),
+    )
+
+
+def _klant_after(
+    before: KlantState | None, wanted: DesiredCustomer, applied: Applied
+) -> KlantState | None:
+    if applied.klant is None:
+        return None
+    if before is not None and (before.kind, before.id) == applied.klant:
+        klant = replace(
+            before,
+            adressen=_listed(_kept(before.adressen)),
+            emails=_listed(_kept(before.emails)),
+            phones=_listed(_kept(before.phones)),
+        )
+    else:  # created by this plan: it holds only what the plan added
+        klant = KlantState(*applied.klant, adressen=[], emails=[], phones=[])
+    if applied.new_adres_id is not None and wanted.adres is not None and klant.adressen is not None:
+        klant.adressen.append(StoredAdres(applied.new_adres_id, wanted.adres))
+    if applied.email_added and wanted.email and klant.emails is not None:
+        klant.emails.append(wanted.email)
+    if applied.phone_added and wanted.phone and klant.phones is not None:
+        klant.phones.append(wanted.phone)
+    return klant
+
+
+def state_after(
+    before: DossierState | None, wanted: DesiredCustomer, applied: Applied
+) -> DossierState:
+    """What Elements holds once a plan for `wanted`, started on `before`, was applied."""
+    standaard = before.standaard_adres if before else None
+    if applied.standaard_adres_id is not None and (
+        standaard is None or standaard.id != applied.standaard_adres_id
+    ):
+        if wanted.adres is None:
+            raise RuntimeError("a plan pointed the dossier at an address it did not want")
+        standaard = StoredAdres(applied.standaard_adres_id, wanted.adres)
+    return DossierState(
+        id=applied.dossier(),
+        relatienummer=wanted.dossier_number,
+        standaard_adres=standaard,
+        klant=_klant_after(before.klant if before else None, wanted, applied),
+    )
+
+
+def record_of(
+    state: DossierState,
+    *,
+    upstream: DesiredCustomer | None,
+    read_at: float,
+    previous: DossierRecord | None,
+    medewerker_id: int | None = None,
+    portal: PortalLocator | None = None,
+) -> DossierRecord:
+    """The record of `state`; contracts and medewerker carry over from `previous` when it
+    describes the same dossier, the portal locator when no new one is given."""
+    same = previous if previous is not None and previous.dossier_id == state.id else None
+    klant = state.klant
+    return DossierRecord(
+        dossier_number=state.relatienummer,
+        dossier_id=state.id,
+        standaard_adres=state.standaard_adres,
+        klant=None
+        if klant is None
+        else KlantRecord(
+            kind=klant.kind,
+            id=klant.id,
+            adressen=_kept(klant.adressen),
+            emails=_kept(klant.emails),
+            phones=_kept(klant.phones),
+        ),
+        medewerker_id=medewerker_id
+        if medewerker_id is not None or same is None
+        else same.medewerker_id,
+        contracts=dict(same.contracts) if same else {},
+        upstream=upstream,
+        portal=portal or (previous.portal if previous else None),
+        read_at=read_at,
+    )
+
+
+def wanted_customer(
+    desired: DesiredCustomer, record: DossierRecord | None, current: DossierState | None
+) -> DesiredCustomer:
+    """What to make Elements hold: upstream's values, except an address upstream did not
+    change since the last sync, which stays the one Elements holds (`current`).
+
+    That is how a customer's own change through a form stands (CONTRACT.md) until the
+    portal's address changes; e-mail addresses and phone numbers are only ever added,
+    so upstream's are wanted whatever a form added beside them. A record marked unread
+    says nothing of the last sync (a crash or a failure may have come between its writes
+    and its record), so its upstream values decide nothing.
+    """
+    last = record.upstream if record is not None and record.read_at > 0 else None
+    held = current.standaard_adres if current is not None else None
+    if last is None or held is None or _adres_key(desired.adres) != _adres_key(last.adres):
+        return desired
+    return replace(desired, adres=held.adres)
+
+
+def _adres_key(adres: Adres | None) -> tuple[str, ...] | None:
+    return None if adres is None else adres.key()

@@ -19,9 +19,8 @@ from app.clients.portal import PortalCustomer
 from app.pipeline.context import SyncContext
 from app.pipeline.customer import linked_customer
 from app.pipeline.customer_plan import portal_adres
-from app.pipeline.dossier import read_contacts, read_dossier_core
+from app.pipeline.dossier import read_contacts, read_dossier_core, remembered_state
 from app.pipeline.model import Adres, DossierState
-from app.state.record import remembered_state
 
 log = structlog.get_logger(__name__)
 
