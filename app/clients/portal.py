@@ -49,6 +49,7 @@ from typing import Literal
 
 import httpx
 import structlog
+from cachetools import TTLCache
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from app.clients._http import json_object, raise_for_status, send
@@ -59,6 +60,8 @@ from app.clients.shared_read import SharedRead, loop_time
 log = structlog.get_logger(__name__)
 
 API = "portal"
+MISSES_KEPT = 100_000
+"""Remembered misses at most: one per unknown customer looked up within `PORTAL_MISS_TTL_S`."""
 ANVA_INTEGRATION = "anva"
 
 
@@ -226,7 +229,9 @@ class PortalDirectory:
         not confirmed by it."""
         self._sequence = 0
         self._last_page = 0
-        self._misses: dict[tuple[str, str], float] = {}
+        self._misses: TTLCache[tuple[str, str], bool] = TTLCache(
+            maxsize=MISSES_KEPT, ttl=miss_ttl_s, timer=clock
+        )
         self._in_flight: dict[int, _PageRead] = {}
         self._first_build: asyncio.Task[None] | None = None
         self._indexed = False
@@ -300,12 +305,11 @@ class PortalDirectory:
         return found
 
     def _missed_lately(self, miss_key: tuple[str, str]) -> bool:
-        return self._misses.get(miss_key, float("-inf")) > self._clock()
+        return miss_key in self._misses
 
     def _remember_miss(self, miss_key: tuple[str, str]) -> None:
-        now = self._clock()
-        self._misses = {key: until for key, until in self._misses.items() if until > now}
-        self._misses[miss_key] = now + self._miss_ttl_s
+        if self._miss_ttl_s > 0:
+            self._misses[miss_key] = True
 
     async def _where_located(
         self, matches: Callable[[PortalCustomer], bool], locate: Callable[[], str | None]

@@ -17,8 +17,9 @@ syncs itself.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
+
+from cachetools import LRUCache
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,7 @@ class RecentSyncs:
     """The latest successful sync per dossier number, for the most recent `keep` dossiers."""
 
     def __init__(self, keep: int = 10_000) -> None:
-        self._keep = keep
-        self._latest: OrderedDict[str, ServedBy] = OrderedDict()
+        self._latest: LRUCache[str, ServedBy] = LRUCache(maxsize=keep)
 
     def serving(self, dossier_number: str, arrived: float, hint: str | None) -> ServedBy | None:
         """The sync that answers an event of this dossier which arrived at `arrived` with
@@ -50,6 +50,3 @@ class RecentSyncs:
 
     def note(self, dossier_number: str, served: ServedBy) -> None:
         self._latest[dossier_number] = served
-        self._latest.move_to_end(dossier_number)
-        while len(self._latest) > self._keep:
-            self._latest.popitem(last=False)
