@@ -38,6 +38,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from app.kafka.connection import client_options
 from app.kafka.publisher import header_text
+from app.kafka.reading import records_until
 from app.settings import KafkaSettings, Settings
 
 REASON = "x-dead-letter-reason"
@@ -46,7 +47,6 @@ TRUNCATED = "x-dead-letter-truncated"
 REDRIVEN_FROM = "x-redriven-from"
 DEAD_LETTERING_HEADERS = ("x-dead-letter-", "x-original-", "x-event-id")
 """Prefixes of the headers the dead-lettering added (`app.kafka.publisher`)."""
-FETCH_TIMEOUT_MS = 500
 
 Headers = list[tuple[str, bytes]]
 
@@ -151,7 +151,7 @@ async def _redrive(
     for tp in todo:
         consumer.seek(tp, start[tp])
     sent: list[asyncio.Future[Any]] = []
-    async for record in _records_until(consumer, end):
+    async for record in records_until(consumer, {tp: end[tp] for tp in todo}):
         letter_reason = header_text(record.headers or ()).get(REASON, "")
         if reason is not None and letter_reason != reason:
             continue
@@ -184,19 +184,6 @@ async def _start_offsets(
         return unfiltered
     own = await positions.of(reason)
     return {tp: max(own[tp], unfiltered[tp]) for tp in partitions}
-
-
-async def _records_until(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> Any:
-    """The assigned partitions' records below `end`, then stop."""
-    remaining = {tp for tp in consumer.assignment() if (await consumer.position(tp)) < end[tp]}
-    while remaining:
-        batch = await consumer.getmany(*remaining, timeout_ms=FETCH_TIMEOUT_MS)
-        for tp, records in batch.items():
-            for record in records:
-                if record.offset < end[tp]:
-                    yield record
-            if await consumer.position(tp) >= end[tp]:
-                remaining.discard(tp)
 
 
 async def _republish(

@@ -25,12 +25,12 @@ from pydantic import ValidationError
 
 from app.events import ResultEvent
 from app.kafka.connection import client_options
+from app.kafka.reading import FETCH_TIMEOUT_MS, records_until
 from app.settings import Settings
 
 DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 COLUMNS = (("time", 20), ("event type", 17), ("key", 20), ("status", 9), ("writes", 6))
-FETCH_TIMEOUT_MS = 500
 UNREADABLE = "unreadable"
 
 
@@ -118,14 +118,7 @@ async def _start(
 
 
 async def _until_end(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> list[Row]:
-    rows: list[Row] = []
-    remaining = {tp for tp in end if await consumer.position(tp) < end[tp]}
-    while remaining:
-        batch = await consumer.getmany(*remaining, timeout_ms=FETCH_TIMEOUT_MS)
-        for tp, records in batch.items():
-            rows.extend(Row.of(r) for r in records if r.offset < end[tp])
-            if await consumer.position(tp) >= end[tp]:
-                remaining.discard(tp)
+    rows = [Row.of(record) async for record in records_until(consumer, end)]
     return sorted(rows, key=lambda row: row.time)
 
 

@@ -21,6 +21,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from app.errors import TopicSetupError
 from app.kafka.connection import client_options
 from app.kafka.publisher import kafka_error_is_transient
+from app.kafka.reading import records_until
 from app.retry import exponential_backoff
 from app.settings import KafkaSettings, RetrySettings
 from app.state.daily_count import DailyCount
@@ -75,8 +76,9 @@ class StateTopic:
             consumer.assign(self._partitions)
             await consumer.seek_to_beginning(*self._partitions)
             end = await consumer.end_offsets(self._partitions)
-            while not await self._reached(end):
-                await self._read_batch(lambda key, value: latest.__setitem__(key, value))
+            async for record in records_until(consumer, end):
+                if record.key is not None:
+                    latest[record.key.decode("utf-8", "replace")] = record.value
         return {key: value for key, value in latest.items() if value is not None}
 
     def follow(self, on_record: OnRecord) -> None:
@@ -119,13 +121,6 @@ class StateTopic:
         for partition in self._partitions:
             highwater = self._consumer.highwater(partition)
             if highwater is not None and await self._consumer.position(partition) < highwater:
-                return False
-        return True
-
-    async def _reached(self, end: dict[TopicPartition, int]) -> bool:
-        assert self._consumer is not None
-        for partition in self._partitions:
-            if await self._consumer.position(partition) < end[partition]:
                 return False
         return True
 
