@@ -4,7 +4,8 @@ Keys name what a record is about: `dossier/<dossier number>` for a dossier's rec
 (`app.state.record`), `limiter/daily-count` for the day's Elements count. The whole
 topic is read before the worker consumes its first event, so every event starts
 from what the last worker knew, and followed while it runs (`StateTopic`); records are
-written with `acks=all` and awaited.
+written with `acks=all` and awaited. Writing a dossier's record is a step boundary of the
+event that writes it (`app.handover`): a handed-over event writes no record.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from app.errors import TopicSetupError
+from app.handover import checkpoint
 from app.kafka.connection import client_options
 from app.kafka.publisher import kafka_error_is_transient
 from app.retry import exponential_backoff
@@ -197,6 +199,7 @@ class StateWriter:
                 await self._broker.publish(value, topic=self._topic, key=key.encode())
 
     async def save_dossier(self, record: DossierRecord) -> None:
+        checkpoint()
         await self.write(dossier_key(record.dossier_number), record.model_dump_json().encode())
 
     async def save_daily_count(self, count: DailyCount) -> None:
