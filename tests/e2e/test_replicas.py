@@ -1,12 +1,14 @@
 """Two `python -m app worker` processes in one consumer group share the Elements limit through
-a real redis-server; SIGKILL one of them mid-backlog and every event still gets its result."""
+a real redis-server; SIGKILL one of them mid-backlog and every event still gets its result; a
+replica joining mid-backlog and the first leaving on SIGTERM process every input once."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
+from typing import Any
 
 import httpx
 import pytest
@@ -85,3 +87,70 @@ async def test_two_workers_share_the_limit_and_a_killed_one_leaves_no_event_with
         f"{densest_second_gaps_ms(sandbox.elements)}"
     )
     assert figures.max_in_rolling_second <= RATE
+
+
+def handovers(worker: WorkerProcess) -> list[dict[str, Any]]:
+    """The worker's "partitions handed over" log lines (JSON)."""
+    lines = [json.loads(line) for line in worker.output().splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("event") == "partitions handed over"]
+
+
+async def results_per_event(
+    sandbox: Sandbox, wanted: set[str], *, timeout_s: float, linger_s: float
+) -> Counter[str]:
+    """Results per event id: read until every wanted event has one, then `linger_s` longer,
+    so that a second result would be seen too."""
+    seen: Counter[str] = Counter()
+    async with sandbox.reader(sandbox.topics.results) as consumer:
+        async with asyncio.timeout(timeout_s):
+            while not wanted <= set(seen):
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    seen.update(json.loads(r.value)["data"]["eventId"] for r in records)
+        deadline = asyncio.get_running_loop().time() + linger_s
+        while asyncio.get_running_loop().time() < deadline:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                seen.update(json.loads(r.value)["data"]["eventId"] for r in records)
+    return seen
+
+
+async def test_a_replica_joining_mid_backlog_and_the_first_leaving_on_sigterm_process_each_input_once(
+    make_sandbox: SandboxFactory, redis_url: str
+) -> None:
+    """A RollingUpdate: the second replica joins while the first works through a backlog, then
+    the first gets SIGTERM with events in flight. Both rebalances hand the events over:
+    every input gets exactly one result, and Elements holds no twin."""
+    sandbox: Sandbox = await make_sandbox(rate_limit=RATE)
+    customers = seed_customers(sandbox.anva, sandbox.portal, 16)
+    settings = sandbox.settings()
+    settings.elements.limiter_redis_url = SecretStr(redis_url)
+    first = WorkerProcess(worker_environment(settings, LOG_LEVEL="INFO"))
+    second = WorkerProcess(worker_environment(settings, LOG_LEVEL="INFO"))
+
+    try:
+        await first.start()
+        published: set[str] = set()
+        for round_of in (customers, customers, customers[::2]):  # three events for half of them
+            published |= {await sync(sandbox, c.dossier_number) for c in round_of}
+        async with httpx.AsyncClient() as http, asyncio.timeout(60):
+            while await events_succeeded(http, first) < 2:  # noqa: ASYNC110 - polled over HTTP
+                await asyncio.sleep(0.5)
+            await second.start()
+            while await events_succeeded(http, second) < 1:  # noqa: ASYNC110 - polled over HTTP
+                await asyncio.sleep(0.5)
+        exit_code = await first.terminate(timeout_s=30)
+
+        seen = await results_per_event(sandbox, published, timeout_s=100, linger_s=3)
+        by_reason = {h["reason"]: h for h in handovers(first)}
+    finally:
+        await first.close()
+        await second.close()
+    figures = traffic_figures(sandbox.elements, RATE)
+
+    assert exit_code == 0
+    assert by_reason["rebalance"]["stopped"] >= 1, "the scale-out stopped events in flight"
+    assert by_reason["shutdown"]["stopped"] >= 1, "SIGTERM came with events in flight"
+    assert set(seen) == published
+    assert [event for event, results in seen.items() if results > 1] == []
+    assert duplicate_entities(sandbox.elements.dossiers()) == []
+    assert len(sandbox.elements.dossiers()) == len(customers)
+    assert figures.too_many_requests == 0
