@@ -119,6 +119,7 @@ def _run_on_sandbox(args: argparse.Namespace) -> int:
                     max_in_flight=args.max_in_flight,
                     session_timeout_ms=args.session_timeout_ms,
                     heartbeat_interval_ms=args.heartbeat_interval_ms,
+                    elements_latency_s=args.elements_latency_s,
                 )
             )
         if args.command == "bench-backfill":
@@ -272,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=300,
         help="KAFKA_HEARTBEAT_INTERVAL_MS of the workers (production default: 3000)",
+    )
+    bench_handover.add_argument(
+        "--elements-latency-s",
+        type=float,
+        default=0.0,
+        help="hold every Elements answer this long (requests in flight at the handover)",
     )
     soak = commands.add_parser("soak", help="many events through faulty simulators")
     soak.add_argument("--customers", type=int, default=250)

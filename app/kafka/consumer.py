@@ -257,6 +257,7 @@ class EventConsumer:
             else:
                 self._backfill_done(finished=finished)
             self._handovers.ended(handover, stopped=not finished and handover.requested)
+            self.flow.apply()  # a slot is free: the backlog may no longer hold intake
 
     def _backfill_done(self, *, finished: bool) -> None:
         self._backfill_in_flight -= 1
@@ -264,7 +265,6 @@ class EventConsumer:
             self._backfill_finished += 1
             if self._backfill_finished % self._settings.backfill.progress_every == 0:
                 log.info("backfill progress", finished=self._backfill_finished)
-        self.flow.apply()
 
     def _count(self, outcome: Outcome) -> None:
         data = outcome.result.data

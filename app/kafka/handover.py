@@ -157,7 +157,7 @@ class Handovers:
                 timeout_s=timeout_s,
             )
             await self._cancel(unfinished)
-        committed = await self._leave_behind(partitions)
+        committed, recorded = await self._leave_behind(partitions)
         took_s = loop.time() - started
         self._metrics.handover_seconds.labels(reason).observe(took_s)
         log.info(
@@ -168,6 +168,7 @@ class Handovers:
             finished=sum(1 for h in events if h.ended and not h.stopped),
             cancelled=len(unfinished),
             committed=committed,
+            finished_above_commit=recorded,
             took_s=round(took_s, 3),
         )
         return not unfinished
@@ -190,10 +191,12 @@ class Handovers:
         if tasks:
             await asyncio.wait(tasks, timeout=CANCEL_WAIT_S)
 
-    async def _leave_behind(self, partitions: set[TopicPartition]) -> int:
+    async def _leave_behind(self, partitions: set[TopicPartition]) -> tuple[int, int]:
         """Write down what finished above each commit point, then commit the points; the
-        partitions are forgotten here: their next owner starts from the committed offset."""
+        partitions are forgotten here: their next owner starts from the committed offset.
+        Returns how many partitions were committed, and how many messages written down."""
         points: dict[TopicPartition, int] = {}
+        recorded = 0
         for partition in sorted(partitions):
             let_go = self._offsets.handover(partition)
             self._offsets.forget(partition)
@@ -204,6 +207,7 @@ class Handovers:
                 record = HandoverRecord(resumes_at=let_go.commit_at, done=let_go.done_above)
                 try:
                     await self._records.save(partition, record)
+                    recorded += len(record.done)
                 except Exception as error:
                     log.warning(
                         "handover record not saved; the next owner processes these again",
@@ -213,4 +217,4 @@ class Handovers:
                     )
         if points:
             await self._commit(points)
-        return len(points)
+        return len(points), recorded

@@ -38,6 +38,8 @@ from app.sandbox.worker_process import WorkerProcess, worker_environment
 from app.sandbox.world import Sandbox, SandboxOptions
 
 BACKLOG_PAUSED = re.compile(r'^elements_sync_intake_paused\{reason="backlog"\} 1\.0$', re.M)
+LATENCY_REQUESTS = 5_000
+"""More Elements requests than a run makes."""
 ELEMENTS_REQUESTS = re.compile(
     r'^elements_sync_upstream_requests_total\{api="elements",[^}]*\} (\S+)$', re.M
 )
@@ -93,6 +95,10 @@ class Rebalance:
     started: float
     """The revoke (scale-out) or SIGTERM (scale-in), on the loop clock."""
     handed_over: LogLine
+    let_go: float
+    """When the last outgoing owner had let go (its "partitions handed over" line)."""
+    assigned: LogLine
+    """The first "partitions assigned" line after that: a new owner took its partitions."""
     first_request: float
     staying: LogLine | None = None
     """The revoke of the worker that stays (scale-in: every rebalance revokes everything)."""
@@ -101,10 +107,14 @@ class Rebalance:
         rows = [(f"{self.name}: outgoing owner's handover", _handover(self.handed_over))]
         if self.staying is not None:
             rows.append((f"{self.name}: staying owner's handover", _handover(self.staying)))
+        caught_up_s = float(self.assigned.fields["caught_up_s"])
         rows.append(
             (
                 f"{self.name}: to the new owners' first Elements request",
-                f"{self.first_request - self.started:.2f} s",
+                f"{self.first_request - self.started:.2f} s (the group's rejoin "
+                f"{self.assigned.at - caught_up_s - self.let_go:.2f} s, the state topic read "
+                f"to its end {caught_up_s:.2f} s, then {self.first_request - self.assigned.at:.2f}"
+                " s to the first request)",
             )
         )
         return rows
@@ -115,6 +125,10 @@ class Rebalance:
             "stopped": self.handed_over.fields["stopped"],
             "staying_handover_s": self.staying.fields["took_s"] if self.staying else None,
             "to_first_request_s": round(self.first_request - self.started, 3),
+            "rejoin_s": round(
+                self.assigned.at - float(self.assigned.fields["caught_up_s"]) - self.let_go, 3
+            ),
+            "caught_up_s": self.assigned.fields["caught_up_s"],
         }
 
 
@@ -128,6 +142,18 @@ def _handover(line: LogLine) -> str:
 
 def first_request_after(sandbox: Sandbox, moment: float) -> float | None:
     return next((r.at for r in sandbox.elements.requests if r.at > moment), None)
+
+
+def first_assigned_after(
+    workers: tuple[WorkerProcess, ...], clocks: Clocks, moment: float
+) -> LogLine:
+    lines = [
+        line
+        for worker in workers
+        for line in log_lines(worker, clocks, "partitions assigned")
+        if line.at > moment
+    ]
+    return min(lines, key=lambda line: line.at)
 
 
 async def results_per_event(
@@ -153,11 +179,16 @@ async def run_handover_bench(
     max_in_flight: int,
     session_timeout_ms: int,
     heartbeat_interval_ms: int,
+    elements_latency_s: float = 0.0,
 ) -> int:
+    """`elements_latency_s` holds every Elements answer that long, so that requests are in
+    flight when a handover comes (at 5/s a fast answer is in flight a few ms of every 210)."""
     configure_logging("console", "WARNING")
     with RedisServer() as redis:
         async with Sandbox(SandboxOptions(rate_limit=rate, max_in_flight=max_in_flight)) as sandbox:
             clocks = Clocks()
+            if elements_latency_s > 0:
+                sandbox.elements.faults.delay_next(LATENCY_REQUESTS, elements_latency_s)
             seeded = seed_customers(sandbox.anva, sandbox.portal, customers)
             settings = sandbox.settings()
             settings.elements.limiter_redis_url = SecretStr(redis.url)
@@ -189,7 +220,7 @@ async def run_handover_bench(
                     await second.spawn()
                     await second.until_status("/readyz", 200, timeout_s=120)
                     ready_s = clocks.now() - spawned
-                    scale_out = await _scale_out(sandbox, first, clocks)
+                    scale_out = await _scale_out(sandbox, (first, second), clocks)
 
                     async def second_works() -> bool:
                         found = ELEMENTS_REQUESTS.findall(await metrics(http, second))
@@ -212,7 +243,8 @@ async def run_handover_bench(
     print(
         f"handover benchmark: {customers} new customers, {max_in_flight} events in flight per "
         f"worker, Elements limit {rate}/s shared through Redis, session timeout "
-        f"{session_timeout_ms} ms, heartbeat {heartbeat_interval_ms} ms"
+        f"{session_timeout_ms} ms, heartbeat {heartbeat_interval_ms} ms, Elements answering "
+        f"after {elements_latency_s:g} s"
     )
     print(
         table(
@@ -246,8 +278,11 @@ async def run_handover_bench(
     return 0 if ok and exit_code == 0 else 1
 
 
-async def _scale_out(sandbox: Sandbox, first: WorkerProcess, clocks: Clocks) -> Rebalance:
+async def _scale_out(
+    sandbox: Sandbox, workers: tuple[WorkerProcess, WorkerProcess], clocks: Clocks
+) -> Rebalance:
     """The first worker's revoke when the second joined, and the first request after it."""
+    first = workers[0]
 
     async def handed_over() -> bool:
         lines = log_lines(first, clocks, "partitions handed over")
@@ -258,7 +293,8 @@ async def _scale_out(sandbox: Sandbox, first: WorkerProcess, clocks: Clocks) -> 
     done = log_lines(first, clocks, "partitions handed over")[0]
     first_request = first_request_after(sandbox, done.at)
     assert first_request is not None
-    return Rebalance("scale-out", started.at, done, first_request)
+    assigned = first_assigned_after(workers, clocks, done.at)
+    return Rebalance("scale-out", started.at, done, done.at, assigned, first_request)
 
 
 async def _scale_in(
@@ -291,4 +327,7 @@ async def _scale_in(
     assert done is not None
     first_request = first_request_after(sandbox, done.at)
     assert first_request is not None
-    return Rebalance("scale-in", terminated, drained, first_request, staying=done)
+    assigned = first_assigned_after((second,), clocks, done.at)
+    return Rebalance(
+        "scale-in", terminated, drained, done.at, assigned, first_request, staying=done
+    )

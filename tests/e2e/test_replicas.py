@@ -12,11 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from pydantic import SecretStr
 
 from app.sandbox.figures import duplicate_entities, traffic_figures
 from app.sandbox.replicas_bench import densest_second_gaps_ms
-from app.sandbox.simulators.seed import seed_customers
+from app.sandbox.simulators.seed import sample_customer, seed_customer, seed_customers
 from app.sandbox.worker_process import WorkerProcess, worker_environment
 from app.sandbox.world import Sandbox
 from tests.conftest import SandboxFactory
@@ -27,12 +28,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 RATE = 5
 CUSTOMERS = 24
 SUCCEEDED = re.compile(r'^elements_sync_events_total\{[^}]*status="succeeded"[^}]*\} (\S+)$', re.M)
+ELEMENTS_REQUESTS = re.compile(
+    r'^elements_sync_upstream_requests_total\{api="elements",[^}]*\} (\S+)$', re.M
+)
 
 
 async def events_succeeded(http: httpx.AsyncClient, worker: WorkerProcess) -> float:
     """What the worker's own /metrics counts as succeeded."""
     text = (await http.get(f"{worker.url}/metrics")).text
     return sum(float(value) for value in SUCCEEDED.findall(text))
+
+
+async def elements_requests(http: httpx.AsyncClient, worker: WorkerProcess) -> float:
+    """The Elements requests the worker's own /metrics counts."""
+    text = (await http.get(f"{worker.url}/metrics")).text
+    return sum(float(value) for value in ELEMENTS_REQUESTS.findall(text))
 
 
 async def statuses_by_event(
@@ -113,6 +123,21 @@ async def results_per_event(
     return seen
 
 
+def spread_over_partitions(per_partition: int, partitions: int) -> list[int]:
+    """Sample customer indexes whose dossier numbers, as Kafka keys, give every partition of
+    the input topic `per_partition` of them: whichever partitions a replica gets, it has work."""
+    partitioner = DefaultPartitioner()
+    chosen: dict[int, list[int]] = defaultdict(list)
+    index = 0
+    while min((len(chosen[p]) for p in range(partitions)), default=0) < per_partition:
+        key = sample_customer(index).dossier_number.encode()
+        partition = partitioner(key, list(range(partitions)), list(range(partitions)))
+        if len(chosen[partition]) < per_partition:
+            chosen[partition].append(index)
+        index += 1
+    return sorted(i for indexes in chosen.values() for i in indexes)
+
+
 async def test_a_replica_joining_mid_backlog_and_the_first_leaving_on_sigterm_process_each_input_once(
     make_sandbox: SandboxFactory, redis_url: str
 ) -> None:
@@ -120,7 +145,11 @@ async def test_a_replica_joining_mid_backlog_and_the_first_leaving_on_sigterm_pr
     the first gets SIGTERM with events in flight. Both rebalances hand the events over:
     every input gets exactly one result, and Elements holds no twin."""
     sandbox: Sandbox = await make_sandbox(rate_limit=RATE)
-    customers = seed_customers(sandbox.anva, sandbox.portal, 16)
+    partitions = sandbox.options.topic_partitions
+    customers = [
+        seed_customer(sandbox.anva, sandbox.portal, index)
+        for index in spread_over_partitions(5, partitions)
+    ]
     settings = sandbox.settings()
     settings.elements.limiter_redis_url = SecretStr(redis_url)
     first = WorkerProcess(worker_environment(settings, LOG_LEVEL="INFO"))
@@ -129,13 +158,13 @@ async def test_a_replica_joining_mid_backlog_and_the_first_leaving_on_sigterm_pr
     try:
         await first.start()
         published: set[str] = set()
-        for round_of in (customers, customers, customers[::2]):  # three events for half of them
+        for round_of in (customers, customers[::2], customers[::4]):  # up to three per dossier
             published |= {await sync(sandbox, c.dossier_number) for c in round_of}
         async with httpx.AsyncClient() as http, asyncio.timeout(60):
-            while await events_succeeded(http, first) < 2:  # noqa: ASYNC110 - polled over HTTP
+            while await elements_requests(http, first) < 15:  # noqa: ASYNC110 - polled over HTTP
                 await asyncio.sleep(0.5)
             await second.start()
-            while await events_succeeded(http, second) < 1:  # noqa: ASYNC110 - polled over HTTP
+            while await elements_requests(http, second) < 5:  # noqa: ASYNC110 - polled over HTTP
                 await asyncio.sleep(0.5)
         exit_code = await first.terminate(timeout_s=30)
 
