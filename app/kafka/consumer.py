@@ -391,7 +391,10 @@ class EventConsumer:
         self._memory_ready.clear()
         try:
             if self._caught_up is not None:
-                await self._caught_up()
+                try:
+                    await self._caught_up()
+                except Exception:
+                    log.exception("state topic not caught up; taking the partitions anyway")
             for partition in assigned:
                 self._handovers.expect(partition)
             self._taking |= assigned
