@@ -215,6 +215,10 @@ class EventConsumer:
             queue,
             lambda: self._prioritised(record, partition, handover, priority, arrived, queue),
         )
+        # A job cancelled at a handover's deadline while it queued behind its key never ran.
+        handover.task.add_done_callback(
+            lambda _: self._ended(handover, priority, arrived, queue, finished=False)
+        )
         self.flow.apply()
 
     def _backfill_held(self) -> bool:
@@ -250,14 +254,28 @@ class EventConsumer:
         except HandedOver:
             pass
         finally:
-            if self._newest_arrival.get(queue) == arrived:
-                del self._newest_arrival[queue]
             if priority == "live":
                 self._limiter.live.finished()
-            else:
-                self._backfill_done(finished=finished)
-            self._handovers.ended(handover, stopped=not finished and handover.requested)
-            self.flow.apply()  # a slot is free: the backlog may no longer hold intake
+            self._ended(handover, priority, arrived, queue, finished=finished)
+
+    def _ended(
+        self,
+        handover: Handover,
+        priority: Priority,
+        arrived: float,
+        queue: Hashable,
+        *,
+        finished: bool,
+    ) -> None:
+        """Once per job, whether it finished, stopped, or never ran."""
+        if handover.ended:
+            return
+        if self._newest_arrival.get(queue) == arrived:
+            del self._newest_arrival[queue]
+        if priority == "backfill":
+            self._backfill_done(finished=finished)
+        self._handovers.ended(handover, stopped=not finished and handover.requested)
+        self.flow.apply()  # a slot is free: the backlog may no longer hold intake
 
     def _backfill_done(self, *, finished: bool) -> None:
         self._backfill_in_flight -= 1

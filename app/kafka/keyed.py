@@ -69,8 +69,3 @@ class KeyedDispatcher:
             return True
         _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
         return not pending
-
-    async def cancel(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -108,7 +108,9 @@ class Message:
     raw_message: ConsumerRecord[bytes, bytes]
 
 
-def message(partition: TopicPartition, offset: int, does: str = "done") -> Message:
+def message(
+    partition: TopicPartition, offset: int, does: str = "done", *, key: str | None = None
+) -> Message:
     value = json.dumps({"offset": offset, "does": does}).encode()
     return Message(
         ConsumerRecord(
@@ -117,7 +119,7 @@ def message(partition: TopicPartition, offset: int, does: str = "done") -> Messa
             offset=offset,
             timestamp=1_000 + offset,
             timestamp_type=0,
-            key=f"k{partition.partition}-{offset}".encode(),
+            key=(key or f"k{partition.partition}-{offset}").encode(),
             value=value,
             checksum=None,
             serialized_key_size=0,
@@ -285,7 +287,12 @@ async def test_another_message_at_a_finished_offset_is_processed() -> None:
 
 async def test_drain_hands_everything_over_and_cancels_an_event_past_the_deadline() -> None:
     running = await started(settings(handover_timeout_s=0.2))
-    await running.take(message(P, 0), message(P, 1, "in-request"), message(Q, 0, "waits"))
+    await running.take(
+        message(P, 0),
+        message(P, 1, "in-request", key="stuck"),
+        message(P, 2, key="stuck"),  # queued behind it: never starts
+        message(Q, 0, "waits"),
+    )
     await running.until_delivered(1)
     await running.until_handled(1, 0)
 
@@ -294,9 +301,10 @@ async def test_drain_hands_everything_over_and_cancels_an_event_past_the_deadlin
     assert drained is False, "the event in its request was cancelled at the deadline"
     assert running.outcomes.delivered == [(P, 0)]
     assert running.kafka.commits[-1] == {P: 1}
+    assert running.consumer._handovers._taken == {}, "every job ended, also one never started"
     assert not running.consumer.consuming
-    await running.take(message(P, 2))
-    assert 2 not in running.service.handled
+    await running.take(message(P, 3))
+    assert sorted(running.service.handled) == [0, 0, 1], "P:0, Q:0 and P:1; never P:2 or P:3"
 
 
 async def test_the_consumer_counts_as_consuming_from_joining_the_group() -> None:
