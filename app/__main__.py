@@ -1,5 +1,5 @@
 """`python -m app worker | backfill | plan | redrive | results | demo | bench | bench-backfill |
-bench-scale | bench-state | bench-costs | soak | simulators`."""
+bench-scale | bench-state | bench-costs | bench-handover | soak | simulators`."""
 
 from __future__ import annotations
 
@@ -118,6 +118,19 @@ def _run_on_sandbox(args: argparse.Namespace) -> int:
 
             return asyncio.run(
                 run_state_bench(dossiers=args.dossiers, worker_source=args.worker_source)
+            )
+        if args.command == "bench-handover":
+            from app.sandbox.handover_bench import run_handover_bench
+
+            return asyncio.run(
+                run_handover_bench(
+                    customers=args.customers,
+                    rate=args.rate,
+                    max_in_flight=args.max_in_flight,
+                    session_timeout_ms=args.session_timeout_ms,
+                    heartbeat_interval_ms=args.heartbeat_interval_ms,
+                    elements_latency_s=args.elements_latency_s,
+                )
             )
         if args.command == "bench-backfill":
             from app.sandbox.backfill_bench import run_backfill_bench
@@ -266,6 +279,38 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         metavar="DIR",
         help="run the worker from this checkout (e.g. an older commit's worktree)",
+    )
+    bench_handover = commands.add_parser(
+        "bench-handover",
+        help="a second worker joins a busy one, then the first gets SIGTERM: handover times",
+        description="Two worker processes sharing the Elements limit through Redis: the first "
+        "fills its in-flight window with a backlog, the second joins, then the first gets "
+        "SIGTERM. Prints how soon the joining worker is ready, how long each handover took, "
+        "the time from the revoke (from SIGTERM) to the new owners' first Elements request, "
+        "and whether every input got exactly one result.",
+    )
+    bench_handover.add_argument("--customers", type=int, default=80)
+    bench_handover.add_argument("--rate", type=int, default=5, help="Elements requests per second")
+    bench_handover.add_argument(
+        "--max-in-flight", type=int, default=64, help="KAFKA_MAX_IN_FLIGHT of the workers"
+    )
+    bench_handover.add_argument(
+        "--session-timeout-ms",
+        type=int,
+        default=1000,
+        help="KAFKA_SESSION_TIMEOUT_MS of the workers (production default: 10000)",
+    )
+    bench_handover.add_argument(
+        "--heartbeat-interval-ms",
+        type=int,
+        default=300,
+        help="KAFKA_HEARTBEAT_INTERVAL_MS of the workers (production default: 3000)",
+    )
+    bench_handover.add_argument(
+        "--elements-latency-s",
+        type=float,
+        default=0.0,
+        help="hold every Elements answer this long (requests in flight at the handover)",
     )
     soak = commands.add_parser("soak", help="many events through faulty simulators")
     soak.add_argument("--customers", type=int, default=250)

@@ -2,7 +2,8 @@
 
 Nothing here touches the network at construction (only the TLS files are read);
 `start()` checks or creates the topics, connects the broker and starts consuming,
-`stop()` drains in-flight work within the grace period and closes every client.
+`stop()` hands the partitions' events over (each stops at its next step boundary, within
+`KAFKA_HANDOVER_TIMEOUT_S`) and closes every client.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from app.errors import TopicSetupError
 from app.kafka.connection import broker_security
 from app.kafka.consumer import EventConsumer
 from app.kafka.flow import PauseReason
+from app.kafka.handover import HandoverRecords
 from app.kafka.publisher import FormPublisher, OutcomePublisher
 from app.kafka.state import (
     DAILY_COUNT_KEY,
@@ -327,6 +329,7 @@ class Runtime:
             state_writable=self.state.writable,
         )
         self.forms = FormPublisher(self.broker, settings.topics)
+        self.handover_records = HandoverRecords(settings.kafka.group_id, self.state.write)
         self.consumer = EventConsumer(
             self.broker,
             self.service,
@@ -335,6 +338,7 @@ class Runtime:
             OutcomePublisher(self.broker, settings.topics, self.metrics, retry=settings.retry),
             external_pause_reason=self._pause_reason,
             limiter=self.limiter,
+            handover_records=self.handover_records,
             tracer=tracer,
             caught_up=self._caught_up,
         )
@@ -361,15 +365,23 @@ class Runtime:
         return spec.to_specification().to_json()
 
     async def ready(self) -> bool:
-        """Connected to Kafka and consuming: what `/readyz` reports."""
+        """Connected to Kafka and consuming: what `/readyz` reports. Consuming counts from
+        when the consumer takes part in the group, not from when the group gave it
+        partitions (see `EventConsumer.consuming`)."""
         return self.consumer.consuming and bool(await self.broker.ping(timeout=1.0))
 
     async def start(self) -> None:
+        """Returns once the group gave the consumer its partitions; `ready()` holds earlier,
+        as soon as the consumer joins (aiokafka's start waits for the whole rebalance)."""
         await ensure_topics(self.settings.kafka, self.settings.topics)
         await self.load_memory()
         await self.limiter.start()
         self.portal.start()
-        await self.broker.start()
+        try:
+            await self.broker.start()
+        except BaseException:
+            self.consumer.left_group()
+            raise
         self.consumer.flow.start()
         self.probe.start()
 
@@ -382,6 +394,8 @@ class Runtime:
         values = await self.state_topic.load(timeout_s=self.settings.state.load_timeout_s)
         dossiers = list(dossier_values(values))
         await load_in_slices(self.memory, dossiers)
+        for key, value in values.items():
+            self.handover_records.read(key, value)
         self.state_topic.follow(self._followed)
         slots = self.limiter.slots
         if isinstance(slots, InProcessSlots):  # with Redis, the count lives there
@@ -414,6 +428,7 @@ class Runtime:
     def _followed(self, key: str, value: bytes | None) -> None:
         if key.startswith(DOSSIER_PREFIX):
             self.memory.followed(key.removeprefix(DOSSIER_PREFIX), value)
+        self.handover_records.read(key, value)
 
     async def _caught_up(self) -> None:
         await self.state_topic.caught_up(timeout_s=CATCH_UP_TIMEOUT_S)
@@ -434,8 +449,9 @@ class Runtime:
                 await self.start()
 
     async def stop(self) -> bool:
-        """Drain, disconnect, close; False when in-flight work had to be abandoned."""
-        drained = await self.consumer.drain(self.settings.shutdown_grace_period_s)
+        """Hand the partitions over, disconnect, close; False when events had to be cancelled
+        at the handover's deadline."""
+        drained = await self.consumer.drain()
         await self.probe.stop()
         await self.portal.stop()
         await self._stop_seeding()

@@ -189,6 +189,20 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.handover_seconds = Histogram(
+            "elements_sync_handover_seconds",
+            "Time from partitions being taken away (reason: rebalance or shutdown) to letting them "
+            "go: the events' requests in flight ended, what finished committed.",
+            ["reason"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60),
+            registry=self.registry,
+        )
+        self.handed_over = Counter(
+            "elements_sync_events_handed_over",
+            "Events stopped at a step boundary when their partition was taken away; the "
+            "partition's next owner processes them.",
+            registry=self.registry,
+        )
 
     def observe_upstream(self, api: str, code: str, seconds: float) -> None:
         self.upstream_requests.labels(api, code).inc()

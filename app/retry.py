@@ -5,6 +5,8 @@ write whose answer was lost is found by the next read instead of being repeated.
 An unreachable upstream is retried for up to `max_outage_s` (an outage of minutes
 must not fail events in bulk); other transient errors for `max_attempts`. A spent
 daily budget is not retried here at all: the event waits for the budget instead.
+The backoff between attempts ends when the event is handed over (`app.handover.pause`):
+it holds no request, so the partition's next owner need not wait for it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tenacity import (
 from tenacity.wait import wait_random_exponential
 
 from app.errors import DailyBudgetExhausted, RetryableError, UpstreamUnavailable
+from app.handover import pause
 from app.settings import RetrySettings
 
 
@@ -62,5 +65,6 @@ def retrying(policy: RetrySettings) -> AsyncRetrying:
         & retry_if_not_exception_type(DailyBudgetExhausted),
         stop=should_stop(policy),
         wait=backoff_wait(policy),
+        sleep=pause,
         reraise=True,
     )

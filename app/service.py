@@ -3,6 +3,9 @@
 Nothing raised by the pipeline escapes `SyncService.handle`: an unusable message is
 rejected, a permanent error or exhausted retries fail the event, and both go to the
 dead-letter topic. Anything unexpected is a failure too — the worker never dies on data.
+The one exception is `HandedOver` (`app.handover`): the event's partition went to another
+owner and it stopped at a step boundary; it has no outcome here, and passes every
+`except Exception` of the ladder on purpose (it is a `BaseException`).
 
 Each event type has one entry point in the pipeline, called the same way; it returns
 the event's record (`Synced`), or raises an error that carries the writes made before
@@ -128,7 +131,8 @@ class SyncService:
     async def handle(
         self, raw: bytes | None, *, key: str | None = None, arrived: float | None = None
     ) -> Outcome:
-        """The outcome of one message; never raises, whatever the message holds.
+        """The outcome of one message; never raises, whatever the message holds — but for
+        `HandedOver`, when the event stopped for its partition's next owner.
 
         `arrived` is when the consumer took the message (event-loop time; now when None).
         """

@@ -88,6 +88,10 @@ class KafkaSettings(BaseSettings):
     topic_partitions: Annotated[int, Field(ge=1)] = 4
     max_in_flight: Annotated[int, Field(ge=1)] = 64
     max_event_bytes: Annotated[int, Field(ge=1024)] = DEFAULT_MAX_EVENT_BYTES
+    handover_timeout_s: Annotated[float, Field(gt=0)] = 20.0
+    """How long letting partitions go (a rebalance, SIGTERM) waits for the events' requests in
+    flight to end; past it the events are cancelled. A little above one Elements request's
+    timeout (`ELEMENTS_TIMEOUT_S`, 15 s)."""
 
     @field_validator(
         "sasl_username",
@@ -138,6 +142,14 @@ class KafkaSettings(BaseSettings):
     @property
     def uses_tls(self) -> bool:
         return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def rebalance_timeout_ms(self) -> int:
+        """How long the group waits for a member to rejoin: its handover, and a margin for the
+        commits and records after it. aiokafka's default is the session timeout, and a Kafka
+        broker leaves a member out of the new generation that is slower: its partitions would
+        reach their next owner while it still hands them over."""
+        return max(self.session_timeout_ms, int((self.handover_timeout_s + 10) * 1000))
 
     @property
     def uses_sasl(self) -> bool:

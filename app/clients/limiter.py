@@ -12,6 +12,9 @@ Backfill events (`PRIORITY` = "backfill") take a slot only while no live event i
 flight, and never the last `backfill_reserve` share of the day's budget: a backfill
 must never delay a live event, nor spend what the day's live events will need.
 
+Every wait here ends when the current event's partition is handed over (`app.handover`):
+`acquire` is the step boundary before each Elements request. A slot once granted is used.
+
 Where the slots come from is a `SlotSource`: `InProcessSlots` (the spacing and the day's
 count in this process, for a deployment of one replica) or `RedisSlots`
 (`app.clients.redis_slots`: one spacing and one count for every replica). The priority
@@ -31,6 +34,7 @@ from zoneinfo import ZoneInfo
 from aiolimiter import AsyncLimiter
 
 from app.errors import BackfillReserveReached, DailyBudgetExhausted
+from app.handover import checkpoint, interruptible, pause
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 """Elements counts its daily limit per calendar day here; so do we, and the simulator."""
@@ -282,9 +286,9 @@ class ElementsLimiter:
 
     async def wait_for_budget(self) -> None:
         """Return once today's budget has room again for this task's priority (after midnight
-        Europe/Amsterdam)."""
-        while self._spent_for_me():  # noqa: ASYNC110 - the day rolls over by the clock
-            await asyncio.sleep(self._budget_poll_s)
+        Europe/Amsterdam); a handover of the event ends the wait."""
+        while self._spent_for_me():
+            await pause(self._budget_poll_s)
 
     async def start(self) -> None:
         await self.slots.start()
@@ -298,11 +302,20 @@ class ElementsLimiter:
         The slot source checks the day's count against this task's ceiling when it grants
         the slot. A backfill acquirer waits its turn only while no live event is in flight,
         and looks again once it holds the turn, so it gives way to a live event that started
-        meanwhile.
+        meanwhile. This is the step boundary before every Elements request: the event's
+        handover raises `HandedOver` here, also while it waits; once granted, the slot is
+        used.
         """
+        checkpoint()
         self._raise_if_exhausted()
         loop = asyncio.get_running_loop()
         started = loop.time()
+        await interruptible(self._slot())
+        waited = loop.time() - started
+        self.on_wait(waited)
+        return waited
+
+    async def _slot(self) -> None:
         await self._take_turn()
         try:
             await self.slots.take(ceiling=self._ceiling())
@@ -311,9 +324,6 @@ class ElementsLimiter:
             raise
         finally:
             self._in_turn.release()
-        waited = loop.time() - started
-        self.on_wait(waited)
-        return waited
 
     async def sent(self) -> None:
         """The request granted last went out only now: the next one waits a spacing from here.

@@ -8,6 +8,12 @@ The backfill topic is read by the same subscriber, at a lower priority: its even
 with `PRIORITY` "backfill", so the limiter gives every Elements slot to live events
 first, and at most `BACKFILL_MAX_IN_FLIGHT` of them are taken at once (flow control
 holds the backfill partitions meanwhile), so live events never queue behind them.
+
+Partitions taken away — a rebalance, or SIGTERM — are handed over, not doubled
+(`app.kafka.handover`): their events stop at their next step boundary without a result,
+what finished is committed (and what finished above the commit point written down for
+the next owner), and only then does the consumer rejoin the group or leave it. A message
+taken before its partition went but not yet started is dropped: the next owner fetches it.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from app.clients.freshness import EVENT_ARRIVED
 from app.clients.limiter import PRIORITY, ElementsLimiter, Priority
+from app.handover import HANDOVER, HandedOver, Handover
 from app.kafka.flow import FlowControl, PauseReason
+from app.kafka.handover import HandoverRecords, Handovers, Reason
 from app.kafka.keyed import KeyedDispatcher
 from app.kafka.offsets import OffsetTracker
 from app.kafka.publisher import (
@@ -49,6 +57,8 @@ from app.tracing import EVENT_SPAN_NAME, describe_outcome, parent_context
 log = structlog.get_logger(__name__)
 
 COMMIT_ATTEMPTS = 5
+HANDED_OVER_ATTRIBUTE = "elements_sync.handed_over"
+"""Set on the span of an event that stopped for its partition's next owner."""
 
 
 def _text(value: bytes | None) -> str | None:
@@ -87,6 +97,7 @@ class EventConsumer:
         outcomes: OutcomePublisher,
         *,
         limiter: ElementsLimiter,
+        handover_records: HandoverRecords,
         external_pause_reason: Callable[[], PauseReason | None] = lambda: None,
         tracer: Tracer | None = None,
         caught_up: Callable[[], Awaitable[None]] | None = None,
@@ -106,10 +117,18 @@ class EventConsumer:
         self._outcomes = outcomes
         self._dispatcher = KeyedDispatcher(max_in_flight=settings.kafka.max_in_flight)
         self._offsets = OffsetTracker()
+        self._handovers = Handovers(
+            self._offsets, handover_records, commit=self._commit_offsets, metrics=metrics
+        )
         self._newest_arrival: dict[Hashable, float] = {}
         self._commit_lock = asyncio.Lock()
         self._stopping = False
+        self._in_group = False
+        self._generation = 0
+        """Counts the times partitions were taken away: a message taken before one is dropped."""
         self.assigned: set[TopicPartition] = set()
+        self._taking: set[TopicPartition] = set()
+        """Assigned partitions whose messages are taken: caught up, and not being let go."""
         self._subscriber = self._subscribe(broker)
         self.flow = FlowControl(
             metrics,
@@ -132,6 +151,7 @@ class EventConsumer:
             auto_offset_reset="earliest",
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+            rebalance_timeout_ms=kafka.rebalance_timeout_ms,
             listener=_Rebalance(self),
             parser=_tolerant_parser,
             decoder=_undecoded,
@@ -148,7 +168,14 @@ class EventConsumer:
 
     @property
     def consuming(self) -> bool:
-        return bool(self._subscriber.running) and not self._stopping
+        """In the consumer group and not stopping — also while the group has yet to give this
+        replica its partitions: that waits for every other member to hand its events over
+        (and a replica beyond the partition count gets none), which readiness must not."""
+        return self._in_group and not self._stopping
+
+    def left_group(self) -> None:
+        """The consumer's start failed or was abandoned: not in the group any more."""
+        self._in_group = False
 
     def _live_consumer(self) -> AIOKafkaConsumer | None:
         consumer = self._subscriber.consumer
@@ -158,22 +185,39 @@ class EventConsumer:
         """Schedule the message behind earlier ones with its key; returns without waiting for it."""
         arrived = asyncio.get_running_loop().time()
         record: ConsumerRecord[Any, Any] = msg.raw_message
-        await self._memory_ready.wait()
-        if self._stopping:
-            return
         partition = TopicPartition(record.topic, record.partition)
+        generation = self._generation
+        await self._memory_ready.wait()
+        if self._stopping or generation != self._generation or partition not in self._taking:
+            return  # taken before its partition went: its next owner fetches it again
+        if self._offsets.finished_elsewhere(partition, record.offset, record.timestamp):
+            log.info("finished by the partition's previous owner; skipped", offset=record.offset)
+            self._offsets.start(partition, record.offset, record.timestamp)
+            await self._release(partition, record.offset)
+            return
+        handover = self._handovers.taken(partition)
+        try:
+            await handover.interruptible(self._dispatcher.reserve())
+        except HandedOver:
+            self._handovers.ended(handover, stopped=False)
+            return  # its partition went while it waited for a slot
         priority: Priority = (
             "backfill" if record.topic == self._settings.topics.backfill else "live"
         )
         if priority == "backfill":
             self._backfill_in_flight += 1
-        self._offsets.start(partition, record.offset)
+        self._offsets.start(partition, record.offset, record.timestamp)
         # A backfill event queues apart from live events with its key: one waiting for
         # tomorrow's budget must not hold them back (the dossier lock still serialises both).
         queue = ("backfill", record.key) if priority == "backfill" else record.key
         self._newest_arrival[queue] = arrived
-        await self._dispatcher.submit(
-            queue, lambda: self._prioritised(record, partition, priority, arrived, queue)
+        handover.task = self._dispatcher.start(
+            queue,
+            lambda: self._prioritised(record, partition, handover, priority, arrived, queue),
+        )
+        # A job cancelled at a handover's deadline while it queued behind its key never ran.
+        handover.task.add_done_callback(
+            lambda _: self._ended(handover, priority, arrived, queue, finished=False)
         )
         self.flow.apply()
 
@@ -187,36 +231,59 @@ class EventConsumer:
         self,
         record: ConsumerRecord[Any, Any],
         partition: TopicPartition,
+        handover: Handover,
         priority: Priority,
         arrived: float,
         queue: Hashable,
     ) -> None:
-        """Process at this priority: each job runs in a task of its own, so `PRIORITY` and
-        `EVENT_ARRIVED` set here hold for this message alone. A live event counts from when
-        it starts; while it waits behind an earlier live event with its key, that one counts."""
+        """Process at this priority: each job runs in a task of its own, so `PRIORITY`,
+        `EVENT_ARRIVED` and `HANDOVER` set here hold for this message alone. A live event
+        counts from when it starts; while it waits behind an earlier live event with its key,
+        that one counts."""
         PRIORITY.set(priority)
         # Reads must start after the newest event of this key arrived: every event queued
         # behind this one may then be served by its sync (`app.pipeline.coalesce`).
         EVENT_ARRIVED.set(self._newest_arrival.get(queue, arrived))
+        HANDOVER.set(handover)
         if priority == "live":
             self._limiter.live.started()
+        finished = False
         try:
-            await self._process(record, partition, arrived)
+            handover.checkpoint()  # its partition may have gone while it queued behind its key
+            finished = await self._process(record, partition, arrived)
+        except HandedOver:
+            pass
         finally:
-            if self._newest_arrival.get(queue) == arrived:
-                del self._newest_arrival[queue]
             if priority == "live":
                 self._limiter.live.finished()
-            else:
-                self._backfill_done()
+            self._ended(handover, priority, arrived, queue, finished=finished)
 
-    def _backfill_done(self) -> None:
+    def _ended(
+        self,
+        handover: Handover,
+        priority: Priority,
+        arrived: float,
+        queue: Hashable,
+        *,
+        finished: bool,
+    ) -> None:
+        """Once per job, whether it finished, stopped, or never ran."""
+        if handover.ended:
+            return
+        if self._newest_arrival.get(queue) == arrived:
+            del self._newest_arrival[queue]
+        if priority == "backfill":
+            self._backfill_done(finished=finished)
+        self._handovers.ended(handover, stopped=not finished and handover.requested)
+        self.flow.apply()  # a slot is free: the backlog may no longer hold intake
+
+    def _backfill_done(self, *, finished: bool) -> None:
         self._backfill_in_flight -= 1
-        self._backfill_finished += 1
-        self._metrics.backfill_finished.inc()
-        if self._backfill_finished % self._settings.backfill.progress_every == 0:
-            log.info("backfill progress", finished=self._backfill_finished)
-        self.flow.apply()
+        if finished:
+            self._backfill_finished += 1
+            self._metrics.backfill_finished.inc()
+            if self._backfill_finished % self._settings.backfill.progress_every == 0:
+                log.info("backfill progress", finished=self._backfill_finished)
 
     def _count(self, outcome: Outcome) -> None:
         data = outcome.result.data
@@ -226,12 +293,13 @@ class EventConsumer:
 
     async def _process(
         self, record: ConsumerRecord[Any, Any], partition: TopicPartition, arrived: float
-    ) -> None:
-        """Outcome, then result (and dead letter), then the offset — for every message.
+    ) -> bool:
+        """Outcome, then result (and dead letter), then the offset — for every message that
+        is not handed over; False for one that was (no result, the offset not released).
 
-        `handle` never raises and `deliver` returns only once Kafka took the result, so
-        the offset is released after every message; only a cancelled drain leaves it
-        uncommitted, and then the message is redelivered.
+        `handle` raises nothing but `HandedOver`, and `deliver` returns only once Kafka took
+        the result, so the offset is released after every other message; only a handover
+        cancelled at its deadline leaves it uncommitted, and then the message is redelivered.
         """
         key = _text(record.key)
         with (
@@ -240,7 +308,12 @@ class EventConsumer:
                 key=key, topic=record.topic, offset=record.offset
             ),
         ):
-            outcome = await self._service.handle(record.value, key=key, arrived=arrived)
+            try:
+                outcome = await self._service.handle(record.value, key=key, arrived=arrived)
+            except HandedOver:
+                span.set_attribute(HANDED_OVER_ATTRIBUTE, True)
+                log.info("event stopped; its partition's next owner processes it")
+                return False
             describe_outcome(span, outcome.result.data)
             with structlog.contextvars.bound_contextvars(event_id=outcome.result.data.eventId):
                 await self._outcomes.deliver(record, outcome)
@@ -250,6 +323,7 @@ class EventConsumer:
                 except Exception:
                     log.exception("metrics or flow control failed after a result")
                 await self._release(partition, record.offset)
+        return True
 
     def _event_span(
         self, record: ConsumerRecord[Any, Any], key: str | None
@@ -278,12 +352,13 @@ class EventConsumer:
     async def _release(self, partition: TopicPartition, offset: int) -> None:
         commit_at = self._offsets.finish(partition, offset)
         if commit_at is not None:
-            await self._commit(partition, commit_at)
+            await self._commit_offsets({partition: commit_at})
 
-    async def _commit(self, partition: TopicPartition, offset: int) -> None:
+    async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
         """A failed commit is retried a few times; a later commit also covers it."""
         consumer = self._live_consumer()
-        if consumer is None or partition not in self.assigned:
+        offsets = {p: o for p, o in offsets.items() if p in self.assigned}
+        if consumer is None or not offsets:
             return
         async with self._commit_lock:
             try:
@@ -295,7 +370,7 @@ class EventConsumer:
                     reraise=True,
                 ):
                     with attempt:
-                        await consumer.commit({partition: offset})
+                        await consumer.commit(dict(offsets))
             except Exception as error:
                 self._outcomes.failed("commit", error)
                 log.warning("commit failed; the message may be redelivered after a restart")
@@ -305,36 +380,60 @@ class EventConsumer:
             self._outcomes.failed("commit", error)
 
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Let in-flight work of revoked partitions finish (bounded) so its offsets are committed."""
-        deadline = (
-            asyncio.get_running_loop().time() + self._settings.kafka.session_timeout_ms / 2000
-        )
-        while any(self._offsets.pending(p) for p in revoked):
-            if asyncio.get_running_loop().time() > deadline:
-                break
-            await asyncio.sleep(0.05)
-        self.assigned -= revoked
-        for partition in revoked:
-            self._offsets.forget(partition)
+        """Hand the partitions over before the group gives them to their next owner.
+
+        aiokafka calls this (awaiting it) whenever the consumer (re)joins the group, the
+        first time with nothing to revoke: from then on it takes part in the group.
+        """
+        self._in_group = True
+        self._generation += 1
+        self._taking -= revoked
+        if revoked:
+            await self._let_go(revoked, reason="rebalance")
+            self.assigned -= revoked
+
+    async def _let_go(self, partitions: set[TopicPartition], *, reason: Reason) -> bool:
+        timeout_s = self._settings.kafka.handover_timeout_s
+        if reason == "shutdown":
+            timeout_s = min(timeout_s, self._settings.shutdown_grace_period_s)
+        return await self._handovers.let_go(partitions, timeout_s=timeout_s, reason=reason)
 
     async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Take the partitions once the durable memory read what their previous owner wrote
+        (its dossier records and its handover records); meanwhile messages wait."""
         self.assigned |= assigned
         self.flow.joined(assigned)
-        if self._caught_up is not None and assigned:
-            self._memory_ready.clear()
-            try:
-                await self._caught_up()
-            finally:
-                self._memory_ready.set()
+        if not assigned or self._stopping:
+            return
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self._memory_ready.clear()
+        try:
+            if self._caught_up is not None:
+                try:
+                    await self._caught_up()
+                except Exception:
+                    log.exception("state topic not caught up; taking the partitions anyway")
+            for partition in assigned:
+                self._handovers.expect(partition)
+            self._taking |= assigned
+        finally:
+            self._memory_ready.set()
+        log.info(
+            "partitions assigned",
+            partitions=len(assigned),
+            caught_up_s=round(loop.time() - started, 3),
+        )
 
-    async def drain(self, timeout_s: float) -> bool:
-        """Stop taking messages and wait for those in flight; True when all finished."""
+    async def drain(self) -> bool:
+        """Stop taking messages and hand every partition over, as a rebalance would (the
+        consumer leaves the group next, which calls no revoke); True when no event had to be
+        cancelled."""
         self._stopping = True
+        self._generation += 1
+        self._taking.clear()
         await self.flow.stop()
-        drained = await self._dispatcher.drain(timeout_s)
-        if not drained:
-            await self._dispatcher.cancel()
-        return drained
+        return await self._let_go(set(self.assigned), reason="shutdown")
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -4,7 +4,9 @@ Kafka orders messages within a partition, but a partition holds many keys; runni
 one message at a time per partition would make the consumer, not the Elements
 limiter, the bottleneck. `KeyedDispatcher` runs each key's messages in arrival order
 and different keys side by side, at most `max_in_flight` at once; `submit` waits
-for a free slot, which is the consumer's back-pressure.
+for a free slot, which is the consumer's back-pressure. The consumer reserves the slot
+and starts the job apart (`reserve`, `start`): a message whose partition is handed over
+while it waits for a slot is dropped, never started.
 """
 
 from __future__ import annotations
@@ -29,14 +31,23 @@ class KeyedDispatcher:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    async def submit(self, key: Hashable, job: Job) -> None:
-        """Queue `job` behind the key's earlier jobs; returns once it is scheduled."""
+    async def submit(self, key: Hashable, job: Job) -> asyncio.Task[None]:
+        """Queue `job` behind the key's earlier jobs; returns its task once it is scheduled."""
+        await self.reserve()
+        return self.start(key, job)
+
+    async def reserve(self) -> None:
+        """Wait for a free slot, for the next `start`."""
         await self._slots.acquire()
+
+    def start(self, key: Hashable, job: Job) -> asyncio.Task[None]:
+        """Queue `job` behind the key's earlier jobs, in the slot `reserve` took."""
         previous = self._tails.get(key)
         task = asyncio.create_task(self._run_after(previous, job))
         self._tails[key] = task
         self._tasks.add(task)
         task.add_done_callback(lambda done: self._finished(key, done))
+        return task
 
     @staticmethod
     async def _run_after(previous: asyncio.Task[None] | None, job: Job) -> None:
@@ -58,8 +69,3 @@ class KeyedDispatcher:
             return True
         _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
         return not pending
-
-    async def cancel(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)

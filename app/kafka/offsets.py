@@ -4,44 +4,106 @@ A Kafka commit is cumulative: committing n says everything below n is done. With
 several keys of one partition in flight, offset 7 may finish before offset 5; the
 commit point is the lowest offset still unfinished, so nothing is skipped if the
 worker dies.
+
+A handover needs more than the commit point. When the partition goes while 5 is still
+running, 5 stops and is committed as the point, yet 6 and 7 are done: their results are
+out. The next owner fetches from 5 on and would give 6 and 7 a second result. So the
+tracker also knows what finished above the commit point (`handover`), with each message's
+timestamp; the outgoing owner writes that down, and the next owner is told (`expect`) and
+skips those messages (`finished_elsewhere`) — only the very same message: the offset and
+its timestamp must match, and only when it resumes at or after that commit point (an
+operator who rewinds the group's offsets to process messages again gets them processed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 
 
 @dataclass
 class _Partition:
-    pending: set[int] = field(default_factory=set)
+    pending: dict[int, int] = field(default_factory=dict)
+    """Offsets taken and not finished → their messages' timestamps."""
+    done: dict[int, int] = field(default_factory=dict)
+    """Offsets finished at or above the commit point → their timestamps."""
     highest_done: int = -1
     committable: int | None = None
+    expected: dict[int, int] = field(default_factory=dict)
+    """Offsets the previous owner finished, not fetched here yet → their timestamps."""
+    resumes_at: int | None = None
+    """The previous owner's commit point when it let go: where fetching should resume."""
+    fetched: bool = False
+
+
+@dataclass(frozen=True)
+class LetGo:
+    """What a partition's owner leaves behind: the commit point, and the offsets finished
+    above it (offset → the message's timestamp)."""
+
+    commit_at: int
+    done_above: dict[int, int]
 
 
 class OffsetTracker:
     def __init__(self) -> None:
         self._partitions: dict[Hashable, _Partition] = {}
 
-    def start(self, partition: Hashable, offset: int) -> None:
-        self._partitions.setdefault(partition, _Partition()).pending.add(offset)
+    def _state(self, partition: Hashable) -> _Partition:
+        return self._partitions.setdefault(partition, _Partition())
+
+    def expect(self, partition: Hashable, *, resumes_at: int, done: Mapping[int, int]) -> None:
+        """The partition's previous owner let go at `resumes_at` with `done` finished above it."""
+        state = self._state(partition)
+        state.resumes_at = resumes_at
+        state.expected = {offset: ts for offset, ts in done.items() if offset >= resumes_at}
+
+    def finished_elsewhere(self, partition: Hashable, offset: int, timestamp: int) -> bool:
+        """True when the previous owner finished this very message: it counts as finished
+        here without being processed (`start` then `finish` it)."""
+        state = self._state(partition)
+        if not state.fetched:
+            state.fetched = True
+            if state.resumes_at is not None and offset < state.resumes_at:
+                state.expected.clear()  # rewound: process everything again
+        return state.expected.pop(offset, None) == timestamp
+
+    def start(self, partition: Hashable, offset: int, timestamp: int = 0) -> None:
+        state = self._state(partition)
+        state.fetched = True
+        state.pending[offset] = timestamp
 
     def finish(self, partition: Hashable, offset: int) -> int | None:
         """Mark `offset` done; returns the new offset to commit when the commit point moved."""
         state = self._partitions.get(partition)
         if state is None or offset not in state.pending:
             return None
-        state.pending.discard(offset)
+        state.done[offset] = state.pending.pop(offset)
         state.highest_done = max(state.highest_done, offset)
-        point = min(state.pending) if state.pending else state.highest_done + 1
+        point = self._point(state)
         if state.committable is not None and point <= state.committable:
             return None
         state.committable = point
+        state.done = {o: ts for o, ts in state.done.items() if o >= point}
         return point
+
+    @staticmethod
+    def _point(state: _Partition) -> int:
+        return min(state.pending) if state.pending else state.highest_done + 1
 
     def pending(self, partition: Hashable) -> int:
         state = self._partitions.get(partition)
         return len(state.pending) if state else 0
+
+    def handover(self, partition: Hashable) -> LetGo | None:
+        """The commit point and what finished above it — this owner's finished messages and
+        the previous owner's not fetched yet; None when nothing was taken from the partition."""
+        state = self._partitions.get(partition)
+        if state is None or state.highest_done < 0:
+            return None
+        point = self._point(state)
+        above = {**state.expected, **state.done}
+        return LetGo(point, {o: ts for o, ts in sorted(above.items()) if o >= point})
 
     def forget(self, partition: Hashable) -> None:
         """The partition was revoked: whoever gets it next starts from the committed offset."""

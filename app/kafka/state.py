@@ -4,7 +4,8 @@ Keys name what a record is about: `dossier/<dossier number>` for a dossier's rec
 (`app.state.record`), `limiter/daily-count` for the day's Elements count. The whole
 topic is read before the worker consumes its first event, so every event starts
 from what the last worker knew, and followed while it runs (`StateTopic`); records are
-written with `acks=all` and awaited.
+written with `acks=all` and awaited. Writing a dossier's record is a step boundary of the
+event that writes it (`app.handover`): a handed-over event writes no record.
 """
 
 from __future__ import annotations

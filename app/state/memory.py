@@ -30,6 +30,7 @@ import structlog
 from pydantic import ValidationError
 
 from app.errors import StateUnavailable
+from app.handover import checkpoint
 from app.state.record import RECORD_VERSION, DossierRecord
 
 log = structlog.get_logger(__name__)
@@ -194,7 +195,10 @@ class DossierMemory:
             await self.keep_before_writes(record.unread())
 
     async def keep_before_writes(self, record: DossierRecord) -> None:
-        """Keep `record` once Kafka took it: a write to Elements waits for this."""
+        """Keep `record` once Kafka took it: a write to Elements waits for this. A step
+        boundary (`app.handover`): an event whose partition was taken away stops here; a
+        record of what Elements acknowledged (`remember`) is never stopped."""
+        checkpoint()
         number = record.dossier_number
         value = await self._owned(record)
         try:

@@ -1,5 +1,6 @@
 """Two `python -m app worker` processes in one consumer group share the Elements limit through
-a real redis-server; SIGKILL one of them mid-backlog and every event still gets its result."""
+a real redis-server; SIGKILL one of them mid-backlog and every event still gets its result; a
+replica joining mid-backlog and the first leaving on SIGTERM process every input once."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import asyncio
 import itertools
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
+from typing import Any
 
 import httpx
 import pytest
-from aiokafka.partitioner import murmur2
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from pydantic import SecretStr
 
 from app.sandbox.figures import duplicate_entities, traffic_figures
@@ -28,12 +30,21 @@ RATE = 5
 PARTITIONS = 4
 CUSTOMERS = 24
 SUCCEEDED = re.compile(r'^elements_sync_events_total\{[^}]*status="succeeded"[^}]*\} (\S+)$', re.M)
+ELEMENTS_REQUESTS = re.compile(
+    r'^elements_sync_upstream_requests_total\{api="elements",[^}]*\} (\S+)$', re.M
+)
 
 
 async def events_succeeded(http: httpx.AsyncClient, worker: WorkerProcess) -> float:
     """What the worker's own /metrics counts as succeeded."""
     text = (await http.get(f"{worker.url}/metrics")).text
     return sum(float(value) for value in SUCCEEDED.findall(text))
+
+
+async def elements_requests(http: httpx.AsyncClient, worker: WorkerProcess) -> float:
+    """The Elements requests the worker's own /metrics counts."""
+    text = (await http.get(f"{worker.url}/metrics")).text
+    return sum(float(value) for value in ELEMENTS_REQUESTS.findall(text))
 
 
 async def statuses_by_event(
@@ -168,3 +179,89 @@ async def test_a_form_and_a_portal_change_of_one_dossier_at_once_on_two_replicas
         assert f"nieuw{n}@example.nl" in emails and len(emails) == len(set(emails)) == 2
         assert f"+31 6 2000000{n}" in phones and len(phones) == len(set(phones)) == 2
         assert (standaard["straat"], standaard["nummer"]) == ("Kerkweg", str(n + 1))
+
+
+def handovers(worker: WorkerProcess) -> list[dict[str, Any]]:
+    """The worker's "partitions handed over" log lines (JSON)."""
+    lines = [json.loads(line) for line in worker.output().splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("event") == "partitions handed over"]
+
+
+async def results_per_event(
+    sandbox: Sandbox, wanted: set[str], *, timeout_s: float, linger_s: float
+) -> Counter[str]:
+    """Results per event id: read until every wanted event has one, then `linger_s` longer,
+    so that a second result would be seen too."""
+    seen: Counter[str] = Counter()
+    async with sandbox.reader(sandbox.topics.results) as consumer:
+        async with asyncio.timeout(timeout_s):
+            while not wanted <= set(seen):
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    seen.update(json.loads(r.value)["data"]["eventId"] for r in records)
+        deadline = asyncio.get_running_loop().time() + linger_s
+        while asyncio.get_running_loop().time() < deadline:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                seen.update(json.loads(r.value)["data"]["eventId"] for r in records)
+    return seen
+
+
+def spread_over_partitions(per_partition: int, partitions: int) -> list[int]:
+    """Sample customer indexes whose dossier numbers, as Kafka keys, give every partition of
+    the input topic `per_partition` of them: whichever partitions a replica gets, it has work."""
+    partitioner = DefaultPartitioner()
+    chosen: dict[int, list[int]] = defaultdict(list)
+    index = 0
+    while min((len(chosen[p]) for p in range(partitions)), default=0) < per_partition:
+        key = sample_customer(index).dossier_number.encode()
+        partition = partitioner(key, list(range(partitions)), list(range(partitions)))
+        if len(chosen[partition]) < per_partition:
+            chosen[partition].append(index)
+        index += 1
+    return sorted(i for indexes in chosen.values() for i in indexes)
+
+
+async def test_a_replica_joining_mid_backlog_and_the_first_leaving_on_sigterm_process_each_input_once(
+    make_sandbox: SandboxFactory, redis_url: str
+) -> None:
+    """A RollingUpdate: the second replica joins while the first works through a backlog, then
+    the first gets SIGTERM with events in flight. Both rebalances hand the events over:
+    every input gets exactly one result, and Elements holds no twin."""
+    sandbox: Sandbox = await make_sandbox(rate_limit=RATE)
+    partitions = sandbox.options.topic_partitions
+    customers = [
+        seed_customer(sandbox.anva, sandbox.portal, index)
+        for index in spread_over_partitions(5, partitions)
+    ]
+    settings = sandbox.settings()
+    settings.elements.limiter_redis_url = SecretStr(redis_url)
+    first = WorkerProcess(worker_environment(settings, LOG_LEVEL="INFO"))
+    second = WorkerProcess(worker_environment(settings, LOG_LEVEL="INFO"))
+
+    try:
+        await first.start()
+        published: set[str] = set()
+        for round_of in (customers, customers[::2], customers[::4]):  # up to three per dossier
+            published |= {await sync(sandbox, c.dossier_number) for c in round_of}
+        async with httpx.AsyncClient() as http, asyncio.timeout(60):
+            while await elements_requests(http, first) < 15:  # noqa: ASYNC110 - polled over HTTP
+                await asyncio.sleep(0.5)
+            await second.start()
+            while await elements_requests(http, second) < 5:  # noqa: ASYNC110 - polled over HTTP
+                await asyncio.sleep(0.5)
+        exit_code = await first.terminate(timeout_s=30)
+
+        seen = await results_per_event(sandbox, published, timeout_s=100, linger_s=3)
+        by_reason = {h["reason"]: h for h in handovers(first)}
+    finally:
+        await first.close()
+        await second.close()
+    figures = traffic_figures(sandbox.elements, RATE)
+
+    assert exit_code == 0
+    assert by_reason["rebalance"]["stopped"] >= 1, "the scale-out stopped events in flight"
+    assert by_reason["shutdown"]["stopped"] >= 1, "SIGTERM came with events in flight"
+    assert set(seen) == published
+    assert [event for event, results in seen.items() if results > 1] == []
+    assert duplicate_entities(sandbox.elements.dossiers()) == []
+    assert len(sandbox.elements.dossiers()) == len(customers)
+    assert figures.too_many_requests == 0

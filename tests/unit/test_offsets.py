@@ -86,3 +86,68 @@ def test_forget_of_unknown_partition_is_harmless() -> None:
     tracked = OffsetTracker()
     tracked.forget(P)
     assert tracked.pending(P) == 0
+
+
+def test_a_handover_names_the_commit_point_and_what_finished_above_it_with_timestamps() -> None:
+    tracked = OffsetTracker()
+    for offset in (5, 6, 7, 8):
+        tracked.start(P, offset, 1000 + offset)
+    assert finish_all(tracked, 6, 8) == [5, None]
+
+    let_go = tracked.handover(P)
+
+    assert let_go is not None
+    assert (let_go.commit_at, let_go.done_above) == (5, {6: 1006, 8: 1008})
+
+
+def test_what_finished_below_the_commit_point_is_not_handed_over() -> None:
+    tracked = OffsetTracker()
+    for offset in (5, 6, 7):
+        tracked.start(P, offset, offset)
+    finish_all(tracked, 5, 7)
+
+    let_go = tracked.handover(P)
+
+    assert let_go is not None
+    assert (let_go.commit_at, let_go.done_above) == (6, {7: 7})
+
+
+def test_nothing_is_handed_over_from_a_partition_where_nothing_finished() -> None:
+    tracked = tracker(5, 6)
+    assert tracked.handover(P) is None
+    assert OffsetTracker().handover(Q) is None
+
+
+def test_the_next_owner_skips_only_the_very_messages_the_previous_owner_finished() -> None:
+    tracked = OffsetTracker()
+    tracked.expect(P, resumes_at=5, done={6: 1006, 7: 1007})
+
+    assert not tracked.finished_elsewhere(P, 5, 1005)
+    assert tracked.finished_elsewhere(P, 6, 1006)
+    assert not tracked.finished_elsewhere(P, 7, 9999), "another message at that offset"
+    assert not tracked.finished_elsewhere(P, 6, 1006), "skipped once"
+
+
+def test_a_group_rewound_before_the_previous_owner_let_go_processes_everything_again() -> None:
+    tracked = OffsetTracker()
+    tracked.expect(P, resumes_at=5, done={6: 1006})
+
+    assert not tracked.finished_elsewhere(P, 2, 1002)
+    assert not tracked.finished_elsewhere(P, 6, 1006)
+
+
+def test_what_the_previous_owner_finished_and_was_not_fetched_yet_is_handed_on() -> None:
+    tracked = OffsetTracker()
+    tracked.expect(P, resumes_at=5, done={6: 1006, 9: 1009})
+    assert not tracked.finished_elsewhere(P, 5, 1005)
+    tracked.start(P, 5, 1005)
+    assert tracked.finished_elsewhere(P, 6, 1006)
+    tracked.start(P, 6, 1006)
+    assert tracked.finish(P, 6) == 5, "5 still runs"
+    tracked.start(P, 7, 1007)
+    assert tracked.finish(P, 7) is None
+
+    let_go = tracked.handover(P)
+
+    assert let_go is not None
+    assert (let_go.commit_at, let_go.done_above) == (5, {6: 1006, 7: 1007, 9: 1009})
