@@ -457,6 +457,7 @@ class Runtime:
         await self._stop_seeding()
         await self.daily_count.flush(timeout_s=5.0)
         await self.state_topic.close()
+        await self.state.close()
         await self.broker.stop()
         await self.close_clients()
         return drained

@@ -41,6 +41,8 @@ log = structlog.get_logger(__name__)
 
 HANDOVER_PREFIX = "handover/"
 CANCEL_WAIT_S = 5.0
+LEAVE_BEHIND_MIN_S = 5.0
+"""The least time left for writing down and committing, however long the events took."""
 """How long cancelled events get to unwind, past the handover's deadline."""
 
 Reason = Literal["rebalance", "shutdown"]
@@ -157,7 +159,9 @@ class Handovers:
                 timeout_s=timeout_s,
             )
             await self._cancel(unfinished)
-        committed, recorded = await self._leave_behind(partitions)
+        committed, recorded = await self._leave_behind(
+            partitions, timeout_s=max(timeout_s - (loop.time() - started), LEAVE_BEHIND_MIN_S)
+        )
         took_s = loop.time() - started
         self._metrics.handover_seconds.labels(reason).observe(took_s)
         log.info(
@@ -191,12 +195,16 @@ class Handovers:
         if tasks:
             await asyncio.wait(tasks, timeout=CANCEL_WAIT_S)
 
-    async def _leave_behind(self, partitions: set[TopicPartition]) -> tuple[int, int]:
-        """Write down what finished above each commit point, then commit the points; the
-        partitions are forgotten here: their next owner starts from the committed offset.
-        Returns how many partitions were committed, and how many messages written down."""
+    async def _leave_behind(
+        self, partitions: set[TopicPartition], *, timeout_s: float
+    ) -> tuple[int, int]:
+        """Write down what finished above each commit point, then commit the points, within
+        `timeout_s`; the partitions are forgotten first: their next owner starts from the
+        committed offset. Past the deadline (Kafka does not take the writes) the next owner
+        starts from the last commit that Kafka took, and processes the rest again, as after a
+        crash. Returns how many partitions were committed, and how many messages written down."""
         points: dict[TopicPartition, int] = {}
-        recorded = 0
+        records: dict[TopicPartition, HandoverRecord] = {}
         for partition in sorted(partitions):
             let_go = self._offsets.handover(partition)
             self._offsets.forget(partition)
@@ -204,17 +212,31 @@ class Handovers:
                 continue
             points[partition] = let_go.commit_at
             if let_go.done_above:
-                record = HandoverRecord(resumes_at=let_go.commit_at, done=let_go.done_above)
-                try:
-                    await self._records.save(partition, record)
-                    recorded += len(record.done)
-                except Exception as error:
-                    log.warning(
-                        "handover record not saved; the next owner processes these again",
-                        partition=str(partition),
-                        offsets=len(let_go.done_above),
-                        error=type(error).__name__,
-                    )
-        if points:
-            await self._commit(points)
+                records[partition] = HandoverRecord(
+                    resumes_at=let_go.commit_at, done=let_go.done_above
+                )
+        recorded = 0
+        try:
+            async with asyncio.timeout(timeout_s):
+                for partition, record in records.items():
+                    try:
+                        await self._records.save(partition, record)
+                        recorded += len(record.done)
+                    except Exception as error:
+                        log.warning(
+                            "handover record not saved; the next owner processes these again",
+                            partition=str(partition),
+                            offsets=len(record.done),
+                            error=type(error).__name__,
+                        )
+                if points:
+                    await self._commit(points)
+        except TimeoutError:
+            log.warning(
+                "Kafka took no handover record or commit in time; the next owner starts from "
+                "the last commit",
+                partitions=len(points),
+                timeout_s=timeout_s,
+            )
+            return 0, recorded
         return len(points), recorded

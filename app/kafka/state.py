@@ -169,7 +169,8 @@ class StateWriter:
 
     `unavailable` is true from a write Kafka did not take until one it took: intake pauses
     meanwhile (`state_unavailable`), since no event that writes to Elements can keep its
-    record durable, and `writable()` waits for that, probing with a write of its own.
+    record durable, and `writable()` waits for that, probing with a write of its own (a
+    probe runs from the first failed write on, so the pause ends by itself).
     """
 
     def __init__(self, broker: KafkaBroker, topic: str, retry: RetrySettings) -> None:
@@ -177,6 +178,9 @@ class StateWriter:
         self._topic = topic
         self._retry = retry
         self.unavailable = False
+        self._probing: asyncio.Task[None] | None = None
+        """Probes the topic while it is unavailable: intake is paused meanwhile, so no event
+        may be there to find out that it takes writes again."""
 
     async def write(self, key: str, value: bytes) -> None:
         try:
@@ -189,7 +193,9 @@ class StateWriter:
                 with attempt:
                     await self._broker.publish(value, topic=self._topic, key=key.encode())
         except Exception:
-            self.unavailable = True
+            if not self.unavailable:
+                self.unavailable = True
+                self._probing = asyncio.get_running_loop().create_task(self.writable())
             raise
         self.unavailable = False
 
@@ -208,6 +214,12 @@ class StateWriter:
 
     async def save_dossier(self, dossier_number: str, value: bytes) -> None:
         await self.write(dossier_key(dossier_number), value)
+
+    async def close(self) -> None:
+        if self._probing is not None:
+            self._probing.cancel()
+            await asyncio.gather(self._probing, return_exceptions=True)
+            self._probing = None
 
     async def save_daily_count(self, count: DailyCount) -> None:
         await self.write(DAILY_COUNT_KEY, count.model_dump_json().encode())
