@@ -6,7 +6,10 @@ second answers 429 to that. Spacing requests evenly instead — a bucket of one 
 drains every `(1 + margin) / rate` seconds — can never put more than `rate` requests
 in any one-second window, and the margin absorbs network jitter between our clock
 and the server's. At 5/s with a 50 ms margin that is one request every 210 ms,
-95% of the allowance.
+95% of the allowance. The spacing counts from when a request really went out (`sent`),
+which aiolimiter's bucket cannot express (it counts from the grant); with `AsyncLimiter(1,
+spacing)` in front it only ever waited less than the spacing after it, so it is out of the
+path, and waiters take turns on one lock.
 
 Backfill events (`PRIORITY` = "backfill") take a slot only while no live event is in
 flight, and never the last `backfill_reserve` share of the day's budget: a backfill
@@ -30,8 +33,6 @@ from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
-
-from aiolimiter import AsyncLimiter
 
 from app.errors import BackfillReserveReached, DailyBudgetExhausted
 from app.handover import checkpoint, interruptible, pause
@@ -117,7 +118,6 @@ class InProcessSlots:
     ) -> None:
         self.daily_limit = daily_limit
         self._spacing_s = request_spacing_s(rate_per_s, margin_s=margin_s)
-        self._limiter = AsyncLimiter(1, self._spacing_s)
         self._not_before = 0.0
         self._today = today
         self._day = today()
@@ -158,8 +158,9 @@ class InProcessSlots:
         the check and the count), so a waiter that is cancelled, or that waited across
         midnight, never miscounts a day."""
         loop = asyncio.get_running_loop()
-        await self._limiter.acquire()
-        if (late_s := self._not_before - loop.time()) > 0:
+        # Looked at again after each sleep: the request granted before may go out only now
+        # (`sent`), which moves the next slot later.
+        while (late_s := self._not_before - loop.time()) > 0:  # noqa: ASYNC110 - a deadline that moves
             await asyncio.sleep(late_s)
         if self.used_today >= ceiling:
             raise budget_spent(self.daily_limit)
