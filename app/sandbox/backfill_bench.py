@@ -13,26 +13,25 @@ import json
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 
 from app.commands.backfill import backfill
 from app.events import ResultEvent
 from app.logs import configure_logging
+from app.sandbox.background import InBackground
 from app.sandbox.figures import table
 from app.sandbox.simulators.seed import SampleCustomer, seed_customer, seed_customers
 from app.sandbox.world import Sandbox, SandboxOptions
 
 
 @dataclass
-class ResultTap:
+class ResultTap(InBackground):
     """Reads the result topic in the background and notes when each result arrived."""
 
     sandbox: Sandbox
     arrived: list[tuple[float, ResultEvent]] = field(default_factory=list)
-    _task: asyncio.Task[None] | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def _read(self) -> None:
+    async def run(self) -> None:
         loop = asyncio.get_running_loop()
         async with self.sandbox.reader(self.sandbox.topics.results) as consumer:
             while True:
@@ -53,20 +52,6 @@ class ResultTap:
             while not condition():
                 self._changed.clear()
                 await self._changed.wait()
-
-    async def __aenter__(self) -> ResultTap:
-        self._task = asyncio.create_task(self._read())
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
 
 @dataclass(frozen=True)

@@ -44,11 +44,12 @@ class WallClock:
         return self.now
 
 
-def _changed(dossier_number: str) -> CustomerChanged:
+def changed(dossier_number: str) -> CustomerChanged:
     return CustomerChanged(dossierNumber=dossier_number)
 
 
-def _contract(core: Core, dossier_number: str) -> ContractChanged:
+def contract_changed(core: Core, dossier_number: str) -> ContractChanged:
+    """A new contract of the dossier in ANVA, and its event."""
     contract_id = f"K-{dossier_number}"
     core.anva.add_contract(
         contract_id=contract_id,
@@ -67,31 +68,31 @@ async def _measured(core: Core, work: Awaitable[object]) -> int:
 
 
 async def _new_customer(core: Core, clock: WallClock) -> None:
-    await sync_customer(core.context, _changed(core.seed(KNOWN_INDEX).dossier_number))
+    await sync_customer(core.context, changed(core.seed(KNOWN_INDEX).dossier_number))
 
 
 async def _unchanged_fresh(core: Core, clock: WallClock) -> None:
-    await sync_customer(core.context, _changed(KNOWN.dossier_number))
+    await sync_customer(core.context, changed(KNOWN.dossier_number))
 
 
 async def _moved_fresh(core: Core, clock: WallClock) -> None:
     core.portal.update_customer(
         KNOWN.portal_id, address="Molenlaan 8", zipCode="3000 AB", city="Rotterdam"
     )
-    await sync_customer(core.context, _changed(KNOWN.dossier_number))
+    await sync_customer(core.context, changed(KNOWN.dossier_number))
 
 
 async def _unchanged_stale(core: Core, clock: WallClock) -> None:
     clock.now += MAX_AGE_S + 1
-    await sync_customer(core.context, _changed(KNOWN.dossier_number))
+    await sync_customer(core.context, changed(KNOWN.dossier_number))
 
 
 async def _new_contract_known(core: Core, clock: WallClock) -> None:
-    await sync_contract(core.context, _contract(core, KNOWN.dossier_number))
+    await sync_contract(core.context, contract_changed(core, KNOWN.dossier_number))
 
 
 async def _contract_first(core: Core, clock: WallClock) -> None:
-    await sync_contract(core.context, _contract(core, core.seed(1).dossier_number))
+    await sync_contract(core.context, contract_changed(core, core.seed(1).dossier_number))
 
 
 KINDS = (

@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 from aiokafka import AIOKafkaProducer
@@ -41,6 +40,7 @@ from app.kafka.topics import ensure_topics
 from app.logs import configure_logging
 from app.pipeline.contract_plan import KnownContract
 from app.pipeline.model import Adres, DesiredCustomer, Organisatie, Persoon, StoredAdres
+from app.sandbox.background import InBackground
 from app.sandbox.figures import table
 from app.sandbox.worker_process import WorkerProcess, worker_environment
 from app.sandbox.world import Sandbox
@@ -227,7 +227,7 @@ async def write_records(kafka: KafkaSettings, topic: str, values: list[tuple[str
 
 
 @dataclass
-class HealthProbe:
+class HealthProbe(InBackground):
     """Asks `/healthz` every `HEALTH_INTERVAL_S` in the background, as a liveness probe
     would; an answer slower than `HEALTH_TIMEOUT_S` is a timeout. Until the HTTP server
     listens (a refused connection) nothing is counted."""
@@ -236,9 +236,8 @@ class HealthProbe:
     answers: list[tuple[float, float]] = field(default_factory=list)
     """(loop time asked, seconds to the answer) of every answer."""
     timeouts: int = 0
-    _task: asyncio.Task[None] | None = None
 
-    async def _ask(self) -> None:
+    async def run(self) -> None:
         loop = asyncio.get_running_loop()
         async with httpx.AsyncClient(base_url=self.url, timeout=HEALTH_TIMEOUT_S) as http:
             while True:
@@ -251,20 +250,6 @@ class HealthProbe:
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(max(began + HEALTH_INTERVAL_S - loop.time(), 0.0))
-
-    async def __aenter__(self) -> HealthProbe:
-        self._task = asyncio.create_task(self._ask())
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
 
 def _logged(output: str, event: str) -> dict[str, object] | None:

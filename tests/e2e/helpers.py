@@ -42,3 +42,9 @@ async def synced_customer(sandbox: Sandbox, index: int = 0) -> SampleCustomer:
     await sync(sandbox, customer.dossier_number)
     await sandbox.results(1)
     return customer
+
+
+def standaard_adres(sandbox: Sandbox, dossier_number: str) -> tuple[str, str, str]:
+    """Straat, nummer and plaatsnaam of the dossier's standaard correspondentieadres."""
+    adres = only_dossier(sandbox, dossier_number)["_embedded"]["standaardcorrespondentieadres"]
+    return adres["straat"], adres["nummer"], adres["plaatsnaam"]

@@ -8,16 +8,18 @@ import pytest
 from app.sandbox.simulators.seed import seed_customer
 from app.sandbox.world import Sandbox
 from app.state.daily_count import DEFAULT_BLOCK
-from tests.e2e.helpers import eventually, only_dossier, only_klant, sync, synced_customer
+from tests.e2e.helpers import (
+    eventually,
+    only_dossier,
+    only_klant,
+    standaard_adres,
+    sync,
+    synced_customer,
+)
 
 pytestmark = pytest.mark.e2e
 
 FORM = {"X-Customer-Id": "cst_000000000000", "X-Form-Id": "frm_adres"}
-
-
-def standaard_adres(sandbox: Sandbox, dossier_number: str) -> tuple[str, str, str]:
-    adres = only_dossier(sandbox, dossier_number)["_embedded"]["standaardcorrespondentieadres"]
-    return adres["straat"], adres["nummer"], adres["plaatsnaam"]
 
 
 async def test_a_restarted_worker_syncs_an_unchanged_customer_without_any_elements_request(

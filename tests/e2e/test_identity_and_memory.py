@@ -9,17 +9,19 @@ import pytest
 from app.kafka.state import dossier_key
 from app.sandbox.simulators.seed import seed_customer
 from app.sandbox.world import Sandbox
-from tests.e2e.helpers import eventually, only_dossier, only_klant, sync, synced_customer
+from tests.e2e.helpers import (
+    eventually,
+    only_dossier,
+    only_klant,
+    standaard_adres,
+    sync,
+    synced_customer,
+)
 from tests.e2e.test_contract_sync import BUSINESS, add_contract, contract_changed
 
 pytestmark = pytest.mark.e2e
 
 FORM = {"X-Customer-Id": "cst_000000000000", "X-Form-Id": "frm_adres"}
-
-
-def standaard_adres(sandbox: Sandbox, dossier_number: str) -> tuple[str, str, str]:
-    adres = only_dossier(sandbox, dossier_number)["_embedded"]["standaardcorrespondentieadres"]
-    return adres["straat"], adres["nummer"], adres["plaatsnaam"]
 
 
 async def test_a_dossier_renumbered_by_hand_gets_no_write_of_the_customer_it_was(

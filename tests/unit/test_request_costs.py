@@ -3,37 +3,12 @@ decisions, on the core without Kafka. `python -m app bench-costs` prints the sam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from app.events import ContractChanged, CustomerChanged
 from app.pipeline.contract import sync_contract
 from app.pipeline.customer import sync_customer
 from app.sandbox.core import Core, running_core
+from app.sandbox.costs_bench import WallClock, changed, contract_changed
 from app.sandbox.simulators.elements import RecordedRequest
 from app.state.memory import DossierMemory
-
-
-@dataclass
-class Clock:
-    now: float = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def changed(dossier_number: str) -> CustomerChanged:
-    return CustomerChanged(dossierNumber=dossier_number)
-
-
-def contract_of(core: Core, dossier_number: str, contract_id: str = "K-1") -> ContractChanged:
-    core.anva.add_contract(
-        contract_id=contract_id,
-        dossier_number=dossier_number,
-        format="ZPP NN",
-        status="Lopend",
-        metadata={"omschrijving": "Aansprakelijkheid particulier", "startDate": "2026-01-01"},
-    )
-    return ContractChanged(contractId=contract_id, dossierNumber=dossier_number)
 
 
 def shapes(requests: list[RecordedRequest]) -> list[tuple[str, str]]:
@@ -49,7 +24,7 @@ def contract_searches(requests: list[RecordedRequest]) -> list[RecordedRequest]:
 
 
 async def test_a_stale_record_reads_the_dossier_and_its_klants_lists_but_lists_no_klanten() -> None:
-    clock = Clock()
+    clock = WallClock()
     async with running_core(memory=DossierMemory(max_age_s=3600, clock=clock)) as core:
         customer = core.seed(0)
         await sync_customer(core.context, changed(customer.dossier_number))
@@ -67,7 +42,7 @@ async def test_a_stale_record_reads_the_dossier_and_its_klants_lists_but_lists_n
 
 
 async def test_a_stale_records_klant_removed_by_hand_is_found_by_listing_klanten() -> None:
-    clock = Clock()
+    clock = WallClock()
     async with running_core(memory=DossierMemory(max_age_s=3600, clock=clock)) as core:
         customer = core.seed(0)
         await sync_customer(core.context, changed(customer.dossier_number))
@@ -90,7 +65,7 @@ async def test_a_new_contract_of_a_customer_with_a_trusted_record_needs_no_contr
     await sync_customer(core.context, changed(customer.dossier_number))
     seen = len(core.data_requests())
 
-    synced = await sync_contract(core.context, contract_of(core, customer.dossier_number))
+    synced = await sync_contract(core.context, contract_changed(core, customer.dossier_number))
 
     assert contract_searches(core.data_requests()[seen:]) == []
     assert shapes(core.data_requests()[seen:]) == [
@@ -106,7 +81,7 @@ async def test_a_contract_before_its_customer_searches_no_contract_in_the_dossie
 ) -> None:
     customer = core.seed(0)
 
-    synced = await sync_contract(core.context, contract_of(core, customer.dossier_number))
+    synced = await sync_contract(core.context, contract_changed(core, customer.dossier_number))
 
     assert contract_searches(core.data_requests()) == []
     assert len(core.data_requests()) == 9
@@ -117,7 +92,7 @@ async def test_without_a_trusted_record_a_found_dossier_is_searched_for_the_cont
     core: Core,
 ) -> None:
     customer = core.seed(0)
-    first = contract_of(core, customer.dossier_number)
+    first = contract_changed(core, customer.dossier_number)
     await sync_contract(core.context, first)
     core.context.memory = DossierMemory(max_age_s=86_400)  # a worker without the record
     seen = len(core.data_requests())
