@@ -35,7 +35,7 @@ from app.clients.portal import API as PORTAL
 from app.clients.portal import PortalClient, PortalDirectory
 from app.clients.redis_slots import RedisSlots
 from app.errors import TopicSetupError
-from app.kafka.connection import broker_security
+from app.kafka.connection import broker_security, producer_options
 from app.kafka.consumer import EventConsumer
 from app.kafka.flow import PauseReason
 from app.kafka.handover import HandoverRecords
@@ -290,8 +290,7 @@ class Runtime:
             settings.kafka.servers,
             client_id=settings.kafka.client_id,
             security=broker_security(settings.kafka),
-            enable_idempotence=settings.kafka.enable_idempotence,
-            acks="all",
+            **producer_options(settings.kafka),
             allow_auto_create_topics=False,  # ensure_topics is the one place topics are made
             logger=None,
         )

@@ -73,6 +73,9 @@ class KafkaSettings(BaseSettings):
     client_id: str = "elements-sync"
     group_id: str = "elements-sync"
     enable_idempotence: bool = True
+    max_batch_bytes: Annotated[int, Field(ge=1)] = 16_384
+    """How many bytes a producer gathers per partition into one record batch (aiokafka's
+    `max_batch_size`); a record larger than this still goes, alone in its batch."""
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism = "PLAIN"
     sasl_username: str | None = None

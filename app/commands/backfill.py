@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from app.clients.anva import AnvaClient
 from app.clients.portal import PortalClient
 from app.events import input_event_bytes
-from app.kafka.connection import client_options
+from app.kafka.connection import client_options, producer_options
 from app.kafka.publisher import CLOUDEVENTS_JSON
 from app.kafka.topics import ensure_topics
 from app.settings import KafkaSettings, Settings
@@ -61,8 +61,7 @@ async def _dossier_numbers(settings: Settings) -> tuple[list[str], list[str]]:
 def _producer(kafka: KafkaSettings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         **client_options(kafka),
-        enable_idempotence=kafka.enable_idempotence,
-        acks="all",
+        **producer_options(kafka),
     )
 
 

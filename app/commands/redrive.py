@@ -36,7 +36,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
-from app.kafka.connection import client_options
+from app.kafka.connection import client_options, producer_options
 from app.kafka.publisher import header_text
 from app.kafka.reading import records_until
 from app.settings import KafkaSettings, Settings
@@ -115,7 +115,7 @@ async def redrive(settings: Settings, *, reason: str | None = None) -> Tally:
     consumer = AIOKafkaConsumer(
         **config, group_id=redrive_group(kafka, reason), enable_auto_commit=False
     )
-    producer = AIOKafkaProducer(**config, acks="all", enable_idempotence=kafka.enable_idempotence)
+    producer = AIOKafkaProducer(**config, **producer_options(kafka))
     await admin.start()
     try:
         await consumer.start()

@@ -4,7 +4,8 @@ FastStream's `security` object, and the same object into aiokafka's keyword argu
 The broker (consumer, producers, and through it the readiness ping) takes
 `broker_security`; the admin client, the sandbox and the tests take `client_options`,
 which FastStream's own translation derives from that same object — so no client can
-connect differently from the worker.
+connect differently from the worker. Every producer takes `producer_options`: each write
+waits for all in-sync replicas, and batches as the settings say.
 """
 
 from __future__ import annotations
@@ -58,4 +59,13 @@ def client_options(kafka: KafkaSettings) -> dict[str, Any]:
         "bootstrap_servers": kafka.servers,
         "client_id": kafka.client_id,
         **parse_security(broker_security(kafka)),
+    }
+
+
+def producer_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """Keyword arguments every producer shares, the worker's FastStream broker included."""
+    return {
+        "acks": "all",
+        "enable_idempotence": kafka.enable_idempotence,
+        "max_batch_size": kafka.max_batch_bytes,
     }

@@ -42,6 +42,7 @@ def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
         KAFKA_CREATE_TOPICS=str(kafka.create_topics).lower(),
         KAFKA_GROUP_ID=kafka.group_id,
         KAFKA_ENABLE_IDEMPOTENCE="false",
+        KAFKA_MAX_BATCH_BYTES=str(kafka.max_batch_bytes),
         KAFKA_SESSION_TIMEOUT_MS=str(kafka.session_timeout_ms),
         KAFKA_HEARTBEAT_INTERVAL_MS=str(kafka.heartbeat_interval_ms),
         KAFKA_TOPIC_PARTITIONS=str(kafka.topic_partitions),

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from app.application import Runtime
 from app.clients.limiter import today_in_amsterdam
 from app.events import EventType, ResultEvent, input_event_bytes
-from app.kafka.connection import client_options
+from app.kafka.connection import client_options, producer_options
 from app.sandbox.broker import EmbeddedBroker
 from app.sandbox.simulators.anva import AnvaSimulator
 from app.sandbox.simulators.elements import ElementsSimulator
@@ -66,10 +66,17 @@ def sandbox_kafka(
     client_certificate: tuple[Path, Path] | None = None,
 ) -> KafkaSettings:
     """How the sandbox connects: TLS when given a CA. Every security field is explicit, so
-    no `KAFKA_` variable of the shell that runs the demo changes it."""
+    no `KAFKA_` variable of the shell that runs the demo changes it.
+
+    Producers send one record per batch: the embedded broker (tansu 0.6) answers a
+    partition's end offset (`ListOffsets` latest) with its last batch's first offset + 1,
+    so the records after the first in a batch would lie beyond every reader's end —
+    a redrive or a state load would pass them over."""
     cert_file, key_file = client_certificate or (None, None)
     return KafkaSettings(
         bootstrap_servers=bootstrap_servers,
+        enable_idempotence=False,
+        max_batch_bytes=1,
         security_protocol="PLAINTEXT" if ca_file is None else "SSL",
         sasl_username=None,
         sasl_password=None,
@@ -165,8 +172,7 @@ class Sandbox:
             self.urls[name] = await self._stack.enter_async_context(serve(sim.app))
         self._producer = AIOKafkaProducer(
             **client_options(self.kafka),
-            enable_idempotence=False,
-            acks="all",
+            **producer_options(self.kafka),
             max_request_size=MAX_TEST_MESSAGE_BYTES,
         )
         await self._producer.start()

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
-from app.kafka.connection import client_options
+from app.kafka.connection import client_options, producer_options
 from app.sandbox import broker as embedded_broker
 from app.sandbox.broker import EmbeddedBroker
 from app.sandbox.tls import BrokerTls, Certificates
@@ -45,6 +45,36 @@ async def round_trip(kafka: KafkaSettings | str, topic: str, value: bytes) -> by
     assert message.key == b"100234"
     assert isinstance(message.value, bytes)
     return message.value
+
+
+async def end_offset_after_sending_together(kafka: KafkaSettings, count: int) -> int:
+    """Send `count` records to one partition without waiting in between (so aiokafka would
+    gather them into one batch), then ask for the partition's end offset."""
+    producer = AIOKafkaProducer(**client_options(kafka), **producer_options(kafka))
+    consumer = AIOKafkaConsumer(**client_options(kafka))
+    try:
+        await producer.start()
+        sent = [await producer.send("letters", b"x", partition=0) for _ in range(count)]
+        await asyncio.gather(*sent)
+        await consumer.start()
+        tp = TopicPartition("letters", 0)
+        return int((await consumer.end_offsets([tp]))[tp])
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def test_the_sandbox_sends_records_one_per_batch_so_the_end_offset_counts_each(
+    broker: EmbeddedBroker,
+) -> None:
+    """tansu 0.6 answers the end offset with the last batch's first offset + 1: three records
+    gathered in one batch would read as one."""
+    default = sandbox_kafka(broker.bootstrap_servers).model_copy(update={"max_batch_bytes": 16_384})
+    hidden = await end_offset_after_sending_together(default, 3)
+    assert hidden < 3, "the quirk the sandbox works around"
+
+    sandbox = sandbox_kafka(broker.bootstrap_servers)
+    assert await end_offset_after_sending_together(sandbox, 3) == 6
 
 
 async def test_broker_carries_a_message_from_producer_to_consumer(broker: EmbeddedBroker) -> None:

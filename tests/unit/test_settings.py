@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from app.__main__ import main
 from app.errors import SettingsError
+from app.kafka.connection import producer_options
 from app.sandbox.tls import Certificates
 from app.settings import Settings, load_settings
 
@@ -89,6 +90,18 @@ def test_unset_variables_take_the_contract_defaults(monkeypatch: pytest.MonkeyPa
 
 def test_kafka_enable_idempotence_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load(monkeypatch, KAFKA_ENABLE_IDEMPOTENCE="false").kafka.enable_idempotence is False
+
+
+def test_kafka_max_batch_bytes_is_every_producers_batch_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kafka = load(monkeypatch, KAFKA_MAX_BATCH_BYTES="1").kafka
+
+    assert producer_options(kafka) == {
+        "acks": "all",
+        "enable_idempotence": True,
+        "max_batch_size": 1,
+    }
 
 
 def test_secrets_are_secretstr_and_kept_out_of_repr(monkeypatch: pytest.MonkeyPatch) -> None:
