@@ -153,6 +153,20 @@ class EmbeddedBroker:
         """SIGKILL at once, as a crash would; does nothing when already stopped."""
         await self._end(signal.SIGKILL, grace_period_s=None)
 
+    def freeze(self) -> None:
+        """SIGSTOP: the broker answers nothing (connections open, requests unanswered) and,
+        unlike a killed memory-storage broker, keeps its topics and groups for `thaw()`."""
+        self._signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT: the frozen broker answers again, the requests sent meanwhile first."""
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, signum: signal.Signals) -> None:
+        if self._process is None or self._process.returncode is not None:
+            raise RuntimeError("the embedded broker is not running")
+        self._process.send_signal(signum)
+
     async def restart(self) -> None:
         """Stop and start again on the same port, with empty storage."""
         await self.stop()
