@@ -60,7 +60,7 @@ from app.tracing import note_dossier_number
 log = structlog.get_logger(__name__)
 
 
-async def _always_writable() -> None:
+async def always_writable() -> None:
     """No durable memory to wait for (the dry run, unit tests)."""
 
 
@@ -97,7 +97,7 @@ class SyncService:
         *,
         retry: RetrySettings,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-        state_writable: Callable[[], Awaitable[None]] = _always_writable,
+        state_writable: Callable[[], Awaitable[None]] = always_writable,
     ) -> None:
         """`state_writable` returns once the state topic takes writes (see `_run`)."""
         self._context = context

@@ -115,6 +115,7 @@ class InProcessSlots:
         daily_limit: int,
         margin_s: float = 0.05,
         today: Callable[[], date] = today_in_amsterdam,
+        on_count: Callable[[date, int], None] = lambda day, used: None,
     ) -> None:
         self.daily_limit = daily_limit
         self._spacing_s = request_spacing_s(rate_per_s, margin_s=margin_s)
@@ -122,7 +123,7 @@ class InProcessSlots:
         self._today = today
         self._day = today()
         self._used = 0
-        self.on_count: Callable[[date, int], None] = lambda day, used: None
+        self._on_count = on_count
 
     def _roll_day(self) -> None:
         today = self._today()
@@ -147,7 +148,7 @@ class InProcessSlots:
 
     def _count(self, used: int) -> None:
         self._used = used
-        self.on_count(self._day, used)
+        self._on_count(self._day, used)
 
     def exhaust(self) -> None:
         self._roll_day()
@@ -230,7 +231,7 @@ class ElementsLimiter:
     The daily budget counts requests per calendar day in Europe/Amsterdam, which is
     when Elements resets its own count; `exhaust()` lets a daily-limit 429 from
     Elements close the day early. Without `slots`, the slots are this process's own
-    (`InProcessSlots` from `rate_per_s`, `margin_s` and `today`).
+    (`InProcessSlots` from `rate_per_s`, `margin_s`, `today` and `on_count`).
     """
 
     def __init__(
@@ -243,16 +244,22 @@ class ElementsLimiter:
         budget_poll_s: float = 5.0,
         backfill_reserve: float = 0.0,
         slots: SlotSource | None = None,
+        on_count: Callable[[date, int], None] = lambda day, used: None,
+        on_wait: Callable[[float], None] = lambda waited_s: None,
     ) -> None:
         self.daily_limit = daily_limit
         self.backfill_reserve = backfill_reserve
         self.live = LiveWork()
         self.slots: SlotSource = slots or InProcessSlots(
-            rate_per_s=rate_per_s, daily_limit=daily_limit, margin_s=margin_s, today=today
+            rate_per_s=rate_per_s,
+            daily_limit=daily_limit,
+            margin_s=margin_s,
+            today=today,
+            on_count=on_count,
         )
         self._in_turn = asyncio.Lock()
         self._budget_poll_s = budget_poll_s
-        self.on_wait: Callable[[float], None] = lambda waited_s: None
+        self._on_wait = on_wait
 
     @property
     def remaining_today(self) -> int:
@@ -313,7 +320,7 @@ class ElementsLimiter:
         started = loop.time()
         await interruptible(self._slot())
         waited = loop.time() - started
-        self.on_wait(waited)
+        self._on_wait(waited)
         return waited
 
     async def _slot(self) -> None:

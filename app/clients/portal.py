@@ -214,6 +214,7 @@ class PortalDirectory:
         retry_s: float = 30.0,
         clock: Callable[[], float] = loop_time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_page_read: Callable[[PageReadPurpose], None] = lambda purpose: None,
     ) -> None:
         self._client = client
         self._ttl_s = ttl_s
@@ -239,7 +240,7 @@ class PortalDirectory:
         self._tail = SharedRead(self._read_tail)
         self._full = SharedRead(lambda: self._build(paced=False, purpose="lookup"))
         self.builds = 0
-        self.on_page_read: Callable[[PageReadPurpose], None] = lambda purpose: None
+        self._on_page_read = on_page_read
 
     # -- what callers tell and ask besides lookups --------------------------------------
 
@@ -388,7 +389,7 @@ class PortalDirectory:
         self._sequence += 1
         sequence = self._sequence
         page = await self._client.page(number)
-        self.on_page_read(purpose)
+        self._on_page_read(purpose)
         return _Read(sequence, page)
 
     def _learn_read(self, read: _Read) -> None:

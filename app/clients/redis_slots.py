@@ -172,6 +172,7 @@ class RedisSlots:
         refresh_s: float = 1.0,
         key_prefix: str = KEY_PREFIX,
         wall_clock: Callable[[], float] = time.time,
+        on_error: Callable[[str], None] = lambda operation: None,
     ) -> None:
         self.daily_limit = daily_limit
         self._redis = redis
@@ -191,7 +192,7 @@ class RedisSlots:
         """Redis' time of this replica's latest grant: what shows the spacing across replicas."""
         self._refresher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[object]] = set()
-        self.on_error: Callable[[str], None] = lambda operation: None
+        self._on_error = on_error
 
     @classmethod
     def from_url(
@@ -204,6 +205,7 @@ class RedisSlots:
         backoff: wait_base,
         refresh_s: float = 1.0,
         key_prefix: str = KEY_PREFIX,
+        on_error: Callable[[str], None] = lambda operation: None,
     ) -> Self:
         """With a client of its own, closed by `close()`: one quick retry for a pooled
         connection that Redis dropped, short timeouts, every longer wait left to `take()`."""
@@ -218,6 +220,7 @@ class RedisSlots:
             backoff=backoff,
             refresh_s=refresh_s,
             key_prefix=key_prefix,
+            on_error=on_error,
         )
 
     def _redis_day(self) -> date:
@@ -275,7 +278,7 @@ class RedisSlots:
 
     def _unreachable(self, operation: str, error: BaseException | None) -> None:
         self._unavailable = True
-        self.on_error(operation)
+        self._on_error(operation)
         log.warning(
             "the limiter's Redis does not answer; no Elements request until it does",
             operation=operation,

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import sys
 
-from app.application import Runtime
 from app.errors import PermanentError, RetryableError
 from app.pipeline.apply import check_lengths
 from app.pipeline.customer import planned_dossier, resolved_customer
 from app.pipeline.customer_plan import CUSTOMER_ORIGINS
 from app.pipeline.dry_run import planned_operations
 from app.settings import Settings
+from app.wiring import build_pipeline
 
 EXIT_WOULD_FAIL = 3
 EXIT_UNAVAILABLE = 4
@@ -27,14 +27,14 @@ EXIT_UNAVAILABLE = 4
 
 async def planned(settings: Settings, dossier_number: str) -> dict[str, object]:
     """The dry run's JSON object; raises the `SyncError` the event would meet."""
-    runtime = Runtime(settings)
+    pipeline = build_pipeline(settings)
     try:
-        context = runtime.context
+        context = pipeline.context
         desired = await resolved_customer(context, dossier_number)
         steps, current = await planned_dossier(context, desired)
         check_lengths(steps, CUSTOMER_ORIGINS)
     finally:
-        await runtime.close_clients()
+        await pipeline.close()
     operations = planned_operations(steps, current)
     return {"dossierNumber": dossier_number, "operations": [o.as_json() for o in operations]}
 

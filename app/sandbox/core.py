@@ -1,4 +1,5 @@
-"""The core without Kafka: the real clients and pipeline on the three simulators over ASGI.
+"""The core without Kafka: the worker's own pipeline (`app.wiring.build_pipeline`) on the three
+simulators over ASGI.
 
 No socket and no broker: each client's `httpx.AsyncClient` mounts its simulator through
 `httpx.ASGITransport`, so a unit test (or `python -m app bench-costs`) calls an entry point
@@ -9,27 +10,34 @@ hold.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
+from pydantic import AnyHttpUrl, SecretStr
 
-from app.clients.anva import AnvaClient
-from app.clients.elements import ElementsClient
-from app.clients.limiter import ElementsLimiter
-from app.clients.portal import PortalClient, PortalDirectory
+from app.clients.anva import API as ANVA
+from app.clients.elements import API as ELEMENTS
+from app.clients.portal import API as PORTAL
 from app.events import EventType, input_event_bytes
 from app.pipeline.context import SyncContext
-from app.pipeline.customer_plan import DossierDefaults
 from app.sandbox.simulators.anva import AnvaSimulator
 from app.sandbox.simulators.elements import ElementsSimulator, RecordedRequest
 from app.sandbox.simulators.portal import PortalSimulator
 from app.sandbox.simulators.seed import SampleCustomer, seed_customer
 from app.service import Outcome, SyncService
-from app.settings import ContractSettings, RetrySettings
+from app.settings import (
+    AnvaSettings,
+    ContractSettings,
+    ElementsSettings,
+    PortalSettings,
+    RetrySettings,
+    Settings,
+    TracingSettings,
+)
 from app.state.memory import DossierMemory
+from app.wiring import build_pipeline
 
 ANVA_TOKEN = "anva-token"
 PORTAL_TOKEN = "portal-token"
@@ -42,6 +50,29 @@ FAST_RETRY = RetrySettings(
 _WRITES = ("POST", "PATCH")
 
 
+class WriteFaults(httpx.AsyncBaseTransport):
+    """Elements' transport, which answers a chosen write with a fault (`Core.fail_write`)."""
+
+    def __init__(self, elements: ElementsSimulator, inner: httpx.AsyncBaseTransport) -> None:
+        self._elements = elements
+        self._inner = inner
+        self._writes_sent = 0
+        self._faults: dict[int, int | Exception] = {}
+
+    def fail(self, number: int, fault: int | Exception) -> None:
+        self._faults[self._writes_sent + number] = fault
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method in _WRITES and request.url.path.startswith("/api/data"):
+            self._writes_sent += 1
+            fault = self._faults.pop(self._writes_sent, None)
+            if isinstance(fault, Exception):
+                raise fault
+            if fault is not None:
+                self._elements.faults.fail_next(1, status=fault)
+        return await self._inner.handle_async_request(request)
+
+
 @dataclass
 class Core:
     anva: AnvaSimulator
@@ -49,8 +80,7 @@ class Core:
     elements: ElementsSimulator
     context: SyncContext
     service: SyncService
-    _writes_sent: int = 0
-    _faults: dict[int, int | Exception] = field(default_factory=dict)
+    _faults: WriteFaults
 
     def seed(self, index: int) -> SampleCustomer:
         """Sample customer `index` of the seed, in ANVA and the portal."""
@@ -85,17 +115,33 @@ class Core:
     def fail_write(self, number: int, fault: int | Exception) -> None:
         """The `number`th write from now is answered `fault` (a status) unapplied, or raises
         `fault` in the client, as a bug of ours would."""
-        self._faults[self._writes_sent + number] = fault
+        self._faults.fail(number, fault)
 
-    async def _on_request(self, request: httpx.Request) -> None:
-        if request.method not in _WRITES or not request.url.path.startswith("/api/data"):
-            return
-        self._writes_sent += 1
-        fault = self._faults.pop(self._writes_sent, None)
-        if isinstance(fault, Exception):
-            raise fault
-        if fault is not None:
-            self.elements.faults.fail_next(1, status=fault)
+
+def core_settings(*, contracts: ContractSettings | None, retry: RetrySettings) -> Settings:
+    """The worker's settings for the simulators mounted in process: a limit no test reaches,
+    and every value explicit, so no variable of the shell that runs a benchmark changes it."""
+    return Settings(
+        anva=AnvaSettings(base_url=AnyHttpUrl("http://anva/api"), token=SecretStr(ANVA_TOKEN)),
+        portal=PortalSettings(
+            base_url=AnyHttpUrl("http://portal/v1"), token=SecretStr(PORTAL_TOKEN), index_ttl_s=300
+        ),
+        elements=ElementsSettings(
+            base_url=AnyHttpUrl("http://elements"),
+            client_id="elements-sync",
+            client_secret=SecretStr(ELEMENTS_SECRET),
+            organisation="4242",
+            kantoor_id=1,
+            dossierstatus_id=1,
+            rate_limit=10_000,
+            daily_limit=1_000_000,
+            rate_margin_s=0,
+            limiter_redis_url=None,
+        ),
+        contracts=contracts or ContractSettings(),
+        retry=retry,
+        tracing=TracingSettings(exporter_otlp_endpoint=None),
+    )
 
 
 @asynccontextmanager
@@ -108,36 +154,17 @@ async def running_core(
     anva = AnvaSimulator(token=ANVA_TOKEN)
     portal = PortalSimulator(token=PORTAL_TOKEN)
     elements = ElementsSimulator("elements-sync", ELEMENTS_SECRET, "4242", rate_limit=10_000)
-    limiter = ElementsLimiter(rate_per_s=10_000, daily_limit=1_000_000, margin_s=0)
-    async with AsyncExitStack() as stack:
-
-        async def mounted(app: Any, base_url: str) -> httpx.AsyncClient:
-            transport = httpx.ASGITransport(app=app)
-            client = httpx.AsyncClient(transport=transport, base_url=base_url)
-            return await stack.enter_async_context(client)
-
-        elements_http = await mounted(elements.app, "http://elements")
-        context = SyncContext(
-            anva=AnvaClient(await mounted(anva.app, "http://anva/api"), SecretStr(ANVA_TOKEN)),
-            portal=PortalDirectory(
-                PortalClient(
-                    await mounted(portal.app, "http://portal/v1"), SecretStr(PORTAL_TOKEN)
-                ),
-                ttl_s=300,
-            ),
-            elements=ElementsClient(
-                elements_http,
-                limiter,
-                client_id="elements-sync",
-                client_secret=SecretStr(ELEMENTS_SECRET),
-                organisation="4242",
-                webservice="data",
-                scope="klantdossier.read klantdossier.write",
-            ),
-            defaults=DossierDefaults(kantoor_id=1, dossierstatus_id=1),
-            contracts=contracts or ContractSettings(),
-            memory=memory if memory is not None else DossierMemory(max_age_s=86_400),
-        )
-        core = Core(anva, portal, elements, context, SyncService(context, limiter, retry=retry))
-        elements_http.event_hooks["request"].append(core._on_request)
-        yield core
+    faults = WriteFaults(elements, httpx.ASGITransport(app=elements.app))
+    pipeline = build_pipeline(
+        core_settings(contracts=contracts, retry=retry),
+        transports={
+            ANVA: httpx.ASGITransport(app=anva.app),
+            PORTAL: httpx.ASGITransport(app=portal.app),
+            ELEMENTS: faults,
+        },
+        memory=memory if memory is not None else DossierMemory(max_age_s=86_400),
+    )
+    try:
+        yield Core(anva, portal, elements, pipeline.context, pipeline.service, faults)
+    finally:
+        await pipeline.close()

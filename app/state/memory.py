@@ -46,7 +46,7 @@ CLOCK_SKEW_S = 5.0
 CATCH_UP_POLL_S = 0.02
 
 
-async def _kept_in_process(dossier_number: str, value: bytes) -> None:
+async def kept_in_process(dossier_number: str, value: bytes) -> None:
     """No durable copy: the dry run and unit tests keep records for this process only."""
 
 
@@ -73,7 +73,7 @@ class DossierMemory:
         self,
         *,
         max_age_s: float,
-        save: Save = _kept_in_process,
+        save: Save = kept_in_process,
         fence: Fence = _unfenced,
         clock: Callable[[], float] = time.time,
         on_save_failed: Callable[[], None] = lambda: None,

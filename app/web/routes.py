@@ -29,7 +29,7 @@ def http_app(runtime: Runtime) -> Starlette:
     async def asyncapi(request: Request) -> Response:
         return Response(runtime.asyncapi_json(), media_type="application/json")
 
-    forms = forms_routes(runtime.forms, runtime.prefill, runtime.settings.forms)
+    forms = forms_routes(runtime.forms, runtime.pipeline.prefill, runtime.settings.forms)
     return Starlette(
         routes=[
             *forms,

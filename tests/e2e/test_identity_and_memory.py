@@ -81,7 +81,7 @@ async def test_a_tombstone_on_the_state_topic_makes_the_running_worker_read_elem
 
     await sandbox.publish_raw(sandbox.topics.state, dossier_key(customer.dossier_number), None)
     assert sandbox.runtime is not None
-    memory = sandbox.runtime.memory
+    memory = sandbox.runtime.pipeline.memory
     await eventually(lambda: memory.get(customer.dossier_number) is None)
     await sync(sandbox, customer.dossier_number)
     _, result = await sandbox.results(2)

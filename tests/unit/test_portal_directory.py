@@ -317,8 +317,9 @@ async def test_the_index_is_rebuilt_in_the_background_paced_not_on_a_lookups_pat
     setup: Setup,
 ) -> None:
     reads: list[str] = []
-    directory = PortalDirectory(setup.client, ttl_s=100, refresh_pages_per_s=2)
-    directory.on_page_read = reads.append
+    directory = PortalDirectory(
+        setup.client, ttl_s=100, refresh_pages_per_s=2, on_page_read=reads.append
+    )
     directory.start()
     await asyncio.sleep(1)
     first_build = [r.at for r in setup.sim.requests]

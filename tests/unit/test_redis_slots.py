@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from redis.asyncio import Redis
 
-from app.application import Runtime
+from app.application import Runtime, intake_pause
 from app.clients.limiter import AMSTERDAM, PRIORITY, ElementsLimiter
 from app.clients.redis_slots import SEND_LEASE_MS, RedisSlots, amsterdam_day
 from app.errors import BackfillReserveReached, DailyBudgetExhausted
@@ -43,7 +43,11 @@ async def replica(redis_url: str) -> AsyncIterator[Replica]:
     async with AsyncExitStack() as stack:
 
         async def make(
-            *, daily_limit: int = 10_000, url: str = redis_url, **options: object
+            *,
+            daily_limit: int = 10_000,
+            url: str = redis_url,
+            on_error: Callable[[str], None] = lambda operation: None,
+            **options: object,
         ) -> ElementsLimiter:
             slots = RedisSlots.from_url(
                 url,
@@ -52,6 +56,7 @@ async def replica(redis_url: str) -> AsyncIterator[Replica]:
                 margin_s=0.05,
                 backoff=BACKOFF,
                 key_prefix=prefix,
+                on_error=on_error,
             )
             stack.push_async_callback(slots.close)
             return ElementsLimiter(
@@ -209,9 +214,7 @@ async def test_while_redis_is_down_take_waits_and_continues_when_it_is_back(
 ) -> None:
     errors: list[str] = []
     with RedisServer() as server:
-        gate = await replica(url=server.url)
-        assert isinstance(gate.slots, RedisSlots)
-        gate.slots.on_error = errors.append
+        gate = await replica(url=server.url, on_error=errors.append)
         await gate.acquire()
         before = asyncio.get_running_loop().time()
 
@@ -287,12 +290,15 @@ async def test_a_worker_whose_redis_does_not_answer_pauses_intake_and_counts_it(
     runtime = Runtime(load_settings())
     try:
         assert isinstance(runtime.limiter.slots, RedisSlots)
-        assert runtime._pause_reason() is None
+        assert intake_pause(runtime.limiter, runtime.state, runtime.pipeline.health) is None
 
         await runtime.limiter.slots.refresh()
 
-        assert runtime._pause_reason() == "limiter_unavailable"
+        assert (
+            intake_pause(runtime.limiter, runtime.state, runtime.pipeline.health)
+            == "limiter_unavailable"
+        )
         metrics = runtime.metrics.render().decode()
         assert 'elements_sync_limiter_redis_errors_total{operation="refresh"} 1.0' in metrics
     finally:
-        await runtime.close_clients()
+        await runtime.pipeline.close()

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 
-from app.application import Runtime, portal_locator
+from app.application import Runtime
+from app.kafka.memory_load import portal_locator
 from app.kafka.state import DAILY_COUNT_KEY, OnRecord, dossier_key
 from app.sandbox.state_bench import sample_record, sample_values
 from app.settings import load_settings
@@ -91,7 +92,7 @@ async def runtime(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runtime]:
     try:
         yield runtime
     finally:
-        await runtime.close_clients()
+        await runtime.pipeline.close()
 
 
 async def test_loading_many_records_and_seeding_the_portal_directory_keep_the_loop_turning(
@@ -99,17 +100,17 @@ async def test_loading_many_records_and_seeding_the_portal_directory_keep_the_lo
 ) -> None:
     values = {dossier_key(number): value for number, value in sample_values(DOSSIERS)}
     values[DAILY_COUNT_KEY] = b'{"day": "2026-01-01", "used": 3}'
-    monkeypatch.setattr(runtime, "state_topic", LoadedStateTopic(values))
+    monkeypatch.setattr(runtime.memory_load, "state_topic", LoadedStateTopic(values))
     last = sample_record(DOSSIERS - 1, read_at=0.0, writer="-").portal
     assert last is not None
 
     async with Ticker() as ticker:
-        await runtime.load_memory()
-        assert runtime._seeding is not None
-        await runtime._seeding
+        await runtime.memory_load.load()
+        assert runtime.memory_load.seeding is not None
+        await runtime.memory_load.seeding
 
-    assert len(runtime.memory) == DOSSIERS
-    assert runtime.portal.page_of(last.customer_id) == last.page
+    assert len(runtime.pipeline.memory) == DOSSIERS
+    assert runtime.pipeline.portal.page_of(last.customer_id) == last.page
     assert ticker.longest_gap_s < LONGEST_GAP_S
     assert ticker.ticks >= MIN_TICKS
 

@@ -1,0 +1,266 @@
+"""The composition root: settings in, the pipeline out.
+
+Every client, the limiter, the owners, the memory and the entry points are built here,
+each handed what it calls at construction, nothing assigned afterwards. The worker
+(`app.application.Runtime`) builds its Kafka side on top; `python -m app plan` and the
+in-process core (`app.sandbox.core`) use the pipeline as it is, so a dry run and a unit
+test run what the worker runs. Nothing touches the network at construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+import httpx
+from opentelemetry.trace import Tracer, TracerProvider
+
+from app import __version__
+from app.clients.anva import API as ANVA
+from app.clients.anva import AnvaClient
+from app.clients.elements import API as ELEMENTS
+from app.clients.elements import ElementsClient
+from app.clients.health import HealthTransport, UpstreamHealth, UpstreamProbe
+from app.clients.limiter import ElementsLimiter, today_in_amsterdam
+from app.clients.observed import ObservedTransport
+from app.clients.portal import API as PORTAL
+from app.clients.portal import PortalClient, PortalDirectory
+from app.clients.redis_slots import RedisSlots
+from app.metrics import Metrics
+from app.pipeline.context import SyncContext
+from app.pipeline.customer_plan import DossierDefaults
+from app.pipeline.prefill import Prefill
+from app.retry import exponential_backoff
+from app.service import SyncService, always_writable
+from app.settings import Settings
+from app.state.memory import DossierMemory, Save, kept_in_process
+from app.state.ownership import DossierOwners
+from app.state.redis_leases import RedisLeases
+from app.tracing import TRACER_NAME, build_tracer_provider, shutdown_tracer_provider
+
+
+@dataclass(frozen=True)
+class Durable:
+    """Where the pipeline's memory and the day's request count outlive the process (the
+    worker's state topic). Without it (`plan`, the in-process core) both stay in memory."""
+
+    save_record: Save = kept_in_process
+    writable: Callable[[], Awaitable[None]] = always_writable
+    """Returns once records can be saved again: an event waits for it before it works."""
+    count: Callable[[date, int], None] = lambda day, used: None
+    """Told every new count of the day's Elements requests (kept in process only)."""
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One event's way from resolve to report, and what it shares with the worker around it
+    (metrics, upstream health, the limiter the flow control watches)."""
+
+    settings: Settings
+    metrics: Metrics
+    tracer: Tracer
+    health: UpstreamHealth
+    limiter: ElementsLimiter
+    owners: DossierOwners
+    http: Mapping[str, httpx.AsyncClient]
+    portal: PortalDirectory
+    probe: UpstreamProbe
+    memory: DossierMemory
+    context: SyncContext
+    prefill: Prefill
+    service: SyncService
+    owned_tracer_provider: TracerProvider | None
+    """The provider the pipeline built from the `OTEL_` settings, shut down by `close()`."""
+
+    async def close(self) -> None:
+        """Close the HTTP clients and the Redis connections."""
+        for client in self.http.values():
+            await client.aclose()
+        await self.limiter.close()
+        await self.owners.close()
+        if self.owned_tracer_provider is not None:
+            await shutdown_tracer_provider(self.owned_tracer_provider)
+
+
+def build_pipeline(
+    settings: Settings,
+    *,
+    durable: Durable | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    memory: DossierMemory | None = None,
+    today: Callable[[], date] = today_in_amsterdam,
+    budget_poll_s: float = 5.0,
+    tracer_provider: TracerProvider | None = None,
+) -> Pipeline:
+    """`transports` (per API name) replace the network, `memory` the one built from the
+    settings, and `today`, `budget_poll_s`, `tracer_provider` the production clock, poll and
+    OTEL provider: for the in-process core, the sandbox and tests."""
+    durable = durable or Durable()
+    metrics = Metrics()
+    provider = tracer_provider or build_tracer_provider(settings.tracing)
+    tracer = provider.get_tracer(TRACER_NAME, __version__)
+    health = UpstreamHealth()
+    metrics.track_upstream((ANVA, PORTAL, ELEMENTS), lambda: health.down)
+    limiter = _limiter(settings, metrics, durable, today=today, budget_poll_s=budget_poll_s)
+    http = {
+        api: _http_client(
+            str(base_url),
+            timeout_s,
+            api=api,
+            health=health,
+            metrics=metrics,
+            tracer=tracer,
+            transport=(transports or {}).get(api),
+        )
+        for api, (base_url, timeout_s) in {
+            ANVA: (settings.anva.base_url, settings.anva.timeout_s),
+            PORTAL: (settings.portal.base_url, settings.portal.timeout_s),
+            ELEMENTS: (settings.elements.base_url, settings.elements.timeout_s),
+        }.items()
+    }
+    anva = AnvaClient(
+        http[ANVA], settings.anva.token, listing_min_interval_s=settings.anva.listing_min_interval_s
+    )
+    portal_client = PortalClient(http[PORTAL], settings.portal.token)
+    portal = PortalDirectory(
+        portal_client,
+        ttl_s=settings.portal.index_ttl_s,
+        refresh_pages_per_s=settings.portal.refresh_pages_per_s,
+        append_pages=settings.portal.append_pages,
+        miss_ttl_s=settings.portal.miss_ttl_s,
+        on_page_read=lambda purpose: metrics.portal_page_reads.labels(purpose).inc(),
+    )
+    elements = ElementsClient(
+        http[ELEMENTS],
+        limiter,
+        client_id=settings.elements.client_id,
+        client_secret=settings.elements.client_secret,
+        organisation=settings.elements.organisation,
+        webservice=settings.elements.webservice,
+        scope=settings.elements.scope,
+        refresh_margin_s=settings.elements.token_refresh_margin_s,
+    )
+    owners = _owners(settings, metrics, limiter)
+    memory = (
+        memory
+        if memory is not None
+        else DossierMemory(
+            max_age_s=settings.state.max_age_s,
+            save=durable.save_record,
+            fence=owners.fence,
+            on_save_failed=metrics.state_save_failures.inc,
+        )
+    )
+    context = SyncContext(
+        anva=anva,
+        portal=portal,
+        elements=elements,
+        defaults=DossierDefaults(
+            kantoor_id=settings.elements.kantoor_id,
+            dossierstatus_id=settings.elements.dossierstatus_id,
+        ),
+        contracts=settings.contracts,
+        memory=memory,
+        owners=owners,
+    )
+    return Pipeline(
+        settings=settings,
+        metrics=metrics,
+        tracer=tracer,
+        health=health,
+        limiter=limiter,
+        owners=owners,
+        http=http,
+        portal=portal,
+        probe=UpstreamProbe(
+            health,
+            {ANVA: anva.probe, PORTAL: portal_client.probe, ELEMENTS: elements.probe},
+            interval_s=settings.retry.probe_interval_s,
+            max_interval_s=settings.retry.max_backoff_s,
+        ),
+        memory=memory,
+        context=context,
+        prefill=Prefill(context, elements_timeout_s=settings.forms.prefill_elements_timeout_s),
+        service=SyncService(
+            context,
+            limiter,
+            retry=settings.retry,
+            max_event_bytes=settings.kafka.max_event_bytes,
+            state_writable=durable.writable,
+        ),
+        owned_tracer_provider=None if tracer_provider else provider,
+    )
+
+
+def _http_client(
+    base_url: str,
+    timeout_s: float,
+    *,
+    api: str,
+    health: UpstreamHealth,
+    metrics: Metrics,
+    tracer: Tracer,
+    transport: httpx.AsyncBaseTransport | None,
+) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+    wire = HealthTransport(transport or httpx.AsyncHTTPTransport(limits=limits), api, health)
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+        transport=ObservedTransport(wire, api, metrics, tracer),
+    )
+
+
+def _limiter(
+    settings: Settings,
+    metrics: Metrics,
+    durable: Durable,
+    *,
+    today: Callable[[], date],
+    budget_poll_s: float,
+) -> ElementsLimiter:
+    """Redis' shared slots when `ELEMENTS_LIMITER_REDIS_URL` is set, else this process's own."""
+    elements = settings.elements
+    url = elements.limiter_redis_url
+    limiter = ElementsLimiter(
+        rate_per_s=elements.rate_limit,
+        daily_limit=elements.daily_limit,
+        margin_s=elements.rate_margin_s,
+        today=today,
+        budget_poll_s=budget_poll_s,
+        backfill_reserve=settings.backfill.daily_reserve,
+        slots=None
+        if url is None
+        else RedisSlots.from_url(
+            url.get_secret_value(),
+            rate_per_s=elements.rate_limit,
+            daily_limit=elements.daily_limit,
+            margin_s=elements.rate_margin_s,
+            backoff=exponential_backoff(settings.retry),
+            on_error=lambda operation: metrics.limiter_redis_errors.labels(operation).inc(),
+        ),
+        on_count=durable.count,
+        on_wait=metrics.limiter_wait.observe,
+    )
+    metrics.track_budget(
+        lambda: limiter.remaining_today,
+        daily_limit=elements.daily_limit,
+        rate_per_s=elements.rate_limit,
+    )
+    return limiter
+
+
+def _owners(settings: Settings, metrics: Metrics, limiter: ElementsLimiter) -> DossierOwners:
+    """With the limiter's Redis, one owner per dossier across every replica; else in process."""
+    url = settings.elements.limiter_redis_url
+    leases = (
+        None
+        if url is None
+        else RedisLeases.from_url(
+            url.get_secret_value(),
+            backoff=exponential_backoff(settings.retry),
+            on_error=lambda operation: metrics.limiter_redis_errors.labels(operation).inc(),
+        )
+    )
+    return DossierOwners(leases=leases, waiting=limiter.live.stepped_aside)
