@@ -21,7 +21,6 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from opentelemetry.trace import Tracer, TracerProvider
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, retry_if_exception_type
 
 from app import __version__
 from app.clients.anva import API as ANVA
@@ -52,7 +51,7 @@ from app.metrics import Metrics
 from app.pipeline.context import SyncContext
 from app.pipeline.customer_plan import DossierDefaults
 from app.pipeline.prefill import Prefill
-from app.retry import exponential_backoff
+from app.retry import exponential_backoff, retrying_on
 from app.service import SyncService
 from app.settings import ElementsSettings, PortalSettings, RetrySettings, Settings
 from app.state.daily_count import DailyCountKeeper
@@ -435,13 +434,11 @@ class Runtime:
     async def start_when_kafka_answers(self) -> None:
         """Start, retrying while Kafka is unreachable or its topics are missing (an operator
         may be creating them): the pod stays up and not ready meanwhile, saying why."""
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type((KafkaError, OSError, TopicSetupError)),
+        async for attempt in retrying_on(
+            (KafkaError, OSError, TopicSetupError),
             wait=exponential_backoff(self.settings.retry),
-            before_sleep=lambda state: log.warning(
-                "Kafka not ready for the worker; retrying",
-                attempt=state.attempt_number,
-                error=str(state.outcome.exception()) if state.outcome else None,
+            on_retry=lambda error, number: log.warning(
+                "Kafka not ready for the worker; retrying", attempt=number, error=str(error)
             ),
         ):
             with attempt:
