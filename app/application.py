@@ -16,7 +16,6 @@ from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from opentelemetry.trace import TracerProvider
-from tenacity import AsyncRetrying, retry_if_exception_type
 
 from app import __version__
 from app.clients.health import UpstreamHealth
@@ -30,7 +29,7 @@ from app.kafka.memory_load import MemoryLoad
 from app.kafka.publisher import FormPublisher, OutcomePublisher
 from app.kafka.state import StateTopic, StateWriter
 from app.kafka.topics import ensure_topics
-from app.retry import exponential_backoff
+from app.retry import exponential_backoff, retrying_on
 from app.settings import Settings
 from app.state.daily_count import DailyCountKeeper
 from app.wiring import Durable, build_pipeline
@@ -148,13 +147,11 @@ class Runtime:
     async def start_when_kafka_answers(self) -> None:
         """Start, retrying while Kafka is unreachable or its topics are missing (an operator
         may be creating them): the pod stays up and not ready meanwhile, saying why."""
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type((KafkaError, OSError, TopicSetupError)),
+        async for attempt in retrying_on(
+            (KafkaError, OSError, TopicSetupError),
             wait=exponential_backoff(self.settings.retry),
-            before_sleep=lambda state: log.warning(
-                "Kafka not ready for the worker; retrying",
-                attempt=state.attempt_number,
-                error=str(state.outcome.exception()) if state.outcome else None,
+            on_retry=lambda error, number: log.warning(
+                "Kafka not ready for the worker; retrying", attempt=number, error=str(error)
             ),
         ):
             with attempt:

@@ -7,23 +7,76 @@ must not fail events in bulk); other transient errors for `max_attempts`. A spen
 daily budget is not retried here at all: the event waits for the budget instead.
 The backoff between attempts ends when the event is handed over (`app.handover.pause`):
 it holds no request, so the partition's next owner need not wait for it.
+
+Every other retry loop of the service (Kafka writes and commits, Redis, connecting to
+Kafka) is built by `retrying_on` too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
+    retry_if_exception,
     retry_if_exception_type,
-    retry_if_not_exception_type,
+    stop_after_attempt,
+    stop_never,
 )
-from tenacity.wait import wait_random_exponential
+from tenacity.stop import StopBaseT
+from tenacity.wait import WaitBaseT, wait_random_exponential
 
 from app.errors import DailyBudgetExhausted, RetryableError, UpstreamUnavailable
 from app.handover import pause
 from app.settings import RetrySettings
+
+RetryOn = type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
+"""The errors worth another attempt: exception classes, or a predicate on the error."""
+OnRetry = Callable[[BaseException, int], None]
+"""Told of a failed attempt that will be retried: its error and its number (1 for the first)."""
+
+
+def retrying_on(
+    retry_on: RetryOn,
+    *,
+    wait: WaitBaseT,
+    stop: int | StopBaseT | None = None,
+    on_retry: OnRetry | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> AsyncRetrying:
+    """The service's one way to build a retry loop, so that every loop fails the same way.
+
+    An error `retry_on` does not accept, and the last error once `stop` gives up, reach the
+    caller as raised: callers handle the errors they know, never tenacity's `RetryError`.
+    `stop` is a number of attempts or a condition of tenacity's; without one the loop
+    retries for as long as the errors are worth it (a dependency that is down is waited
+    for). `on_retry` sees the error itself, so callers need not dig it out of tenacity's
+    state to count or log it.
+    """
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        if on_retry is not None and error is not None:
+            on_retry(error, state.attempt_number)
+
+    if stop is None:
+        stop = stop_never
+    elif isinstance(stop, int):
+        stop = stop_after_attempt(stop)
+    return AsyncRetrying(
+        retry=(
+            retry_if_exception_type(retry_on)
+            if isinstance(retry_on, type | tuple)
+            else retry_if_exception(retry_on)
+        ),
+        stop=stop,
+        wait=wait,
+        before_sleep=before_sleep,
+        sleep=sleep,
+        reraise=True,
+    )
 
 
 def exponential_backoff(policy: RetrySettings) -> wait_random_exponential:
@@ -59,12 +112,15 @@ def should_stop(policy: RetrySettings) -> Callable[[RetryCallState], bool]:
     return stop
 
 
+def _worth_retrying_event(error: BaseException) -> bool:
+    """A retryable error, but not a spent daily budget: the event waits for the budget."""
+    return isinstance(error, RetryableError) and not isinstance(error, DailyBudgetExhausted)
+
+
 def retrying(policy: RetrySettings) -> AsyncRetrying:
-    return AsyncRetrying(
-        retry=retry_if_exception_type(RetryableError)
-        & retry_if_not_exception_type(DailyBudgetExhausted),
-        stop=should_stop(policy),
+    return retrying_on(
+        _worth_retrying_event,
         wait=backoff_wait(policy),
+        stop=should_stop(policy),
         sleep=pause,
-        reraise=True,
     )

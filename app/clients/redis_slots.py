@@ -53,10 +53,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_base
 
 from app.clients.limiter import AMSTERDAM, budget_spent, request_spacing_s
+from app.retry import retrying_on
 
 log = structlog.get_logger(__name__)
 
@@ -288,13 +288,10 @@ class RedisSlots:
     async def _call_until_answered(
         self, operation: Operation, *, ceiling: float = 0.0, token: str = ""
     ) -> SlotReply:
-        def before_sleep(state: RetryCallState) -> None:
-            self._unreachable(operation, state.outcome.exception() if state.outcome else None)
-
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(REDIS_UNREACHABLE),
+        async for attempt in retrying_on(
+            REDIS_UNREACHABLE,
             wait=self._backoff,
-            before_sleep=before_sleep,
+            on_retry=lambda error, _: self._unreachable(operation, error),
         ):
             with attempt:
                 reply = await self._call(operation, ceiling=ceiling, token=token)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Hashable
-from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -34,7 +33,6 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 from opentelemetry.trace import NoOpTracer, Span, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from app.clients.freshness import EVENT_ARRIVED
 from app.clients.limiter import PRIORITY, ElementsLimiter, Priority
@@ -49,7 +47,7 @@ from app.kafka.publisher import (
     kafka_error_is_transient,
 )
 from app.metrics import Metrics
-from app.retry import exponential_backoff
+from app.retry import exponential_backoff, retrying_on
 from app.service import Outcome, SyncService
 from app.settings import Settings
 from app.tracing import EVENT_SPAN_NAME, describe_outcome, parent_context
@@ -362,22 +360,17 @@ class EventConsumer:
             return
         async with self._commit_lock:
             try:
-                async for attempt in AsyncRetrying(
-                    retry=retry_if_exception(kafka_error_is_transient),
-                    stop=stop_after_attempt(COMMIT_ATTEMPTS),
+                async for attempt in retrying_on(
+                    kafka_error_is_transient,
                     wait=exponential_backoff(self._settings.retry),
-                    before_sleep=lambda state: self._commit_failed(state.outcome),
-                    reraise=True,
+                    stop=COMMIT_ATTEMPTS,
+                    on_retry=lambda error, _: self._outcomes.failed("commit", error),
                 ):
                     with attempt:
                         await consumer.commit(dict(offsets))
             except Exception as error:
                 self._outcomes.failed("commit", error)
                 log.warning("commit failed; the message may be redelivered after a restart")
-
-    def _commit_failed(self, outcome: Future[Any] | None) -> None:
-        if outcome is not None and (error := outcome.exception()) is not None:
-            self._outcomes.failed("commit", error)
 
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Hand the partitions over before the group gives them to their next owner.

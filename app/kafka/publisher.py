@@ -17,11 +17,10 @@ import structlog
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 from faststream.kafka import KafkaBroker
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_never
 
 from app.events import ResultEvent
 from app.metrics import Metrics
-from app.retry import exponential_backoff
+from app.retry import exponential_backoff, retrying_on
 from app.service import Outcome
 from app.settings import RetrySettings, TopicSettings
 from app.tracing import trace_headers
@@ -116,16 +115,10 @@ class OutcomePublisher:
                 retry_any_error or kafka_error_is_transient(error)
             )
 
-        def before_sleep(state: RetryCallState) -> None:
-            if state.outcome is not None and (error := state.outcome.exception()) is not None:
-                self.failed(step, error)
-
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception(worth_retrying),
-            stop=stop_never,
+        async for attempt in retrying_on(
+            worth_retrying,
             wait=exponential_backoff(self._retry),
-            before_sleep=before_sleep,
-            reraise=True,
+            on_retry=lambda error, _: self.failed(step, error),
         ):
             with attempt:
                 await publish()

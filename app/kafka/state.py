@@ -17,13 +17,12 @@ import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from faststream.kafka import KafkaBroker
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from app.errors import TopicSetupError
 from app.kafka.connection import client_options
 from app.kafka.publisher import kafka_error_is_transient
 from app.kafka.reading import records_until
-from app.retry import exponential_backoff
+from app.retry import exponential_backoff, retrying_on
 from app.settings import KafkaSettings, RetrySettings
 from app.state.daily_count import DailyCount
 
@@ -184,11 +183,8 @@ class StateWriter:
 
     async def write(self, key: str, value: bytes) -> None:
         try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception(kafka_error_is_transient),
-                stop=stop_after_attempt(SAVE_ATTEMPTS),
-                wait=exponential_backoff(self._retry),
-                reraise=True,
+            async for attempt in retrying_on(
+                kafka_error_is_transient, wait=exponential_backoff(self._retry), stop=SAVE_ATTEMPTS
             ):
                 with attempt:
                     await self._broker.publish(value, topic=self._topic, key=key.encode())
@@ -203,10 +199,11 @@ class StateWriter:
         """Return once the state topic takes a write again (at once while it does)."""
         if not self.unavailable:
             return
-        async for attempt in AsyncRetrying(
+        async for attempt in retrying_on(
+            Exception,
             wait=exponential_backoff(self._retry),
-            before_sleep=lambda state: log.warning(
-                "the state topic takes no write; waiting", attempt=state.attempt_number
+            on_retry=lambda _, number: log.warning(
+                "the state topic takes no write; waiting", attempt=number
             ),
         ):
             with attempt:

@@ -24,11 +24,11 @@ import structlog
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_base
 
 from app.clients.redis_slots import REDIS_UNREACHABLE
 from app.errors import OwnershipLost
+from app.retry import retrying_on
 
 log = structlog.get_logger(__name__)
 
@@ -117,17 +117,14 @@ class RedisLeases:
     async def _answered(self, operation: str, script: Any, keys: list[str], args: list[Any]) -> int:
         """The script's answer, asked again with the backoff while Redis does not answer."""
 
-        def before_sleep(state: RetryCallState) -> None:
+        def unanswered(error: BaseException, _: int) -> None:
             self._on_error(operation)
-            error = state.outcome.exception() if state.outcome else None
             log.warning(
                 "the lease Redis does not answer; retrying", operation=operation, error=repr(error)
             )
 
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(REDIS_UNREACHABLE),
-            wait=self._backoff,
-            before_sleep=before_sleep,
+        async for attempt in retrying_on(
+            REDIS_UNREACHABLE, wait=self._backoff, on_retry=unanswered
         ):
             with attempt:
                 return int(await script(keys=keys, args=args))
