@@ -364,8 +364,7 @@ class ElementsClient:
     # klanten and their contact lists
 
     @staticmethod
-    def klanten_path(dossier_id: int | str, kind: KlantKind) -> str:
-        """`dossier_id` may be the dry run's placeholder for a dossier not created yet."""
+    def klanten_path(dossier_id: int, kind: KlantKind) -> str:
         return f"{DOSSIERS}/{dossier_id}/klanten/{kind}"
 
     async def create_medewerker(

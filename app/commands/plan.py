@@ -1,42 +1,63 @@
 """`python -m app plan DOSSIER_NUMBER`: the Elements writes a `customer.changed` would make now.
 
-The customer is resolved, mapped, read from Elements and planned by the very functions
-the worker runs (`resolved_customer`, `planned_dossier`), and the plan is checked like
-the worker checks it before its first write; nothing is applied. Elements sees only
-reads (and the token request). Exit codes: 0 with the plan; 3 when the event would fail
-(the customer cannot be resolved, or a value Elements would refuse); 4 when an upstream
-API could not be read now (a retry later may do).
+The worker's own entry point runs, resolve → plan → apply, with its length checks, over
+an Elements transport that records the writes instead of sending them
+(`app.commands.recording`): Elements sees only reads (and the token request), and the
+plan is what the worker would write, not a second description of it. Exit codes: 0 with
+the plan; 3 when the event would fail (the customer cannot be resolved, or a value
+Elements would refuse); 4 when an upstream API could not be read now (a retry later may do).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
+from dataclasses import replace
 
+import httpx
+
+from app.clients.elements import API as ELEMENTS
+from app.commands.recording import RecordingTransport
 from app.errors import PermanentError, RetryableError
-from app.pipeline.apply import check_lengths
-from app.pipeline.customer import planned_dossier, resolved_customer
-from app.pipeline.customer_plan import CUSTOMER_ORIGINS
-from app.pipeline.dry_run import planned_operations
+from app.events import CustomerChanged
+from app.pipeline.customer import sync_customer
 from app.settings import Settings
+from app.state.memory import DossierMemory
+from app.state.ownership import DossierOwners
 from app.wiring import build_pipeline
 
 EXIT_WOULD_FAIL = 3
 EXIT_UNAVAILABLE = 4
 
 
-async def planned(settings: Settings, dossier_number: str) -> dict[str, object]:
-    """The dry run's JSON object; raises the `SyncError` the event would meet."""
-    pipeline = build_pipeline(settings)
+async def planned(
+    settings: Settings,
+    dossier_number: str,
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> dict[str, object]:
+    """The plan's JSON object; raises the `SyncError` the event would meet.
+
+    `transports` (per API name) replace the network, as for `build_pipeline`; Elements'
+    is wrapped by the recorder either way. The dossier is owned and remembered in this
+    process only, whatever the settings say: with the replicas' Redis, its lease would hold
+    up a worker syncing it, and remembering would take the dossier's next revision there,
+    one the worker would then wait for in vain.
+    """
+    given = transports or {}
+    recorder = RecordingTransport(given.get(ELEMENTS) or httpx.AsyncHTTPTransport())
+    pipeline = build_pipeline(
+        settings,
+        transports={**given, ELEMENTS: recorder},
+        memory=DossierMemory(max_age_s=settings.state.max_age_s),
+    )
     try:
-        context = pipeline.context
-        desired = await resolved_customer(context, dossier_number)
-        steps, current = await planned_dossier(context, desired)
-        check_lengths(steps, CUSTOMER_ORIGINS)
+        context = replace(pipeline.context, owners=DossierOwners())
+        await sync_customer(context, CustomerChanged(dossierNumber=dossier_number))
     finally:
         await pipeline.close()
-    operations = planned_operations(steps, current)
-    return {"dossierNumber": dossier_number, "operations": [o.as_json() for o in operations]}
+    return {"dossierNumber": dossier_number, "operations": [w.as_json() for w in recorder.writes]}
 
 
 async def run_plan(settings: Settings, dossier_number: str) -> int:

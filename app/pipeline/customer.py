@@ -25,10 +25,9 @@ from app.pipeline.dossier import (
     applied_and_remembered,
     complete,
     planned,
-    read_dossier,
     wanted_customer,
 )
-from app.pipeline.model import DesiredCustomer, DossierState
+from app.pipeline.model import DesiredCustomer
 from app.state.record import PortalLocator
 
 log = structlog.get_logger(__name__)
@@ -132,12 +131,3 @@ async def sync_dossier(
         return await applied_and_remembered(
             context, known, wanted, steps, upstream=desired, portal=portal
         )
-
-
-async def planned_dossier(
-    context: SyncContext, desired: DesiredCustomer
-) -> tuple[list[Step], DossierState | None]:
-    """The writes that would make the dossier hold `desired`, and the dossier they start on,
-    read from Elements: what the dry run (`python -m app plan`) shows."""
-    current = await read_dossier(context.elements, desired)
-    return plan_customer(desired, current, context.defaults), current

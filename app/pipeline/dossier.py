@@ -156,13 +156,6 @@ async def complete(
         klant.phones = await read_contacts(elements, state.id, klant, "telefoonnummers")
 
 
-async def read_dossier(elements: ElementsClient, desired: DesiredCustomer) -> DossierState | None:
-    """The dossier and the parts of it the plan compares with `desired`."""
-    state = await read_dossier_core(elements, desired.dossier_number, desired.kind)
-    await complete(elements, state, desired)
-    return state
-
-
 log = structlog.get_logger(__name__)
 
 

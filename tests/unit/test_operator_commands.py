@@ -1,4 +1,4 @@
-"""The pure parts of the operator commands: durations, redriven headers, the dry run's view."""
+"""The pure parts of the operator commands: durations, redriven headers."""
 
 from __future__ import annotations
 
@@ -13,9 +13,6 @@ from aiokafka import TopicPartition
 from app.__main__ import main
 from app.commands.redrive import redriven_headers
 from app.commands.results import parse_duration
-from app.pipeline.apply import AddAdres, CreateDossier, CreateKlant, SetCorrespondentieadres
-from app.pipeline.dry_run import planned_operations
-from app.pipeline.model import DossierState
 
 
 @pytest.mark.parametrize(
@@ -51,45 +48,6 @@ def test_a_redriven_message_keeps_its_own_headers_and_drops_the_dead_lettering_o
     kept = redriven_headers(headers, TopicPartition("sync-dead-letter", 1), 41)
 
     assert kept == [("traceparent", b"00-abc-01"), ("x-redriven-from", b"sync-dead-letter/1/41")]
-
-
-def test_a_new_dossier_plan_names_the_ids_it_would_create_by_placeholder() -> None:
-    steps = [
-        CreateDossier({"relatienummer": "100"}),
-        CreateKlant("zakelijk", {"naam": "Acme"}),
-        AddAdres({"straat": "Kerkstraat"}),
-        SetCorrespondentieadres(None),
-    ]
-
-    operations = [o.as_json() for o in planned_operations(steps, None)]
-
-    new = "/api/data/klantdossiers/{new klantdossier}"
-    assert operations == [
-        {"method": "POST", "path": "/api/data/klantdossiers", "body": {"relatienummer": "100"}},
-        {"method": "POST", "path": f"{new}/klanten/zakelijk", "body": {"naam": "Acme"}},
-        {
-            "method": "POST",
-            "path": f"{new}/klanten/zakelijk/{{new klant}}/adressen",
-            "body": {"straat": "Kerkstraat"},
-        },
-        {
-            "method": "PATCH",
-            "path": new,
-            "body": {"standaardCorrespondentieadres": {"id": "{new adres}"}},
-        },
-    ]
-
-
-def test_a_plan_on_an_existing_dossier_points_at_an_address_it_holds_by_id() -> None:
-    current = DossierState(id=7, relatienummer="100", standaard_adres=None, klant=None)
-
-    (operation,) = planned_operations([SetCorrespondentieadres(12)], current)
-
-    assert operation.as_json() == {
-        "method": "PATCH",
-        "path": "/api/data/klantdossiers/7",
-        "body": {"standaardCorrespondentieadres": {"id": 12}},
-    }
 
 
 @pytest.mark.parametrize("command", ["plan", "redrive", "results"])
