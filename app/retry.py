@@ -5,8 +5,9 @@ write whose answer was lost is found by the next read instead of being repeated.
 An unreachable upstream is retried for up to `max_outage_s` (an outage of minutes
 must not fail events in bulk); other transient errors for `max_attempts`. A spent
 daily budget is not retried here at all: the event waits for the budget instead.
-The backoff between attempts ends when the event is handed over (`app.handover.pause`):
-it holds no request, so the partition's next owner need not wait for it.
+The backoff between attempts ends when the event is handed over (`Ticket.pause`, the
+event's ticket given to `retrying`): it holds no request, so the partition's next owner
+need not wait for it.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from tenacity import (
 from tenacity.wait import wait_random_exponential
 
 from app.errors import DailyBudgetExhausted, RetryableError, UpstreamUnavailable
-from app.handover import pause
 from app.settings import RetrySettings
+from app.ticket import Ticket
 
 
 def exponential_backoff(policy: RetrySettings) -> wait_random_exponential:
@@ -59,12 +60,12 @@ def should_stop(policy: RetrySettings) -> Callable[[RetryCallState], bool]:
     return stop
 
 
-def retrying(policy: RetrySettings) -> AsyncRetrying:
+def retrying(policy: RetrySettings, ticket: Ticket) -> AsyncRetrying:
     return AsyncRetrying(
         retry=retry_if_exception_type(RetryableError)
         & retry_if_not_exception_type(DailyBudgetExhausted),
         stop=should_stop(policy),
         wait=backoff_wait(policy),
-        sleep=pause,
+        sleep=ticket.pause,
         reraise=True,
     )

@@ -30,6 +30,7 @@ from app.sandbox.simulators.seed import SampleCustomer, seed_customer
 from app.service import Outcome, SyncService
 from app.settings import ContractSettings, RetrySettings
 from app.state.memory import DossierMemory
+from app.ticket import Ticket
 
 ANVA_TOKEN = "anva-token"
 PORTAL_TOKEN = "portal-token"
@@ -56,9 +57,14 @@ class Core:
         """Sample customer `index` of the seed, in ANVA and the portal."""
         return seed_customer(self.anva, self.portal, index)
 
-    async def handle(self, event_type: EventType, data: dict[str, Any]) -> Outcome:
-        """One event through the outcome ladder, as the consumer hands it over."""
-        return await self.service.handle(input_event_bytes(event_type, data), key="test")
+    async def handle(
+        self, event_type: EventType, data: dict[str, Any], ticket: Ticket | None = None
+    ) -> Outcome:
+        """One event through the outcome ladder, as the consumer hands it over (on `ticket`,
+        as the consumer makes one; without it as work outside an event)."""
+        return await self.service.handle(
+            input_event_bytes(event_type, data), key="test", ticket=ticket
+        )
 
     def dossier(self, dossier_number: str) -> dict[str, Any]:
         """The one dossier Elements holds with this relatienummer, everything in it."""
