@@ -22,15 +22,14 @@ reason: it must pass every `except Exception` on its way out. The outcome ladder
 `Exception` into a failed result, `writes_kept` into an `InternalError`, and
 `DossierMemory.remember` logs one and carries on; a handed-over event has no outcome at all.
 
-The handover travels in a context variable that the consumer sets in each event's task, as
-`PRIORITY` does: one small object, so a later change can pass it explicitly instead.
+The handover travels on the event's ticket (`app.ticket.Ticket`), which the consumer makes
+for each message and hands down with it to every step boundary.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Hashable
-from contextvars import ContextVar
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -98,26 +97,3 @@ class Handover:
         if task.cancelled():
             self.checkpoint()
         return task.result()
-
-
-HANDOVER: ContextVar[Handover | None] = ContextVar("elements_handover", default=None)
-"""The handover of the event this task works for; None outside events (prefill, probes)."""
-
-
-def checkpoint() -> None:
-    """A step boundary of the current event, if there is one."""
-    if (handover := HANDOVER.get()) is not None:
-        handover.checkpoint()
-
-
-async def interruptible(work: Coroutine[Any, Any, T]) -> T:
-    """`work`, ended by the current event's handover (see `Handover.interruptible`)."""
-    handover = HANDOVER.get()
-    if handover is None:
-        return await work
-    return await handover.interruptible(work)
-
-
-async def pause(seconds: float) -> None:
-    """`asyncio.sleep`, ended by the current event's handover: a backoff holds no request."""
-    await interruptible(asyncio.sleep(seconds))

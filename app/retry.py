@@ -5,8 +5,9 @@ write whose answer was lost is found by the next read instead of being repeated.
 An unreachable upstream is retried for up to `max_outage_s` (an outage of minutes
 must not fail events in bulk); other transient errors for `max_attempts`. A spent
 daily budget is not retried here at all: the event waits for the budget instead.
-The backoff between attempts ends when the event is handed over (`app.handover.pause`):
-it holds no request, so the partition's next owner need not wait for it.
+The backoff between attempts ends when the event is handed over (`Ticket.pause`, the
+event's ticket given to `retrying`): it holds no request, so the partition's next owner
+need not wait for it.
 
 Every other retry loop of the service (Kafka writes and commits, Redis, connecting to
 Kafka) is built by `retrying_on` too.
@@ -29,8 +30,8 @@ from tenacity.stop import StopBaseT
 from tenacity.wait import WaitBaseT, wait_random_exponential
 
 from app.errors import DailyBudgetExhausted, RetryableError, UpstreamUnavailable
-from app.handover import pause
 from app.settings import RetrySettings
+from app.ticket import Ticket
 
 RetryOn = type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
 """The errors worth another attempt: exception classes, or a predicate on the error."""
@@ -117,10 +118,10 @@ def _worth_retrying_event(error: BaseException) -> bool:
     return isinstance(error, RetryableError) and not isinstance(error, DailyBudgetExhausted)
 
 
-def retrying(policy: RetrySettings) -> AsyncRetrying:
+def retrying(policy: RetrySettings, ticket: Ticket) -> AsyncRetrying:
     return retrying_on(
         _worth_retrying_event,
         wait=backoff_wait(policy),
         stop=should_stop(policy),
-        sleep=pause,
+        sleep=ticket.pause,
     )

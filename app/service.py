@@ -25,7 +25,6 @@ from typing import assert_never
 import structlog
 
 from app.clients.elements import Write
-from app.clients.freshness import arrived_at
 from app.clients.limiter import ElementsLimiter
 from app.errors import (
     DailyBudgetExhausted,
@@ -55,6 +54,7 @@ from app.pipeline.customer import sync_customer
 from app.pipeline.form import sync_form
 from app.retry import retrying
 from app.settings import RetrySettings
+from app.ticket import Ticket
 from app.tracing import note_dossier_number
 
 log = structlog.get_logger(__name__)
@@ -107,15 +107,17 @@ class SyncService:
         self._max_event_bytes = max_event_bytes
         self._recent = RecentSyncs()
 
-    async def _run(self, event: InputEvent, progress: _Progress, arrived: float) -> None:
+    async def _run(
+        self, event: InputEvent, progress: _Progress, arrived: float, context: SyncContext
+    ) -> None:
         """Retry transient failures; wait (without failing) while the daily budget is spent
         or the state topic takes no record: neither is the event's fault, and intake pauses
         meanwhile."""
         while True:
             try:
-                async for attempt in retrying(self._retry):
+                async for attempt in retrying(self._retry, context.event):
                     with attempt:
-                        await self._attempt(event, progress, arrived)
+                        await self._attempt(event, progress, arrived, context)
                 return
             except StateUnavailable:
                 log.warning("the state topic takes no record; waiting for it", event_id=event.id)
@@ -126,27 +128,40 @@ class SyncService:
                     event_id=event.id,
                     reason=str(error),
                 )
-                await self._budget.wait_for_budget()
+                await self._budget.wait_for_budget(context.event)
 
     async def handle(
-        self, raw: bytes | None, *, key: str | None = None, arrived: float | None = None
+        self,
+        raw: bytes | None,
+        *,
+        key: str | None = None,
+        arrived: float | None = None,
+        ticket: Ticket | None = None,
     ) -> Outcome:
         """The outcome of one message; never raises, whatever the message holds — but for
         `HandedOver`, when the event stopped for its partition's next owner.
 
-        `arrived` is when the consumer took the message (event-loop time; now when None).
+        `arrived` is when the consumer took the message (event-loop time; now when None);
+        `ticket` is the one the consumer made for it (`app.ticket`). Without one (the
+        sandbox's core, tests) the message is processed as work outside an event.
         """
         started = time.monotonic()
         try:
+            context = self._context if ticket is None else self._context.for_event(ticket)
             if arrived is None:
                 arrived = asyncio.get_running_loop().time()
-            return await self._handle(raw, key, started, arrived)
+            return await self._handle(raw, key, started, arrived, context)
         except Exception as error:
             log.exception("no outcome could be decided; failing the message", key=key)
             return self._unexpected(error, key, started)
 
     async def _handle(
-        self, raw: bytes | None, key: str | None, started: float, arrived: float
+        self,
+        raw: bytes | None,
+        key: str | None,
+        started: float,
+        arrived: float,
+        context: SyncContext,
     ) -> Outcome:
         parsed = parse_event(raw, max_bytes=self._max_event_bytes)
         if isinstance(parsed, Rejection):
@@ -158,7 +173,7 @@ class SyncService:
             event_id=parsed.id, event_type=parsed.type, dossier_number=dossier_number
         ):
             try:
-                await self._run(parsed, progress, arrived)
+                await self._run(parsed, progress, arrived, context)
             except InternalError as error:  # a bug, made one by the pipeline to carry its writes
                 log.exception("event failed unexpectedly")
                 return self._failed(parsed, progress, error, key, started)
@@ -176,39 +191,43 @@ class SyncService:
             )
         return Outcome(self._result(parsed, "succeeded", progress, key, started))
 
-    async def _attempt(self, event: InputEvent, progress: _Progress, arrived: float) -> None:
+    async def _attempt(
+        self, event: InputEvent, progress: _Progress, arrived: float, context: SyncContext
+    ) -> None:
         """One attempt; its writes count whether it succeeds or not."""
         progress.attempts += 1
         try:
-            synced = await self._process(event, arrived)
+            synced = await self._process(event, arrived, context)
         except SyncError as error:
             progress.writes += error.writes
             raise
         progress.writes += synced.writes
         progress.synced = synced
 
-    async def _process(self, event: InputEvent, arrived: float) -> Synced:
+    async def _process(self, event: InputEvent, arrived: float, context: SyncContext) -> Synced:
         """The event type's entry point, one call each."""
         data = event.data
         match data:
             case CustomerChanged():
-                return await self._customer(event.id, data, arrived)
+                return await self._customer(event.id, data, arrived, context)
             case ContractChanged():
-                return await sync_contract(self._context, data)
+                return await sync_contract(context, data)
             case FormSubmitted():
-                return await sync_form(self._context, data)
+                return await sync_form(context, data)
             case _:
                 assert_never(data)
 
-    async def _customer(self, event_id: str, data: CustomerChanged, arrived: float) -> Synced:
+    async def _customer(
+        self, event_id: str, data: CustomerChanged, arrived: float, context: SyncContext
+    ) -> Synced:
         """Served by a sync of the dossier that started after this event arrived and followed
         the same `portalCustomerId` hint, or synced."""
         number, hint = data.dossierNumber, data.portalCustomerId
         if (served := self._recent.serving(number, arrived, hint)) is not None:
             log.info("served by the sync of an event queued before it", served_by=served.event_id)
             return Synced(served.dossier_id, served_by=served.event_id)
-        fresh_after = arrived_at()
-        synced = await sync_customer(self._context, data)
+        fresh_after = context.event.arrived
+        synced = await sync_customer(context, data)
         self._recent.note(number, ServedBy(event_id, synced.dossier_id, fresh_after, hint))
         return synced
 

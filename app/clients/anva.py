@@ -152,14 +152,17 @@ class AnvaClient:
         """`/account/mine` reads started for `account_for_dossier` (shared between events)."""
         return self._account_index.reads
 
-    async def account_for_dossier(self, dossier_number: str) -> AnvaAccount | None:
+    async def account_for_dossier(
+        self, dossier_number: str, *, fresh_after: float
+    ) -> AnvaAccount | None:
         """The account whose `dossiers` map holds this dossier number, from a listing read
-        after the current event arrived (shared with concurrent events).
+        that started after `fresh_after`, the caller's event's arrival (shared with
+        concurrent events).
 
         Only that account is read as a model, so an odd field in anyone else's account
         cannot stop this event; an odd field in its own fails it, naming the field.
         """
-        raw = (await self._account_index.get()).get(dossier_number)
+        raw = (await self._account_index.get(fresh_after)).get(dossier_number)
         if raw is None:
             return None
         what = f"account of dossier {dossier_number}"

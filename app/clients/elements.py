@@ -1,6 +1,8 @@
 """Faster Forward Elements API client (organisation flow), behind the shared limiter.
 
-Every request, token requests included, waits for the limiter first. The access
+Every request, token requests included, waits for the limiter first, at the priority of the
+event it serves: the client an event's pipeline uses is bound to its ticket (`for_event`),
+sharing the connection, the token and the limiter with every other event's. The access
 token travels as the `access_token` query parameter, as the spec requires, so no URL
 of this client is ever logged or put into an error.
 """
@@ -9,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
@@ -29,6 +32,7 @@ from app.errors import (
     UpstreamUnavailable,
     ValidationItem,
 )
+from app.ticket import Ticket, or_now
 
 API = "Elements"
 KlantKind = Literal["particulier", "zakelijk"]
@@ -102,6 +106,14 @@ class _Token:
     access: SecretStr
     refresh: SecretStr | None
     renew_at: float
+
+
+@dataclass
+class _TokenCache:
+    """The token every event's client uses: one grant serves them all."""
+
+    token: _Token | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def _validation_error(response: httpx.Response) -> ElementsValidationError | None:
@@ -192,8 +204,15 @@ class ElementsClient:
         }
         self._refresh_margin_s = refresh_margin_s
         self._clock = clock
-        self._token: _Token | None = None
-        self._token_lock = asyncio.Lock()
+        self._tokens = _TokenCache()
+        self._ticket: Ticket | None = None
+        """The event this client's requests serve; None outside events (probes, prefill)."""
+
+    def for_event(self, ticket: Ticket) -> ElementsClient:
+        """This client for one event's requests: the same connection, token and limiter."""
+        bound = copy.copy(self)
+        bound._ticket = ticket
+        return bound
 
     async def _trace(self, event: str, info: dict[str, Any]) -> None:
         """httpcore's trace hook: tells the limiter when a request really went out. Once its
@@ -205,7 +224,7 @@ class ElementsClient:
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Through the limiter; 429s and validation errors become typed errors here."""
-        await self._limiter.acquire()
+        await self._limiter.acquire(or_now(self._ticket))
         request.extensions["trace"] = self._trace
         response = await send(self._http, request, api=API)
         if response.status_code == 429:
@@ -245,10 +264,11 @@ class ElementsClient:
 
     async def _access_token(self) -> str:
         """Reuse the token until shortly before it expires, then refresh it (or log in again)."""
-        async with self._token_lock:
-            token = self._token
+        tokens = self._tokens
+        async with tokens.lock:
+            token = tokens.token
             if token is None or self._clock() >= token.renew_at:
-                token = self._token = await self._renew(token)
+                token = tokens.token = await self._renew(token)
             return token.access.get_secret_value()
 
     async def _renew(self, token: _Token | None) -> _Token:
@@ -265,8 +285,9 @@ class ElementsClient:
         return await self._request_token(dict(self._grant))
 
     def _forget_token(self, access: str) -> None:
-        if self._token is not None and self._token.access.get_secret_value() == access:
-            self._token = None
+        token = self._tokens.token
+        if token is not None and token.access.get_secret_value() == access:
+            self._tokens.token = None
 
     async def _call(
         self,

@@ -11,12 +11,12 @@ which aiolimiter's bucket cannot express (it counts from the grant); with `Async
 spacing)` in front it only ever waited less than the spacing after it, so it is out of the
 path, and waiters take turns on one lock.
 
-Backfill events (`PRIORITY` = "backfill") take a slot only while no live event is in
-flight, and never the last `backfill_reserve` share of the day's budget: a backfill
+Backfill events (a ticket of priority "backfill", `app.ticket`) take a slot only while no
+live event is in flight, and never the last `backfill_reserve` share of the day's budget: a backfill
 must never delay a live event, nor spend what the day's live events will need.
 
-Every wait here ends when the current event's partition is handed over (`app.handover`):
-`acquire` is the step boundary before each Elements request. A slot once granted is used.
+Every wait here ends when the ticket's event is handed over (`app.handover`): `acquire` is
+the step boundary before each Elements request. A slot once granted is used.
 
 Where the slots come from is a `SlotSource`: `InProcessSlots` (the spacing and the day's
 count in this process, for a deployment of one replica) or `RedisSlots`
@@ -29,21 +29,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from app.errors import BackfillReserveReached, DailyBudgetExhausted
-from app.handover import checkpoint, interruptible, pause
+from app.ticket import Priority, Ticket
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 """Elements counts its daily limit per calendar day here; so do we, and the simulator."""
-
-
-Priority = Literal["live", "backfill"]
-PRIORITY: ContextVar[Priority] = ContextVar("elements_priority", default="live")
-"""The priority of the event this task works for; the consumer sets it per message."""
 
 
 def today_in_amsterdam() -> date:
@@ -206,9 +200,9 @@ class LiveWork:
             self._idle.set()
 
     @contextmanager
-    def stepped_aside(self) -> Iterator[None]:
+    def stepped_aside(self, priority: Priority) -> Iterator[None]:
         """While a live event waits on something a backfill may hold, it does not count."""
-        if PRIORITY.get() != "live":
+        if priority != "live":
             yield
             return
         self.finished()
@@ -283,20 +277,20 @@ class ElementsLimiter:
         """Only the share of today's budget kept for live events is left."""
         return self.remaining_today <= self.backfill_reserve * self.daily_limit
 
-    def _spent_for_me(self) -> bool:
-        return self.backfill_paused if PRIORITY.get() == "backfill" else self.exhausted
+    def _spent_for(self, ticket: Ticket) -> bool:
+        return self.backfill_paused if ticket.backfill else self.exhausted
 
-    def _ceiling(self) -> float:
-        """The day's count this task's request must stay below."""
-        if PRIORITY.get() == "backfill":
+    def _ceiling(self, ticket: Ticket) -> float:
+        """The day's count the ticket's request must stay below."""
+        if ticket.backfill:
             return self.daily_limit * (1.0 - self.backfill_reserve)
         return self.daily_limit
 
-    async def wait_for_budget(self) -> None:
-        """Return once today's budget has room again for this task's priority (after midnight
+    async def wait_for_budget(self, ticket: Ticket) -> None:
+        """Return once today's budget has room again for the ticket's priority (after midnight
         Europe/Amsterdam); a handover of the event ends the wait."""
-        while self._spent_for_me():
-            await pause(self._budget_poll_s)
+        while self._spent_for(ticket):
+            await ticket.pause(self._budget_poll_s)
 
     async def start(self) -> None:
         await self.slots.start()
@@ -304,31 +298,31 @@ class ElementsLimiter:
     async def close(self) -> None:
         await self.slots.close()
 
-    async def acquire(self) -> float:
+    async def acquire(self, ticket: Ticket) -> float:
         """Wait for a slot; returns the seconds waited. Raises when today's budget is spent.
 
-        The slot source checks the day's count against this task's ceiling when it grants
+        The slot source checks the day's count against the ticket's ceiling when it grants
         the slot. A backfill acquirer waits its turn only while no live event is in flight,
         and looks again once it holds the turn, so it gives way to a live event that started
         meanwhile. This is the step boundary before every Elements request: the event's
         handover raises `HandedOver` here, also while it waits; once granted, the slot is
         used.
         """
-        checkpoint()
-        self._raise_if_exhausted()
+        ticket.checkpoint()
+        self._raise_if_exhausted(ticket)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await interruptible(self._slot())
+        await ticket.interruptible(self._slot(ticket))
         waited = loop.time() - started
         self._on_wait(waited)
         return waited
 
-    async def _slot(self) -> None:
-        await self._take_turn()
+    async def _slot(self, ticket: Ticket) -> None:
+        await self._take_turn(ticket)
         try:
-            await self.slots.take(ceiling=self._ceiling())
+            await self.slots.take(ceiling=self._ceiling(ticket))
         except DailyBudgetExhausted:
-            self._raise_if_exhausted()
+            self._raise_if_exhausted(ticket)
             raise
         finally:
             self._in_turn.release()
@@ -343,9 +337,9 @@ class ElementsLimiter:
         """
         await self.slots.sent()
 
-    async def _take_turn(self) -> None:
+    async def _take_turn(self, ticket: Ticket) -> None:
         """Hold `_in_turn`; a backfill holds it only while no live event is in flight."""
-        backfill = PRIORITY.get() == "backfill"
+        backfill = ticket.backfill
         while True:
             if backfill:
                 await self.live.until_idle()
@@ -354,10 +348,10 @@ class ElementsLimiter:
                 return
             self._in_turn.release()
 
-    def _raise_if_exhausted(self) -> None:
+    def _raise_if_exhausted(self, ticket: Ticket) -> None:
         if self.exhausted:
             raise budget_spent(self.daily_limit)
-        if PRIORITY.get() == "backfill" and self.backfill_paused:
+        if ticket.backfill and self.backfill_paused:
             raise BackfillReserveReached(
                 f"only the {self.backfill_reserve:.0%} of today's Elements budget kept for "
                 "live events is left; the backfill goes on tomorrow"

@@ -54,7 +54,6 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from app.clients._http import json_object, raise_for_status, send
 from app.clients._tolerant import StrList, parse_items, php_list
-from app.clients.freshness import arrived_at
 from app.clients.shared_read import SharedRead, loop_time
 
 log = structlog.get_logger(__name__)
@@ -259,15 +258,21 @@ class PortalDirectory:
 
     # -- lookups -------------------------------------------------------------------------
 
-    async def by_id(self, portal_customer_id: str) -> PortalCustomer | None:
+    async def by_id(self, portal_customer_id: str, *, fresh_after: float) -> PortalCustomer | None:
+        """The customer as a page read that started after `fresh_after` (the caller's event's
+        arrival) shows it; likewise `by_dossier_number`."""
         return await self._find(
+            fresh_after,
             ("id", portal_customer_id),
             lambda c: c.id == portal_customer_id,
             lambda: portal_customer_id,
         )
 
-    async def by_dossier_number(self, dossier_number: str) -> PortalCustomer | None:
+    async def by_dossier_number(
+        self, dossier_number: str, *, fresh_after: float
+    ) -> PortalCustomer | None:
         return await self._find(
+            fresh_after,
             ("dossier", dossier_number),
             lambda c: c.dossier_number == dossier_number,
             lambda: self._index.customer_of_dossier.get(dossier_number),
@@ -275,6 +280,7 @@ class PortalDirectory:
 
     async def _find(
         self,
+        fresh_after: float,
         miss_key: tuple[str, str],
         matches: Callable[[PortalCustomer], bool],
         locate: Callable[[], str | None],
@@ -283,22 +289,22 @@ class PortalDirectory:
         locator again) in the append region, which every miss reads, remembered or not;
         else, for a customer the locators still place somewhere, in a full read of the
         listing, unless one already missed it within `miss_ttl_s`."""
-        found = await self._where_located(matches, locate)
+        found = await self._where_located(fresh_after, matches, locate)
         if found is not None:
             return found
         if not self._indexed:
             await self._first_index()
-            found = await self._where_located(matches, locate)
+            found = await self._where_located(fresh_after, matches, locate)
             if found is not None:
                 return found
-        found = await self._in_append_region(matches, locate)
+        found = await self._in_append_region(fresh_after, matches, locate)
         if found is not None:
             return found
         customer_id = locate()
         if self._index.page_of(customer_id) is None or self._missed_lately(miss_key):
             return None
-        await self._full.get()
-        found = await self._where_located(matches, locate)
+        await self._full.get(fresh_after)
+        found = await self._where_located(fresh_after, matches, locate)
         if found is None:
             if customer_id is not None:
                 self._index.forget(customer_id)
@@ -313,7 +319,10 @@ class PortalDirectory:
             self._misses[miss_key] = True
 
     async def _where_located(
-        self, matches: Callable[[PortalCustomer], bool], locate: Callable[[], str | None]
+        self,
+        fresh_after: float,
+        matches: Callable[[PortalCustomer], bool],
+        locate: Callable[[], str | None],
     ) -> PortalCustomer | None:
         """Its page, the page before, the page after; a read that shows the customer
         linked elsewhere (the locators no longer place it) ends the search."""
@@ -325,13 +334,16 @@ class PortalDirectory:
                 continue
             if self._index.page_of(locate()) is None:
                 return None
-            found = _first(matches, await self._lookup_page(number))
+            found = _first(matches, await self._lookup_page(number, fresh_after))
             if found is not None:
                 return found
         return None
 
     async def _in_append_region(
-        self, matches: Callable[[PortalCustomer], bool], locate: Callable[[], str | None]
+        self,
+        fresh_after: float,
+        matches: Callable[[PortalCustomer], bool],
+        locate: Callable[[], str | None],
     ) -> PortalCustomer | None:
         """From the highest page seen forward; an empty page there means the listing shrank
         (deletions), so the end is looked for one page back instead.
@@ -343,7 +355,7 @@ class PortalDirectory:
         """
         number = max(self._last_page, 1)
         for _ in range(self._append_pages):
-            page = await self._lookup_page(number)
+            page = await self._lookup_page(number, fresh_after)
             found = _first(matches, page)
             if found is not None:
                 return found
@@ -354,8 +366,8 @@ class PortalDirectory:
                 number += 1
             else:
                 return None
-        await self._tail.get()
-        return await self._where_located(matches, locate)
+        await self._tail.get(fresh_after)
+        return await self._where_located(fresh_after, matches, locate)
 
     async def _read_tail(self) -> None:
         """Every page from the highest page seen to the listing's end, into the locators."""
@@ -367,11 +379,11 @@ class PortalDirectory:
                 return
             number += 1
 
-    async def _lookup_page(self, number: int) -> PortalPage:
-        """A page read for a lookup: joins a read of the same page that started after the
-        caller's event arrived, else reads; what it shows becomes the page's locators."""
+    async def _lookup_page(self, number: int, fresh_after: float) -> PortalPage:
+        """A page read for a lookup: joins a read of the same page that started after
+        `fresh_after`, else reads; what it shows becomes the page's locators."""
         read = self._in_flight.get(number)
-        if read is None or read.started_at < arrived_at():
+        if read is None or read.started_at < fresh_after:
             read = _PageRead(loop_time(), asyncio.create_task(self._read(number, "lookup")))
             self._in_flight[number] = read
             read.task.add_done_callback(lambda _: self._forget_read(number, read))

@@ -3,8 +3,8 @@
 At 10,000 customers ANVA's `/account/mine` is about 2 MB; downloading it once per event
 made the listing the bottleneck. `SharedRead` lets events share a read, with one rule
 that keeps the contract ("the customer's current state is read when the event is
-processed"): a caller only uses a read that *started* after its event arrived
-(`app.clients.freshness.arrived_at`). So a caller joins a read in flight or reuses the
+processed"): a caller only uses a read that *started* after its event arrived (the
+`fresh_after` it asks with, its ticket's `arrived`, `app.ticket`). So a caller joins a read in flight or reuses the
 last one when it started late enough. Otherwise it waits for the next read: at once
 when none is in flight, else as soon as the one in flight ends. Every caller that arrives
 meanwhile joins that next read, so under a steady stream of events at most one read runs
@@ -25,8 +25,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
-
-from app.clients.freshness import arrived_at
 
 T = TypeVar("T")
 
@@ -52,14 +50,13 @@ def _retrieve(task: asyncio.Task[object]) -> None:
 
 
 class SharedRead(Generic[T]):
-    """`get()` answers with a result of `fetch` that started after the caller's event arrived."""
+    """`get` answers with a result of `fetch` that started after the caller's event arrived."""
 
     def __init__(
         self,
         fetch: Callable[[], Awaitable[T]],
         *,
         clock: Callable[[], float] = loop_time,
-        arrival: Callable[[], float] = arrived_at,
         min_interval_s: float = 0.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -67,7 +64,6 @@ class SharedRead(Generic[T]):
         self._min_interval_s = min_interval_s
         self._sleep = sleep
         self._clock = clock
-        self._arrival = arrival
         self._latest: _Read[T] | None = None
         self._next: asyncio.Task[T] | None = None
         self.reads = 0
@@ -76,10 +72,9 @@ class SharedRead(Generic[T]):
     async def _run(self) -> T:
         return await self._fetch()
 
-    def _fresh_read(self) -> asyncio.Task[T]:
-        not_before = self._arrival()
+    def _fresh_read(self, fresh_after: float) -> asyncio.Task[T]:
         latest = self._latest
-        if latest is not None and latest.started_at >= not_before and not latest.failed:
+        if latest is not None and latest.started_at >= fresh_after and not latest.failed:
             return latest.task
         if latest is None or (latest.task.done() and not self._too_soon(latest)):
             return self._start().task
@@ -107,6 +102,7 @@ class SharedRead(Generic[T]):
         self._next = None
         return await self._start().task
 
-    async def get(self) -> T:
-        """The shared result; a caller that is cancelled leaves the read running for the others."""
-        return await asyncio.shield(self._fresh_read())
+    async def get(self, fresh_after: float) -> T:
+        """The result of a read that started at or after `fresh_after` (event-loop time); a
+        caller that is cancelled leaves the read running for the others."""
+        return await asyncio.shield(self._fresh_read(fresh_after))

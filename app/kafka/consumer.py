@@ -4,8 +4,8 @@ Offsets are committed by hand (`AckPolicy.MANUAL`): FastStream's default commits
 before the handler runs. A message's offset becomes committable only after its
 result — and, for failures, its dead-letter copy — is acknowledged by Kafka.
 
-The backfill topic is read by the same subscriber, at a lower priority: its events run
-with `PRIORITY` "backfill", so the limiter gives every Elements slot to live events
+The backfill topic is read by the same subscriber, at a lower priority: its events' tickets
+(`app.ticket`) say "backfill", so the limiter gives every Elements slot to live events
 first, and at most `BACKFILL_MAX_IN_FLIGHT` of them are taken at once (flow control
 holds the backfill partitions meanwhile), so live events never queue behind them.
 
@@ -34,9 +34,8 @@ from faststream.message import StreamMessage
 from opentelemetry.trace import NoOpTracer, Span, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from app.clients.freshness import EVENT_ARRIVED
-from app.clients.limiter import PRIORITY, ElementsLimiter, Priority
-from app.handover import HANDOVER, HandedOver, Handover
+from app.clients.limiter import ElementsLimiter
+from app.handover import HandedOver, Handover
 from app.kafka.flow import FlowControl, PauseReason
 from app.kafka.handover import HandoverRecords, Handovers, Reason
 from app.kafka.keyed import KeyedDispatcher
@@ -50,6 +49,7 @@ from app.metrics import Metrics
 from app.retry import exponential_backoff, retrying_on
 from app.service import Outcome, SyncService
 from app.settings import Settings
+from app.ticket import Priority, Ticket
 from app.tracing import EVENT_SPAN_NAME, describe_outcome, parent_context
 
 log = structlog.get_logger(__name__)
@@ -234,21 +234,18 @@ class EventConsumer:
         arrived: float,
         queue: Hashable,
     ) -> None:
-        """Process at this priority: each job runs in a task of its own, so `PRIORITY`,
-        `EVENT_ARRIVED` and `HANDOVER` set here hold for this message alone. A live event
-        counts from when it starts; while it waits behind an earlier live event with its key,
-        that one counts."""
-        PRIORITY.set(priority)
+        """Process at this priority, on a ticket made as the job starts. A live event counts
+        from when it starts; while it waits behind an earlier live event with its key, that
+        one counts."""
         # Reads must start after the newest event of this key arrived: every event queued
         # behind this one may then be served by its sync (`app.pipeline.coalesce`).
-        EVENT_ARRIVED.set(self._newest_arrival.get(queue, arrived))
-        HANDOVER.set(handover)
+        ticket = Ticket(self._newest_arrival.get(queue, arrived), priority, handover)
         if priority == "live":
             self._limiter.live.started()
         finished = False
         try:
             handover.checkpoint()  # its partition may have gone while it queued behind its key
-            finished = await self._process(record, partition, arrived)
+            finished = await self._process(record, partition, arrived, ticket)
         except HandedOver:
             pass
         finally:
@@ -290,7 +287,11 @@ class EventConsumer:
         self._metrics.processing.labels(kind).observe(data.durationMs / 1000)
 
     async def _process(
-        self, record: ConsumerRecord[Any, Any], partition: TopicPartition, arrived: float
+        self,
+        record: ConsumerRecord[Any, Any],
+        partition: TopicPartition,
+        arrived: float,
+        ticket: Ticket,
     ) -> bool:
         """Outcome, then result (and dead letter), then the offset — for every message that
         is not handed over; False for one that was (no result, the offset not released).
@@ -307,7 +308,9 @@ class EventConsumer:
             ),
         ):
             try:
-                outcome = await self._service.handle(record.value, key=key, arrived=arrived)
+                outcome = await self._service.handle(
+                    record.value, key=key, arrived=arrived, ticket=ticket
+                )
             except HandedOver:
                 span.set_attribute(HANDED_OVER_ATTRIBUTE, True)
                 log.info("event stopped; its partition's next owner processes it")

@@ -4,8 +4,8 @@ A `customer.changed` asks that the dossier hold the customer as ANVA and the por
 know it after the event arrived. A sync whose upstream reads all started after an
 event arrived, and which read exactly what that event asks for, is as true an answer
 to that event as a sync of its own would be. The consumer starts each event's
-processing with the freshness bound set to the arrival of the newest event of its key
-(`app.clients.freshness`), so one sync covers every event queued behind it at that
+processing on a ticket whose freshness bound is the arrival of the newest event of its key
+(`app.ticket`), so one sync covers every event queued behind it at that
 moment; each of those, when its turn comes, finds that sync here and is answered by
 it — its own result, without a second read or write.
 

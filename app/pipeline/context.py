@@ -4,13 +4,19 @@ One entry point per event type (`customer`, `contract`, `form`) and one for the 
 prefill (`prefill`) all run on one `SyncContext`: the three clients, the fixed values
 no upstream system gives, and the worker's memory of each dossier (`app.state`). What
 it remembers spares reads of Elements; it never stands in for upstream's current state.
+
+An event runs on a copy bound to its ticket (`for_event`, `app.ticket`): its Elements
+client takes slots at the event's priority and stops at its handover, and the upstream
+reads, the dossier's ownership and its records are asked for with the ticket's arrival,
+priority and handover. The context the worker builds has no ticket: the prefill and the
+operator commands run on it as work outside an event.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from app.clients.anva import AnvaClient
 from app.clients.elements import ElementsClient, Write
@@ -20,6 +26,7 @@ from app.pipeline.customer_plan import DossierDefaults
 from app.settings import ContractSettings
 from app.state.memory import DossierMemory
 from app.state.ownership import DossierOwners
+from app.ticket import Ticket, or_now
 
 RECORD_CATCH_UP_S = 1.0
 """How long a new owner waits for the previous owner's record to reach it from the topic."""
@@ -54,12 +61,24 @@ class SyncContext:
     contracts: ContractSettings
     memory: DossierMemory
     owners: DossierOwners = field(default_factory=DossierOwners)
+    ticket: Ticket | None = None
+    """The event this context works for; None outside events."""
+
+    def for_event(self, ticket: Ticket) -> SyncContext:
+        """This context for one event: what it asks for is asked for on its ticket."""
+        return replace(self, elements=self.elements.for_event(ticket), ticket=ticket)
+
+    @property
+    def event(self) -> Ticket:
+        """The ticket to ask with: the event's, or outside an event one as of now, so that
+        work no event asked for shares only reads that start after it asks."""
+        return or_now(self.ticket)
 
     @asynccontextmanager
     async def owned(self, dossier_number: str) -> AsyncIterator[None]:
         """Own the dossier (`app.state.ownership`) with its newest record in memory: a record
         older than the last one its owners confirmed is not planned from."""
-        async with self.owners.hold(dossier_number) as owned:
+        async with self.owners.hold(dossier_number, self.event.priority) as owned:
             if owned.newest_revision:
                 await self.memory.caught_up(
                     dossier_number, owned.newest_revision, timeout_s=RECORD_CATCH_UP_S
@@ -75,7 +94,7 @@ class SyncContext:
         except UpstreamRejected as error:
             if error.status != 404 or not remembered:
                 raise
-            await self.memory.forget(dossier_number)
+            await self.memory.forget(dossier_number, self.event)
             stale = StaleLocator("an Elements resource the worker knew is gone")
             stale.writes = error.writes
             raise stale from error

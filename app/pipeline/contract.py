@@ -97,7 +97,9 @@ async def _contract_writes_begin(
     record = context.memory.get(dossier_number)
     if record is None:
         return None
-    await context.memory.keep_before_writes(record.with_contract(contract_id, None).unread())
+    await context.memory.keep_before_writes(
+        record.with_contract(contract_id, None).unread(), context.event
+    )
     return record.read_at
 
 
@@ -123,7 +125,7 @@ async def _record_change(
             "searching again",
             dossier_id=known.dossier_id,
         )
-        await context.memory.forget(dossier_number)
+        await context.memory.forget(dossier_number, context.event)
         return await _found_or_created(context, contract, dossier_number)
     read_at = await _contract_writes_begin(context, dossier_number, contract.id)
     applied = await apply_plan(context.elements, steps, Applied(known.dossier_id, confirmed=True))
@@ -188,7 +190,7 @@ async def _created_in(
         if not customer.confirmed and not await carries_number(
             context.elements, customer.dossier(), number
         ):
-            await context.memory.forget(number)
+            await context.memory.forget(number, context.event)
             raise StaleLocator(f"the klantdossier of {number} changed while syncing it")
         dossier = ContractDossier(
             klant=customer.klant,

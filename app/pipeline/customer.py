@@ -40,7 +40,11 @@ class Upstream:
 
 
 async def find_portal_customer(
-    directory: PortalDirectory, dossier_number: str, portal_customer_id: str | None
+    directory: PortalDirectory,
+    dossier_number: str,
+    portal_customer_id: str | None,
+    *,
+    fresh_after: float,
 ) -> PortalCustomer | None:
     """By the id the event names when that customer is linked to this dossier, else by the
     dossier number as its `integrationId`.
@@ -49,7 +53,7 @@ async def find_portal_customer(
     would otherwise put someone else's address, e-mail and phone into this dossier.
     """
     if portal_customer_id:
-        customer = await directory.by_id(portal_customer_id)
+        customer = await directory.by_id(portal_customer_id, fresh_after=fresh_after)
         if customer is not None and customer.dossier_number == dossier_number:
             return customer
         log.warning(
@@ -59,14 +63,14 @@ async def find_portal_customer(
             if customer is None
             else "linked to another dossier or integration",
         )
-    return await directory.by_dossier_number(dossier_number)
+    return await directory.by_dossier_number(dossier_number, fresh_after=fresh_after)
 
 
 async def linked_customer(
-    directory: PortalDirectory, portal_customer_id: str
+    directory: PortalDirectory, portal_customer_id: str, *, fresh_after: float
 ) -> tuple[str, PortalCustomer]:
     """The portal customer a form names, and the dossier number its `integrationId` gives."""
-    customer = await directory.by_id(portal_customer_id)
+    customer = await directory.by_id(portal_customer_id, fresh_after=fresh_after)
     if customer is None:
         raise CustomerNotFound(f"the portal does not know customer {portal_customer_id}")
     if customer.dossier_number is None:
@@ -79,10 +83,15 @@ async def resolve_customer(
     directory: PortalDirectory,
     dossier_number: str,
     portal_customer_id: str | None = None,
+    *,
+    fresh_after: float,
 ) -> Upstream:
+    """Both as read after `fresh_after`, the arrival of the event that asks."""
     account, customer = await asyncio.gather(
-        anva.account_for_dossier(dossier_number),
-        find_portal_customer(directory, dossier_number, portal_customer_id),
+        anva.account_for_dossier(dossier_number, fresh_after=fresh_after),
+        find_portal_customer(
+            directory, dossier_number, portal_customer_id, fresh_after=fresh_after
+        ),
     )
     return Upstream(account, customer)
 
@@ -90,7 +99,13 @@ async def resolve_customer(
 async def sync_customer(context: SyncContext, event: CustomerChanged) -> Synced:
     """Make the dossier hold the customer as ANVA and the portal know it now."""
     number = event.dossierNumber
-    upstream = await resolve_customer(context.anva, context.portal, number, event.portalCustomerId)
+    upstream = await resolve_customer(
+        context.anva,
+        context.portal,
+        number,
+        event.portalCustomerId,
+        fresh_after=context.event.arrived,
+    )
     desired = desired_customer(number, upstream.account, upstream.portal)
     async with context.owned(number):
         applied = await sync_dossier(context, desired, portal=_located(context, upstream.portal))
@@ -107,7 +122,11 @@ async def resolved_customer(
     context: SyncContext, dossier_number: str, portal_customer_id: str | None = None
 ) -> DesiredCustomer:
     upstream = await resolve_customer(
-        context.anva, context.portal, dossier_number, portal_customer_id
+        context.anva,
+        context.portal,
+        dossier_number,
+        portal_customer_id,
+        fresh_after=context.event.arrived,
     )
     return desired_customer(dossier_number, upstream.account, upstream.portal)
 

@@ -215,7 +215,7 @@ async def planned(
         "searching again",
         dossier_id=known.current.id,
     )
-    await context.memory.forget(dossier_number)
+    await context.memory.forget(dossier_number, context.event)
     known = await known_dossier(context, dossier_number, kind, trust=False)
     wanted, steps = await planner(known)
     return known, wanted, steps
@@ -240,7 +240,7 @@ async def applied_and_remembered(
     """
     check_lengths(steps, origins)
     if steps:
-        await context.memory.before_writes(wanted.dossier_number)
+        await context.memory.before_writes(wanted.dossier_number, context.event)
     try:
         start = Applied.on(known.current, confirmed=known.confirmed)
         applied = await apply_plan(context.elements, steps, start)

@@ -134,9 +134,12 @@ class FormChanges:
 async def sync_form(context: SyncContext, event: FormSubmitted) -> Synced:
     """Apply the submitted fields; the record names the fields the form ignored."""
     changes = FormChanges.from_fields(event.fields)
-    number, customer = await linked_customer(context.portal, event.customerId)
+    fresh_after = context.event.arrived
+    number, customer = await linked_customer(
+        context.portal, event.customerId, fresh_after=fresh_after
+    )
     structlog.contextvars.bind_contextvars(dossier_number=number)
-    account = await context.anva.account_for_dossier(number)
+    account = await context.anva.account_for_dossier(number, fresh_after=fresh_after)
     base = desired_customer(number, account, customer)
     wanted = replace(base, adres=None, email=changes.email, phone=changes.phone)
 

@@ -68,7 +68,9 @@ class Prefill:
     async def prefill(self, customer_id: str) -> dict[str, str]:
         """The known, non-empty prefill fields; raises `CustomerNotFound` for an unknown customer."""
         context = self._context
-        number, customer = await linked_customer(context.portal, customer_id)
+        number, customer = await linked_customer(
+            context.portal, customer_id, fresh_after=context.event.arrived
+        )
         values = _portal_fields(customer)
         record = context.memory.get(number)
         if record is not None:

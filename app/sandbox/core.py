@@ -37,6 +37,7 @@ from app.settings import (
     TracingSettings,
 )
 from app.state.memory import DossierMemory
+from app.ticket import Ticket
 from app.wiring import build_pipeline
 
 ANVA_TOKEN = "anva-token"
@@ -86,9 +87,14 @@ class Core:
         """Sample customer `index` of the seed, in ANVA and the portal."""
         return seed_customer(self.anva, self.portal, index)
 
-    async def handle(self, event_type: EventType, data: dict[str, Any]) -> Outcome:
-        """One event through the outcome ladder, as the consumer hands it over."""
-        return await self.service.handle(input_event_bytes(event_type, data), key="test")
+    async def handle(
+        self, event_type: EventType, data: dict[str, Any], ticket: Ticket | None = None
+    ) -> Outcome:
+        """One event through the outcome ladder, as the consumer hands it over (on `ticket`,
+        as the consumer makes one; without it as work outside an event)."""
+        return await self.service.handle(
+            input_event_bytes(event_type, data), key="test", ticket=ticket
+        )
 
     def dossier(self, dossier_number: str) -> dict[str, Any]:
         """The one dossier Elements holds with this relatienummer, everything in it."""

@@ -2,8 +2,8 @@
 
 The consumer already orders messages per Kafka key, but a form (keyed by portal customer
 id) and a customer event (keyed by dossier number) can name the same dossier.
-`waiting` wraps the wait for a lock someone else holds: a live event that waits there
-must not keep a backfill holding it from its Elements requests (see `LiveWork`).
+A holder's `waiting` wraps its wait for a lock someone else holds: a live event that waits
+there must not keep a backfill holding it from its Elements requests (see `LiveWork`).
 """
 
 from __future__ import annotations
@@ -16,19 +16,18 @@ from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 class KeyedLocks:
     """One lock per key, dropped when nobody holds or waits for it."""
 
-    def __init__(
-        self, *, waiting: Callable[[], AbstractContextManager[None]] = nullcontext
-    ) -> None:
+    def __init__(self) -> None:
         self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
-        self._waiting = waiting
 
     @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+    async def hold(
+        self, key: Hashable, *, waiting: Callable[[], AbstractContextManager[None]] = nullcontext
+    ) -> AsyncIterator[None]:
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
         try:
             if lock.locked():
-                with self._waiting():
+                with waiting():
                     await lock.acquire()
             else:
                 await lock.acquire()

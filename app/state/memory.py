@@ -30,8 +30,8 @@ import structlog
 from pydantic import ValidationError
 
 from app.errors import StateUnavailable
-from app.handover import checkpoint
 from app.state.record import RECORD_VERSION, DossierRecord
+from app.ticket import Ticket
 
 log = structlog.get_logger(__name__)
 
@@ -179,26 +179,27 @@ class DossierMemory:
                 return
             await asyncio.sleep(CATCH_UP_POLL_S)
 
-    async def forget(self, dossier_number: str) -> None:
+    async def forget(self, dossier_number: str, ticket: Ticket) -> None:
         """An id the record holds is gone from Elements, or names another dossier now:
         durably mark the record unread and drop the klant and contracts it locates, so the
         next sync, here or on another replica, searches Elements again."""
         record = self.get(dossier_number)
         if record is not None and (record.read_at > 0 or record.contracts or record.klant):
             forgotten: dict[str, object] = {"contracts": {}, "klant": None, "standaard_adres": None}
-            await self.keep_before_writes(record.unread().model_copy(update=forgotten))
+            await self.keep_before_writes(record.unread().model_copy(update=forgotten), ticket)
 
-    async def before_writes(self, dossier_number: str) -> None:
+    async def before_writes(self, dossier_number: str, ticket: Ticket) -> None:
         """Durably mark the record unread before Elements is written to under it."""
         record = self.get(dossier_number)
         if record is not None and record.read_at > 0:
-            await self.keep_before_writes(record.unread())
+            await self.keep_before_writes(record.unread(), ticket)
 
-    async def keep_before_writes(self, record: DossierRecord) -> None:
+    async def keep_before_writes(self, record: DossierRecord, ticket: Ticket) -> None:
         """Keep `record` once Kafka took it: a write to Elements waits for this. A step
-        boundary (`app.handover`): an event whose partition was taken away stops here; a
-        record of what Elements acknowledged (`remember`) is never stopped."""
-        checkpoint()
+        boundary of the ticket's event (`app.handover`): an event whose partition was taken
+        away stops here; a record of what Elements acknowledged (`remember`) is never
+        stopped."""
+        ticket.checkpoint()
         number = record.dossier_number
         value = await self._owned(record)
         try:

@@ -24,10 +24,16 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 
 from app.errors import OwnershipLost
 from app.state.locks import KeyedLocks
 from app.state.redis_leases import Lease, RedisLeases
+from app.ticket import Priority
+
+
+def _no_step_aside(priority: Priority) -> AbstractContextManager[None]:
+    return nullcontext()
 
 
 @dataclass(frozen=True)
@@ -43,23 +49,25 @@ class DossierOwners:
         self,
         *,
         leases: RedisLeases | None = None,
-        waiting: Callable[[], AbstractContextManager[None]] = nullcontext,
+        waiting: Callable[[Priority], AbstractContextManager[None]] = _no_step_aside,
     ) -> None:
-        """`waiting` wraps a wait for a dossier someone else holds (see `KeyedLocks`)."""
-        self._local = KeyedLocks(waiting=waiting)
+        """`waiting` wraps a wait, at the holder's priority, for a dossier someone else holds
+        (see `KeyedLocks`)."""
+        self._local = KeyedLocks()
         self._leases = leases
         self._waiting = waiting
         self._held: dict[str, Lease] = {}
 
     @asynccontextmanager
-    async def hold(self, dossier_number: str) -> AsyncIterator[Owned]:
+    async def hold(self, dossier_number: str, priority: Priority) -> AsyncIterator[Owned]:
         """Own the dossier for the block: no other sync of it runs meanwhile, here or in
         any other replica."""
-        async with self._local.hold(dossier_number):
+        waiting = partial(self._waiting, priority)
+        async with self._local.hold(dossier_number, waiting=waiting):
             if self._leases is None:
                 yield Owned()
                 return
-            with self._waiting():
+            with waiting():
                 lease = await self._leases.acquire(dossier_number)
             self._held[dossier_number] = lease
             try:

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from app.clients.anva import AnvaClient, dossier_numbers
+from app.clients.shared_read import loop_time
 from app.errors import UnreadableRecord, UpstreamUnavailable
 from app.sandbox.simulators.anva import AnvaSimulator
 
@@ -75,9 +76,9 @@ async def test_accounts_with_empty_null_or_numeric_dossiers_do_not_hide_the_othe
     anva.add_account_record({"id": 4, "lastName": "Getal", "dossiers": {"301": 100777}})
     anva.add_account_record({"id": 5, "lastName": "Lijst", "dossiers": ["100888"]})
 
-    jansen = await client.account_for_dossier("100234")
-    getal = await client.account_for_dossier("100777")
-    lijst = await client.account_for_dossier("100888")
+    jansen = await client.account_for_dossier("100234", fresh_after=loop_time())
+    getal = await client.account_for_dossier("100777", fresh_after=loop_time())
+    lijst = await client.account_for_dossier("100888", fresh_after=loop_time())
 
     assert jansen is not None and jansen.lastName == "Jansen"
     assert getal is not None and (getal.id, getal.dossiers) == ("4", {"301": "100777"})
@@ -100,7 +101,7 @@ async def test_an_account_with_extra_nested_fields_is_read(
         }
     )
 
-    account = await client.account_for_dossier("100600")
+    account = await client.account_for_dossier("100600", fresh_after=loop_time())
 
     assert account is not None
     assert (account.firstName, account.lastName, account.groupIds) == ("Lotte", "Bakker", [])
@@ -113,9 +114,9 @@ async def test_an_unreadable_account_fails_only_its_own_dossier_naming_the_field
         {"id": 7, "firstName": {"nl": "Kees"}, "lastName": "Dijk", "dossiers": {"301": "100700"}}
     )
 
-    other = await client.account_for_dossier("100234")
+    other = await client.account_for_dossier("100234", fresh_after=loop_time())
     with pytest.raises(UnreadableRecord) as raised:
-        await client.account_for_dossier("100700")
+        await client.account_for_dossier("100700", fresh_after=loop_time())
 
     assert other is not None and other.lastName == "Jansen"
     assert (

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from app.clients.freshness import EVENT_ARRIVED
 from app.events import input_event_bytes
 from app.pipeline.coalesce import RecentSyncs, ServedBy
 from app.sandbox.core import Core
 from app.service import Outcome
+from app.ticket import Ticket
 
 
 def test_a_sync_serves_only_events_that_arrived_before_its_reads_started() -> None:
@@ -48,19 +48,24 @@ async def test_an_event_queued_behind_a_sync_of_its_dossier_gets_its_own_result_
     data = {"dossierNumber": customer.dossier_number}
     loop = asyncio.get_running_loop()
     queued_at = loop.time()
-    EVENT_ARRIVED.set(loop.time())
+    ticket = Ticket(loop.time())
     first = await core.service.handle(
-        input_event_bytes("customer.changed", data, event_id="evt-1"), arrived=queued_at
+        input_event_bytes("customer.changed", data, event_id="evt-1"),
+        arrived=queued_at,
+        ticket=ticket,
     )
     anva_seen = len(core.anva.requests)
 
     second = await core.service.handle(
-        input_event_bytes("customer.changed", data, event_id="evt-2"), arrived=queued_at
+        input_event_bytes("customer.changed", data, event_id="evt-2"),
+        arrived=queued_at,
+        ticket=ticket,
     )
     anva_after_served = len(core.anva.requests)
-    EVENT_ARRIVED.set(loop.time())
     later = await core.service.handle(
-        input_event_bytes("customer.changed", data, event_id="evt-3"), arrived=loop.time()
+        input_event_bytes("customer.changed", data, event_id="evt-3"),
+        arrived=loop.time(),
+        ticket=Ticket(loop.time()),
     )
 
     assert first.result.data.status == second.result.data.status == "succeeded"
@@ -77,14 +82,16 @@ async def test_an_event_with_another_hint_than_the_serving_sync_syncs_itself(cor
     customer = core.seed(0)
     loop = asyncio.get_running_loop()
     queued_at = loop.time()
-    EVENT_ARRIVED.set(loop.time())
+    ticket = Ticket(loop.time())
 
     async def handle(event_id: str, hint: str | None) -> Outcome:
         data = {"dossierNumber": customer.dossier_number}
         if hint is not None:
             data["portalCustomerId"] = hint
         return await core.service.handle(
-            input_event_bytes("customer.changed", data, event_id=event_id), arrived=queued_at
+            input_event_bytes("customer.changed", data, event_id=event_id),
+            arrived=queued_at,
+            ticket=ticket,
         )
 
     await handle("evt-1", None)

@@ -19,12 +19,12 @@ from pydantic import SecretStr
 
 from app.clients.limiter import ElementsLimiter
 from app.events import ResultData, ResultEvent
-from app.handover import pause
 from app.kafka.consumer import EventConsumer
 from app.kafka.handover import HandoverRecord, HandoverRecords, handover_key
 from app.metrics import Metrics
 from app.service import Outcome
 from app.settings import AnvaSettings, ElementsSettings, KafkaSettings, PortalSettings, Settings
+from app.ticket import Ticket
 
 GROUP = "elements-sync-test"
 TOPIC = "customer-events"
@@ -59,15 +59,17 @@ class Service:
         self.handled: list[int] = []
         self.answer = asyncio.Event()
 
-    async def handle(self, raw: bytes, *, key: str | None, arrived: float) -> Outcome:
+    async def handle(
+        self, raw: bytes, *, key: str | None, arrived: float, ticket: Ticket
+    ) -> Outcome:
         offset = int(json.loads(raw)["offset"])
         self.handled.append(offset)
         what = json.loads(raw)["does"]
         if what == "waits":
-            await pause(3600)
+            await ticket.pause(3600)
         elif what == "in-request":
             await self.answer.wait()
-            await pause(3600)
+            await ticket.pause(3600)
         return Outcome(
             ResultEvent(data=ResultData(eventId=str(offset), eventType=None, status="succeeded"))
         )

@@ -110,7 +110,7 @@ async def test_token_is_renewed_with_the_refresh_grant_near_expiry(setup: Setup)
 async def test_a_401_re_authenticates_once_and_repeats_the_request(setup: Setup) -> None:
     await setup.client.find_dossiers(relatienummer="1")
     setup.clock.now += 3600  # the server expires it; our margin thinks it is still young
-    setup.client._token.renew_at = setup.clock.now + 100  # type: ignore[union-attr]
+    setup.client._tokens.token.renew_at = setup.clock.now + 100  # type: ignore[union-attr]
 
     assert await setup.client.find_dossiers(relatienummer="1") == []
     statuses = [r.status for r in setup.sim.requests if r.path.startswith("/api")]

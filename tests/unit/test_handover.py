@@ -5,7 +5,7 @@ the budget — never in the middle of a request, and never with a result."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import date
 from typing import Any, TypeVar
 
@@ -14,25 +14,25 @@ import pytest
 
 from app.clients.limiter import ElementsLimiter
 from app.errors import UpstreamUnavailable
-from app.handover import HANDOVER, HandedOver, Handover, pause
+from app.handover import HandedOver, Handover
 from app.retry import retrying
 from app.sandbox.core import Core
 from app.settings import RetrySettings
 from app.state.memory import DossierMemory
 from app.state.record import DossierRecord
-from tests.unit.test_limiter import fake_clock
+from app.ticket import Ticket
+from tests.unit.test_limiter import LIVE, fake_clock
 
 T = TypeVar("T")
 
 
-def for_event(handover: Handover, work: Callable[[], Awaitable[T]]) -> asyncio.Task[T]:
-    """Run `work` in a task of its own with `handover`, as the consumer runs each event."""
-
-    async def run() -> T:
-        HANDOVER.set(handover)
-        return await work()
-
-    return asyncio.create_task(run())
+def for_event(
+    handover: Handover, work: Callable[[Ticket], Coroutine[Any, Any, T]]
+) -> asyncio.Task[T]:
+    """Run `work` in a task of its own on a ticket with `handover`, as the consumer runs each
+    event."""
+    arrived = asyncio.get_running_loop().time()
+    return asyncio.create_task(work(Ticket(arrived, handover=handover)))
 
 
 def test_a_checkpoint_raises_only_once_the_stop_was_requested() -> None:
@@ -53,7 +53,7 @@ def test_handed_over_passes_every_except_exception() -> None:
 @fake_clock
 async def test_a_backoff_ends_when_the_event_is_handed_over() -> None:
     handover = Handover("p")
-    sleeping = for_event(handover, lambda: pause(3600))
+    sleeping = for_event(handover, lambda ticket: ticket.pause(3600))
     await asyncio.sleep(1)
 
     handover.request()
@@ -68,9 +68,9 @@ async def test_the_retry_ladder_backs_off_no_longer_once_the_event_is_handed_ove
     attempts = 0
     policy = RetrySettings(max_outage_s=3600, initial_backoff_s=600, max_backoff_s=600)
 
-    async def always_unreachable() -> None:
+    async def always_unreachable(ticket: Ticket) -> None:
         nonlocal attempts
-        async for attempt in retrying(policy):
+        async for attempt in retrying(policy, ticket):
             with attempt:
                 attempts += 1
                 raise UpstreamUnavailable("down")
@@ -92,7 +92,7 @@ def limiter(**kwargs: Any) -> ElementsLimiter:
 @fake_clock
 async def test_an_acquire_waiting_for_a_slot_ends_on_the_handover_and_counts_nothing() -> None:
     gate = limiter()
-    await gate.acquire()  # the slot of this second is taken
+    await gate.acquire(LIVE)  # the slot of this second is taken
     handover = Handover("p")
     waiting = for_event(handover, gate.acquire)
     await asyncio.sleep(0.3)
@@ -105,7 +105,7 @@ async def test_an_acquire_waiting_for_a_slot_ends_on_the_handover_and_counts_not
     assert gate.slots.used_today == 1
     loop = asyncio.get_running_loop()
     before = loop.time()
-    await gate.acquire()
+    await gate.acquire(LIVE)
     assert loop.time() - before <= 0.7 + 1e-6, "the next slot is not held back by the stopped one"
 
 
@@ -114,10 +114,10 @@ async def test_a_granted_slot_is_used_and_the_next_acquire_stops() -> None:
     gate = limiter()
     handover = Handover("p")
 
-    async def two_requests() -> None:
-        await gate.acquire()
+    async def two_requests(ticket: Ticket) -> None:
+        await gate.acquire(ticket)
         handover.request()  # comes while the first request is in flight
-        await gate.acquire()
+        await gate.acquire(ticket)
 
     with pytest.raises(HandedOver):
         await for_event(handover, two_requests)
@@ -127,7 +127,7 @@ async def test_a_granted_slot_is_used_and_the_next_acquire_stops() -> None:
 @fake_clock
 async def test_the_wait_for_the_daily_budget_ends_on_the_handover() -> None:
     gate = limiter(daily_limit=1, today=lambda: date(2025, 3, 1), budget_poll_s=60)
-    await gate.acquire()
+    await gate.acquire(LIVE)
     handover = Handover("p")
     waiting = for_event(handover, gate.wait_for_budget)
     await asyncio.sleep(120)
@@ -148,9 +148,10 @@ async def test_an_elements_request_in_flight_is_answered_and_the_next_one_is_nev
     handover = Handover("p")
     answered: list[int] = []
 
-    async def two_searches() -> None:
-        answered.append(len(await elements.find_dossiers(relatienummer="100000")))
-        await elements.find_dossiers(relatienummer="100001")
+    async def two_searches(ticket: Ticket) -> None:
+        on_ticket = elements.for_event(ticket)
+        answered.append(len(await on_ticket.find_dossiers(relatienummer="100000")))
+        await on_ticket.find_dossiers(relatienummer="100001")
 
     searching = for_event(handover, two_searches)
     await asyncio.sleep(0.1)
@@ -180,10 +181,12 @@ async def test_a_handed_over_event_writes_no_record_ahead_of_writes_but_records_
     with pytest.raises(HandedOver):
         await for_event(
             handover,
-            lambda: memory.keep_before_writes(DossierRecord(dossier_number="1", dossier_id=2)),
+            lambda ticket: memory.keep_before_writes(
+                DossierRecord(dossier_number="1", dossier_id=2), ticket
+            ),
         )
     await for_event(
-        handover, lambda: memory.remember(DossierRecord(dossier_number="2", dossier_id=3))
+        handover, lambda _: memory.remember(DossierRecord(dossier_number="2", dossier_id=3))
     )
 
     assert saved == ["2"], "what Elements acknowledged is recorded, whatever the handover"
@@ -211,9 +214,10 @@ async def test_an_event_stopped_between_two_writes_leaves_its_dossier_record_unr
     with pytest.raises(HandedOver):
         await for_event(
             handover,
-            lambda: core.handle(
+            lambda ticket: core.handle(
                 "form.submitted",
                 {"customerId": customer.portal_id, "formId": "frm_contact", "fields": fields},
+                ticket,
             ),
         )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
+from functools import partial
 from typing import TypeVar
 
 import pytest
@@ -24,10 +25,19 @@ from aiolimiter import AsyncLimiter
 
 from app.clients.limiter import ElementsLimiter, request_spacing_s
 from app.errors import DailyBudgetExhausted
+from app.ticket import Ticket
 
 DAY = date(2025, 3, 1)
 
 Acquire = Callable[[], Awaitable[object]]
+
+LIVE = Ticket(arrived=0.0)
+"""A live event's ticket, never handed over (the limiter does not look at arrivals)."""
+
+
+def live(gate: ElementsLimiter) -> Acquire:
+    """`gate.acquire` for a live event."""
+    return partial(gate.acquire, LIVE)
 
 
 def max_in_window(times: list[float], window_s: float) -> int:
@@ -102,7 +112,7 @@ def test_max_in_window_counts_grants_in_half_open_window(times: list[float], exp
 async def test_burst_of_30_concurrent_acquirers_never_exceeds_rate_in_any_second(
     rate: int, margin_s: float
 ) -> None:
-    times = await burst(limiter(rate, margin_s).acquire, 30)
+    times = await burst(live(limiter(rate, margin_s)), 30)
     assert len(times) == 30
     assert max_in_window(times, 1.0) <= rate
 
@@ -113,23 +123,23 @@ async def test_burst_after_idle_spell_never_exceeds_rate_in_any_second(
     rate: int, margin_s: float
 ) -> None:
     gate = limiter(rate, margin_s)
-    times = await one_by_one(gate.acquire, 3)
+    times = await one_by_one(live(gate), 3)
     await asyncio.sleep(10)
-    times += await burst(gate.acquire, 30)
+    times += await burst(live(gate), 30)
     await asyncio.sleep(2.5)
-    times += await burst(gate.acquire, 12)
+    times += await burst(live(gate), 12)
     assert max_in_window(times, 1.0) <= rate
 
 
 @fake_clock
 async def test_sequential_acquirers_never_exceed_rate_in_any_second() -> None:
-    assert max_in_window(await one_by_one(limiter(4).acquire, 25), 1.0) <= 4
+    assert max_in_window(await one_by_one(live(limiter(4)), 25), 1.0) <= 4
 
 
 @fake_clock
 async def test_burst_is_spaced_evenly_by_request_spacing() -> None:
     """No slack either: 30 grants at 8/s take exactly 29 spacings."""
-    times = await burst(limiter(8).acquire, 30)
+    times = await burst(live(limiter(8)), 30)
     assert max(times) - min(times) == 29 * request_spacing_s(8, margin_s=0)
 
 
@@ -147,9 +157,9 @@ async def test_naive_aiolimiter_does_violate_the_rolling_window_after_idle() -> 
 async def test_production_margin_never_exceeds_rate_in_any_second_on_real_clock() -> None:
     """Rate 50 with the default 0.05 margin: 21 ms spacing, ~1.2 s of real time."""
     gate = ElementsLimiter(rate_per_s=50, daily_limit=10_000)
-    times = await burst(gate.acquire, 1)
+    times = await burst(live(gate), 1)
     await asyncio.sleep(0.1)
-    times += await burst(gate.acquire, 55)
+    times += await burst(live(gate), 55)
     assert max_in_window(times, 1.0) <= 50
 
 
@@ -165,10 +175,10 @@ async def test_a_request_that_goes_out_late_pushes_the_next_one_a_spacing_after_
     gate = limiter(rate=4)
     loop = asyncio.get_running_loop()
 
-    await gate.acquire()
+    await gate.acquire(LIVE)
     await asyncio.sleep(0.1)  # the first request waited for its connection
     await gate.sent()
-    await gate.acquire()
+    await gate.acquire(LIVE)
 
     assert loop.time() == pytest.approx(0.1 + 0.25)
 
@@ -180,7 +190,7 @@ async def test_arrivals_never_exceed_the_rate_when_the_first_request_goes_out_la
     arrivals: list[float] = []
 
     async def request(index: int) -> None:
-        await gate.acquire()
+        await gate.acquire(LIVE)
         if index == 0:
             await asyncio.sleep(0.1)  # opening the first connection
         await gate.sent()
@@ -194,7 +204,7 @@ async def test_arrivals_never_exceed_the_rate_when_the_first_request_goes_out_la
 @fake_clock
 async def test_acquire_reports_the_seconds_waited() -> None:
     gate = limiter(4)
-    assert [await gate.acquire(), await gate.acquire()] == [0, 0.25]
+    assert [await gate.acquire(LIVE), await gate.acquire(LIVE)] == [0, 0.25]
     assert gate.remaining_today == 10_000 - 2
 
 
@@ -224,9 +234,9 @@ def budgeted(daily_limit: int) -> tuple[ElementsLimiter, Calendar]:
 @fake_clock
 async def test_daily_budget_raises_after_daily_limit_grants() -> None:
     gate, _ = budgeted(3)
-    await one_by_one(gate.acquire, 3)
+    await one_by_one(live(gate), 3)
     with pytest.raises(DailyBudgetExhausted):
-        await gate.acquire()
+        await gate.acquire(LIVE)
     assert gate.remaining_today == 0
 
 
@@ -235,7 +245,7 @@ async def test_remaining_today_counts_down() -> None:
     gate, _ = budgeted(3)
     remaining = [gate.remaining_today]
     for _ in range(3):
-        await gate.acquire()
+        await gate.acquire(LIVE)
         remaining.append(gate.remaining_today)
     assert remaining == [3, 2, 1, 0]
 
@@ -243,30 +253,30 @@ async def test_remaining_today_counts_down() -> None:
 @fake_clock
 async def test_daily_budget_resets_on_the_next_date() -> None:
     gate, calendar = budgeted(2)
-    await one_by_one(gate.acquire, 2)
+    await one_by_one(live(gate), 2)
     calendar.next_day()
     assert gate.remaining_today == 2
-    await gate.acquire()
+    await gate.acquire(LIVE)
     assert gate.remaining_today == 1
 
 
 @fake_clock
 async def test_exhaust_spends_the_rest_of_the_day() -> None:
     gate, calendar = budgeted(100)
-    await gate.acquire()
+    await gate.acquire(LIVE)
     gate.exhaust()
     assert gate.remaining_today == 0
     with pytest.raises(DailyBudgetExhausted):
-        await gate.acquire()
+        await gate.acquire(LIVE)
     calendar.next_day()
     assert gate.remaining_today == 100
-    await gate.acquire()
+    await gate.acquire(LIVE)
 
 
 async def cancel_a_waiter(gate: ElementsLimiter, before_cancel: Callable[[], None]) -> None:
     """Grant one, leave a second acquirer waiting, run `before_cancel`, cancel the waiter."""
-    await gate.acquire()
-    waiting = asyncio.create_task(gate.acquire())
+    await gate.acquire(LIVE)
+    waiting = asyncio.create_task(gate.acquire(LIVE))
     await asyncio.sleep(0)
     before_cancel()
     waiting.cancel()

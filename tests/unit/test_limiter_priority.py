@@ -5,16 +5,19 @@ test_limiter.py for why the spacing is 0.25 s there)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from datetime import date, timedelta
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 import pytest
 
-from app.clients.limiter import PRIORITY, ElementsLimiter, Priority
+from app.clients.limiter import ElementsLimiter
 from app.errors import BackfillReserveReached, DailyBudgetExhausted
 from app.state.locks import KeyedLocks
-from tests.unit.test_limiter import fake_clock
+from app.ticket import Priority, Ticket
+from tests.unit.test_limiter import LIVE, fake_clock
 
 DAY = date(2025, 3, 1)
 T = TypeVar("T")
@@ -25,21 +28,17 @@ def limiter(**kwargs: object) -> ElementsLimiter:
     return ElementsLimiter(**{**options, **kwargs})  # type: ignore[arg-type]
 
 
-def at(priority: Priority, work: Callable[[], Awaitable[T]]) -> asyncio.Task[T]:
-    """Run `work` in a task of its own at `priority`, as the consumer runs each message."""
-
-    async def run() -> T:
-        PRIORITY.set(priority)
-        return await work()
-
-    return asyncio.create_task(run())
+def at(priority: Priority, work: Callable[[Ticket], Coroutine[Any, Any, T]]) -> asyncio.Task[T]:
+    """Run `work` in a task of its own on a ticket of `priority`, as the consumer runs each
+    message."""
+    return asyncio.create_task(work(Ticket(0.0, priority)))
 
 
 def granted_at(
     gate: ElementsLimiter, log: list[tuple[str, float]], name: str
-) -> Callable[[], Awaitable[None]]:
-    async def acquire() -> None:
-        await gate.acquire()
+) -> Callable[[Ticket], Coroutine[Any, Any, None]]:
+    async def acquire(ticket: Ticket) -> None:
+        await gate.acquire(ticket)
         log.append((name, asyncio.get_running_loop().time()))
 
     return acquire
@@ -82,7 +81,7 @@ async def test_a_backfill_waiting_for_its_turn_gives_way_to_a_live_event_started
     """It queued for the turn while no live event ran; by the time it holds the turn one does."""
     gate = limiter()
     log: list[tuple[str, float]] = []
-    await gate.acquire()  # an earlier request: the next turn is 0.25 s away
+    await gate.acquire(LIVE)  # an earlier request: the next turn is 0.25 s away
     first = at("live", granted_at(gate, log, "token"))  # holds the turn until 0.25
     await asyncio.sleep(0)
     backfill = at("backfill", granted_at(gate, log, "backfill"))
@@ -105,21 +104,24 @@ async def test_a_live_event_waiting_for_a_dossier_a_backfill_holds_lets_the_back
     """A form names the dossier a backfill is syncing: the form waits for the dossier, the
     backfill must not wait for the form."""
     gate = limiter()
-    locks = KeyedLocks(waiting=gate.live.stepped_aside)
+    locks = KeyedLocks()
     holding = asyncio.Event()
 
-    async def backfill() -> None:
-        async with locks.hold("100001"):
+    def dossier(ticket: Ticket) -> AbstractAsyncContextManager[None]:
+        return locks.hold("100001", waiting=partial(gate.live.stepped_aside, ticket.priority))
+
+    async def backfill(ticket: Ticket) -> None:
+        async with dossier(ticket):
             holding.set()
             await asyncio.sleep(1)  # reading ANVA and the portal
-            await gate.acquire()
+            await gate.acquire(ticket)
 
-    async def live_form() -> None:
+    async def live_form(ticket: Ticket) -> None:
         gate.live.started()
         try:
             await holding.wait()
-            async with locks.hold("100001"):
-                await gate.acquire()
+            async with dossier(ticket):
+                await gate.acquire(ticket)
         finally:
             gate.live.finished()
 
@@ -150,7 +152,7 @@ async def test_a_backfill_at_the_reserve_waits_for_the_next_day_while_live_does_
     today = [DAY]
     gate = limiter(daily_limit=10, backfill_reserve=0.5, today=lambda: today[0], budget_poll_s=60)
     for _ in range(5):
-        await gate.acquire()
+        await gate.acquire(LIVE)
 
     await asyncio.wait_for(at("live", gate.wait_for_budget), 1)
     backfill_waits = at("backfill", gate.wait_for_budget)

@@ -57,7 +57,7 @@ async def test_a_dossier_deleted_by_hand_found_by_search_fails_klantdossier_dele
     deleted = core.dossier(customer.dossier_number)["id"]
     core.elements.delete_dossier(deleted)
     core.context.memory.load([])
-    await core.context.memory.forget(customer.dossier_number)
+    await core.context.memory.forget(customer.dossier_number, core.context.event)
     writes_before = len(core.writes())
 
     outcome = await core.handle("customer.changed", {"dossierNumber": customer.dossier_number})

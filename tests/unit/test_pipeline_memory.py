@@ -14,6 +14,7 @@ from app.sandbox.core import FAST_RETRY, Core, running_core
 from app.service import SyncService
 from app.state.memory import DossierMemory
 from app.state.record import RECORD_VERSION, DossierRecord
+from app.ticket import Ticket
 
 
 @dataclass
@@ -215,7 +216,7 @@ async def test_a_404_under_a_remembered_id_is_forgotten_durably() -> None:
         [("100", as_written(DossierRecord(dossier_number="100", dossier_id=1, read_at=clock.now)))]
     )
 
-    await memory.forget("100")
+    await memory.forget("100", Ticket.outside_event())
 
     ((number, value),) = saved
     written = DossierRecord.model_validate_json(value)

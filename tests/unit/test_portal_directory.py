@@ -14,8 +14,8 @@ import pytest
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
-from app.clients.freshness import EVENT_ARRIVED
 from app.clients.portal import PortalClient, PortalCustomer, PortalDirectory
+from app.clients.shared_read import loop_time
 from app.pipeline.customer import find_portal_customer
 from app.pipeline.customer_plan import DossierDefaults, desired_customer, plan_customer
 from app.sandbox.simulators.portal import PortalSimulator
@@ -82,9 +82,9 @@ async def test_listing_goes_by_page_number_until_next_page_url_is_null(setup: Se
 async def test_first_lookup_builds_the_locators_then_each_lookup_reads_one_page(
     setup: Setup,
 ) -> None:
-    first = await setup.directory.by_dossier_number("104")
+    first = await setup.directory.by_dossier_number("104", fresh_after=loop_time())
     reads_after_first = setup.page_reads()
-    second = await setup.directory.by_id("cst_1")
+    second = await setup.directory.by_id("cst_1", fresh_after=loop_time())
 
     assert first is not None and first.id == "cst_4"
     assert second is not None and second.companyName == "Company 1"
@@ -94,10 +94,10 @@ async def test_first_lookup_builds_the_locators_then_each_lookup_reads_one_page(
 
 
 async def test_lookup_returns_the_current_state_not_a_cached_copy(setup: Setup) -> None:
-    await setup.directory.by_dossier_number("101")
+    await setup.directory.by_dossier_number("101", fresh_after=loop_time())
     setup.sim.update_customer("cst_1", primaryEmail="new@example.nl")
 
-    found = await setup.directory.by_dossier_number("101")
+    found = await setup.directory.by_dossier_number("101", fresh_after=loop_time())
 
     assert found is not None and found.primaryEmail == "new@example.nl"
 
@@ -105,7 +105,7 @@ async def test_lookup_returns_the_current_state_not_a_cached_copy(setup: Setup) 
 async def test_a_learned_locator_costs_one_page_read_without_any_index(setup: Setup) -> None:
     setup.directory.learn("cst_4", "104", 3)
 
-    found = await setup.directory.by_dossier_number("104")
+    found = await setup.directory.by_dossier_number("104", fresh_after=loop_time())
 
     assert found is not None and found.id == "cst_4"
     assert [r.query for r in setup.sim.requests] == ["page=3"]
@@ -113,11 +113,11 @@ async def test_a_learned_locator_costs_one_page_read_without_any_index(setup: Se
 
 
 async def test_a_customer_shifted_by_a_deletion_is_found_on_the_page_before(setup: Setup) -> None:
-    await setup.directory.by_id("cst_2")
+    await setup.directory.by_id("cst_2", fresh_after=loop_time())
     setup.sim.remove_customer("cst_0")
     before = setup.page_reads()
 
-    found = await setup.directory.by_id("cst_2")
+    found = await setup.directory.by_id("cst_2", fresh_after=loop_time())
 
     assert found is not None and found.id == "cst_2"
     assert [r.query for r in setup.sim.requests[before:]] == ["page=2", "page=1"]
@@ -127,13 +127,13 @@ async def test_a_customer_shifted_by_a_deletion_is_found_on_the_page_before(setu
 async def test_a_new_customer_is_found_in_the_append_region_without_a_rebuild(
     setup: Setup,
 ) -> None:
-    await setup.directory.by_dossier_number("100")
+    await setup.directory.by_dossier_number("100", fresh_after=loop_time())
     for index in range(5, 10):
         add(setup.sim, index)
     before = setup.page_reads()
 
-    found = await setup.directory.by_dossier_number("109")
-    then = await setup.directory.by_dossier_number("108")
+    found = await setup.directory.by_dossier_number("109", fresh_after=loop_time())
+    then = await setup.directory.by_dossier_number("108", fresh_after=loop_time())
 
     assert found is not None and found.id == "cst_9"
     assert then is not None and then.id == "cst_8"
@@ -149,14 +149,14 @@ async def test_a_new_customer_is_found_in_the_append_region_without_a_rebuild(
 async def test_an_unknown_customer_costs_at_most_the_append_bound_then_the_last_page(
     setup: Setup,
 ) -> None:
-    await setup.directory.by_dossier_number("100")
+    await setup.directory.by_dossier_number("100", fresh_after=loop_time())
     for index in range(5, 9):
         add(setup.sim, index)
     before = setup.page_reads()
 
-    first = await setup.directory.by_dossier_number("999")
+    first = await setup.directory.by_dossier_number("999", fresh_after=loop_time())
     cost = setup.page_reads() - before
-    repeated = await setup.directory.by_dossier_number("999")
+    repeated = await setup.directory.by_dossier_number("999", fresh_after=loop_time())
 
     assert (first, repeated) == (None, None)
     assert cost == 3, "from the highest page seen (3) to the listing's end (5)"
@@ -167,12 +167,12 @@ async def test_an_unknown_customer_costs_at_most_the_append_bound_then_the_last_
 async def test_a_customer_added_after_its_miss_is_found_by_the_next_lookup_within_the_miss_ttl(
     setup: Setup,
 ) -> None:
-    await setup.directory.by_dossier_number("100")
-    missed = await setup.directory.by_dossier_number("999")
+    await setup.directory.by_dossier_number("100", fresh_after=loop_time())
+    missed = await setup.directory.by_dossier_number("999", fresh_after=loop_time())
     add(setup.sim, 899)  # dossier 999, appended to the last page
     before = setup.page_reads()
 
-    found = await setup.directory.by_dossier_number("999")
+    found = await setup.directory.by_dossier_number("999", fresh_after=loop_time())
 
     assert missed is None
     assert found is not None and found.id == "cst_899"
@@ -193,15 +193,15 @@ async def test_a_customer_the_portal_does_not_know_never_costs_the_whole_listing
         transport=httpx.ASGITransport(app=sim.app), base_url="http://portal/v1"
     ) as http:
         directory = PortalDirectory(PortalClient(http, SecretStr(TOKEN)), ttl_s=3600, clock=clock)
-        await directory.by_dossier_number("100")
+        await directory.by_dossier_number("100", fresh_after=loop_time())
         before = len(sim.requests)
         unknown = [str(900_000 + n) for n in range(50)]
 
         for number in [*unknown, *unknown]:
-            assert await directory.by_dossier_number(number) is None
+            assert await directory.by_dossier_number(number, fresh_after=loop_time()) is None
         clock.now += 301
         for number in unknown:
-            assert await directory.by_dossier_number(number) is None
+            assert await directory.by_dossier_number(number, fresh_after=loop_time()) is None
 
     reads = [r.query for r in sim.requests[before:]]
     assert len(reads) / 150 == 1.0, "one page read per lookup"
@@ -214,12 +214,12 @@ async def test_a_customer_moved_further_than_its_window_is_found_by_one_full_rea
 ) -> None:
     for index in range(5, 10):
         add(setup.sim, index)
-    await setup.directory.by_id("cst_7")
+    await setup.directory.by_id("cst_7", fresh_after=loop_time())
     for index in range(4):
         setup.sim.remove_customer(f"cst_{index}")  # cst_7 moves from page 4 to page 2
     builds = setup.directory.builds
 
-    found = await setup.directory.by_id("cst_7")
+    found = await setup.directory.by_id("cst_7", fresh_after=loop_time())
 
     assert found is not None and found.id == "cst_7", "not called unknown"
     assert setup.directory.builds == builds + 1
@@ -229,18 +229,18 @@ async def test_a_customer_moved_further_than_its_window_is_found_by_one_full_rea
 async def test_a_customer_gone_from_the_portal_costs_one_full_read_and_the_miss_spares_more(
     setup: Setup,
 ) -> None:
-    await setup.directory.by_id("cst_2")
+    await setup.directory.by_id("cst_2", fresh_after=loop_time())
     setup.sim.remove_customer("cst_2")
 
-    gone = await setup.directory.by_id("cst_2")
+    gone = await setup.directory.by_id("cst_2", fresh_after=loop_time())
     builds_after_miss = setup.directory.builds
     located_after_miss = setup.directory.page_of("cst_2")
     setup.directory.learn("cst_2", "102", 2)  # a stale locator, e.g. from durable memory
     before = setup.page_reads()
-    again = await setup.directory.by_id("cst_2")
+    again = await setup.directory.by_id("cst_2", fresh_after=loop_time())
     reads_within_ttl = [r.query for r in setup.sim.requests[before:]]
     setup.clock.now += 301
-    after_ttl = await setup.directory.by_id("cst_2")
+    after_ttl = await setup.directory.by_id("cst_2", fresh_after=loop_time())
 
     assert (gone, again, after_ttl) == (None, None, None)
     assert builds_after_miss == 2, "the first index, then one full read"
@@ -254,14 +254,13 @@ async def test_a_customer_gone_from_the_portal_costs_one_full_read_and_the_miss_
 async def test_a_burst_of_new_customers_past_the_bound_is_caught_up_once_for_all_events(
     setup: Setup,
 ) -> None:
-    await setup.directory.by_dossier_number("100")
+    await setup.directory.by_dossier_number("100", fresh_after=loop_time())
     for index in range(5, 21):
         add(setup.sim, index)
     before = setup.page_reads()
 
     async def event(dossier_number: str) -> PortalCustomer | None:
-        EVENT_ARRIVED.set(0.0)
-        return await setup.directory.by_dossier_number(dossier_number)
+        return await setup.directory.by_dossier_number(dossier_number, fresh_after=0.0)
 
     found = await asyncio.gather(*(event(str(100 + i)) for i in range(5, 21)))
 
@@ -275,10 +274,10 @@ async def test_after_deletions_the_append_region_steps_back_to_the_listings_end(
 ) -> None:
     setup.directory.learn("cst_gone", None, 9)
 
-    assert await setup.directory.by_id("cst_gone") is None
+    assert await setup.directory.by_id("cst_gone", fresh_after=loop_time()) is None
     add(setup.sim, 5)
     setup.clock.now += 301
-    found = await setup.directory.by_dossier_number("105")
+    found = await setup.directory.by_dossier_number("105", fresh_after=loop_time())
 
     assert found is not None and found.id == "cst_5"
 
@@ -288,7 +287,7 @@ async def test_a_miss_before_the_first_index_waits_for_the_build_started_at_star
 ) -> None:
     setup.directory.start()
     try:
-        found = await setup.directory.by_dossier_number("102")
+        found = await setup.directory.by_dossier_number("102", fresh_after=loop_time())
     finally:
         await setup.directory.stop()
 
@@ -302,8 +301,7 @@ async def test_concurrent_lookups_of_one_page_in_an_event_share_its_read(setup: 
     setup.directory.learn("cst_1", "101", 1)
 
     async def event(customer_id: str) -> PortalCustomer | None:
-        EVENT_ARRIVED.set(0.0)
-        return await setup.directory.by_id(customer_id)
+        return await setup.directory.by_id(customer_id, fresh_after=0.0)
 
     found = await asyncio.gather(event("cst_0"), event("cst_1"))
 
@@ -324,7 +322,7 @@ async def test_the_index_is_rebuilt_in_the_background_paced_not_on_a_lookups_pat
     await asyncio.sleep(1)
     first_build = [r.at for r in setup.sim.requests]
     await asyncio.sleep(99.2)
-    found = await directory.by_id("cst_0")
+    found = await directory.by_id("cst_0", fresh_after=loop_time())
     await asyncio.sleep(5)
     await directory.stop()
 
@@ -368,7 +366,7 @@ async def test_a_customer_moved_forward_by_a_deletion_during_a_rebuild_is_locate
         setup.client, lambda: setup.sim.remove_customer("cst_0"), change_at_s=100.7
     )
     before = setup.page_reads()
-    found = await directory.by_dossier_number("104")
+    found = await directory.by_dossier_number("104", fresh_after=loop_time())
 
     assert found is not None and found.id == "cst_4"
     assert [r.query for r in setup.sim.requests[before:]] == ["page=2"]
@@ -421,7 +419,7 @@ async def test_a_customer_moved_back_by_an_insertion_during_a_rebuild_is_still_f
             client, lambda: listing.insert(0, "cst_new"), change_at_s=100.7
         )
         before = len(listing.queries)
-        found = await directory.by_id("cst_5")
+        found = await directory.by_id("cst_5", fresh_after=loop_time())
 
     assert found is not None and found.id == "cst_5"
     assert listing.queries[before:] == ["page=3", "page=2", "page=4"], (
@@ -452,13 +450,13 @@ async def test_a_portal_customer_id_hint_is_used_only_when_it_is_linked_to_the_d
         integration_id="101",
     )
 
-    found = await find_portal_customer(setup.directory, "101", hint)
+    found = await find_portal_customer(setup.directory, "101", hint, fresh_after=loop_time())
 
     assert found is not None and found.id == "cst_1", why
 
 
 async def test_a_hint_that_is_the_dossiers_own_customer_is_used(setup: Setup) -> None:
-    found = await find_portal_customer(setup.directory, "104", "cst_4")
+    found = await find_portal_customer(setup.directory, "104", "cst_4", fresh_after=loop_time())
 
     assert found is not None and found.id == "cst_4"
 
@@ -540,7 +538,7 @@ async def test_a_customer_without_phone_or_email_is_synced_without_them() -> Non
 
     async with portal_answering([page]) as client:
         directory = PortalDirectory(client, ttl_s=300)
-        customer = await directory.by_dossier_number("100234")
+        customer = await directory.by_dossier_number("100234", fresh_after=loop_time())
     desired = desired_customer("100234", None, customer)
     steps = plan_customer(desired, None, DossierDefaults(kantoor_id=1, dossierstatus_id=1))
 

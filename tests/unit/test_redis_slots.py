@@ -19,13 +19,15 @@ import pytest
 from redis.asyncio import Redis
 
 from app.application import Runtime, intake_pause
-from app.clients.limiter import AMSTERDAM, PRIORITY, ElementsLimiter
+from app.clients.limiter import AMSTERDAM, ElementsLimiter
 from app.clients.redis_slots import SEND_LEASE_MS, RedisSlots, amsterdam_day
 from app.errors import BackfillReserveReached, DailyBudgetExhausted
 from app.retry import exponential_backoff
 from app.sandbox.redis_server import RedisServer
 from app.sandbox.worker_process import free_port
 from app.settings import RetrySettings, load_settings
+from app.ticket import Ticket
+from tests.unit.test_limiter import LIVE
 
 RATE = 50
 SPACING_US = 21_000  # (1 + 0.05) / 50 s
@@ -75,11 +77,11 @@ def grant_time_us(limiter: ElementsLimiter) -> int:
     return limiter.slots.last_grant_us
 
 
-async def grants(limiter: ElementsLimiter, n: int) -> list[int]:
+async def grants(limiter: ElementsLimiter, n: int, ticket: Ticket = LIVE) -> list[int]:
     """Redis' times of `n` grants in a row of this replica, each request sent at once."""
     times = []
     for _ in range(n):
-        await limiter.acquire()
+        await limiter.acquire(ticket)
         await limiter.sent()
         times.append(grant_time_us(limiter))
     return times
@@ -111,8 +113,8 @@ async def test_no_replica_is_granted_before_the_last_granted_request_went_out(
 ) -> None:
     first, second = await replica(), await replica()
 
-    await first.acquire()
-    waiting = asyncio.create_task(second.acquire())
+    await first.acquire(LIVE)
+    waiting = asyncio.create_task(second.acquire(LIVE))
     await asyncio.sleep(0.15)  # the first request waits for its connection: 7 spacings
     assert not waiting.done()
     await first.sent()
@@ -126,8 +128,8 @@ async def test_a_granted_request_that_never_goes_out_holds_the_next_grant_only_f
 ) -> None:
     first, second = await replica(), await replica()
 
-    await first.acquire()  # and its connection fails: no sent()
-    await second.acquire()
+    await first.acquire(LIVE)  # and its connection fails: no sent()
+    await second.acquire(LIVE)
 
     waited_us = grant_time_us(second) - grant_time_us(first)
     assert SEND_LEASE_MS * 1000 <= waited_us < SEND_LEASE_MS * 1000 + 500_000
@@ -146,7 +148,7 @@ async def test_the_day_count_is_shared_and_survives_a_new_limiter(replica: Repli
         0,
     ]
     with pytest.raises(DailyBudgetExhausted):
-        await restarted.acquire()
+        await restarted.acquire(LIVE)
 
 
 async def test_a_replica_is_refused_once_another_spent_the_day(replica: Replica) -> None:
@@ -160,7 +162,7 @@ async def test_a_replica_is_refused_once_another_spent_the_day(replica: Replica)
 
 async def test_exhaust_closes_the_day_for_every_replica(replica: Replica) -> None:
     first, second = await replica(daily_limit=100), await replica(daily_limit=100)
-    await first.acquire()
+    await first.acquire(LIVE)
 
     first.exhaust()
 
@@ -169,7 +171,7 @@ async def test_exhaust_closes_the_day_for_every_replica(replica: Replica) -> Non
         while not (await refreshed(second)).exhausted:  # noqa: ASYNC110 - Redis signals nothing
             await asyncio.sleep(0.01)
     with pytest.raises(DailyBudgetExhausted):
-        await second.acquire()
+        await second.acquire(LIVE)
 
 
 async def test_backfill_stops_at_the_reserve_counted_over_all_replicas(replica: Replica) -> None:
@@ -177,13 +179,10 @@ async def test_backfill_stops_at_the_reserve_counted_over_all_replicas(replica: 
     second = await replica(daily_limit=10, backfill_reserve=0.2)
     await grants(first, 5)
 
-    async def backfill() -> None:
-        PRIORITY.set("backfill")
-        await grants(second, 3)
-        await second.acquire()
-
+    backfill = Ticket(0.0, "backfill")
+    await grants(second, 3, backfill)
     with pytest.raises(BackfillReserveReached):
-        await asyncio.create_task(backfill())
+        await second.acquire(backfill)
     await grants(second, 2)  # live events take the reserve
     assert second.exhausted
 
@@ -195,7 +194,7 @@ async def test_a_replica_whose_clock_is_a_day_behind_counts_on_redis_day(
     assert isinstance(gate.slots, RedisSlots)
     gate.slots._wall_clock = lambda: datetime.now(AMSTERDAM).timestamp() - 86_400
 
-    await gate.acquire()
+    await gate.acquire(LIVE)
 
     redis = Redis.from_url(redis_url)
     try:
@@ -215,11 +214,11 @@ async def test_while_redis_is_down_take_waits_and_continues_when_it_is_back(
     errors: list[str] = []
     with RedisServer() as server:
         gate = await replica(url=server.url, on_error=errors.append)
-        await gate.acquire()
+        await gate.acquire(LIVE)
         before = asyncio.get_running_loop().time()
 
         server.stop()
-        waiting = asyncio.create_task(gate.acquire())
+        waiting = asyncio.create_task(gate.acquire(LIVE))
         await asyncio.sleep(0.5)
         assert not waiting.done()
         assert gate.unavailable

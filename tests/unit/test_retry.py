@@ -13,6 +13,7 @@ from tenacity.wait import wait_fixed
 from app.errors import DailyBudgetExhausted, RateLimited
 from app.retry import retrying, retrying_on
 from app.settings import RetrySettings
+from app.ticket import Ticket
 from tests.unit.test_limiter import fake_clock
 
 
@@ -149,7 +150,7 @@ async def test_the_event_retry_raises_a_spent_budget_at_once() -> None:
     call = Call(DailyBudgetExhausted("spent"))
 
     with pytest.raises(DailyBudgetExhausted):
-        await run(retrying(RetrySettings()), call)
+        await run(retrying(RetrySettings(), Ticket.outside_event()), call)
 
     assert call.attempts == 1
 
@@ -159,6 +160,6 @@ async def test_the_event_retry_raises_the_last_retryable_error_after_max_attempt
     call = Call(*[RateLimited(f"attempt {number}") for number in range(1, 6)])
 
     with pytest.raises(RateLimited, match="attempt 3"):
-        await run(retrying(RetrySettings(max_attempts=3)), call)
+        await run(retrying(RetrySettings(max_attempts=3), Ticket.outside_event()), call)
 
     assert call.attempts == 3

@@ -10,7 +10,6 @@ import pytest
 from pydantic import SecretStr
 
 from app.clients.anva import AnvaClient
-from app.clients.freshness import EVENT_ARRIVED
 from app.clients.shared_read import SharedRead
 from app.sandbox.simulators.anva import AnvaSimulator
 
@@ -34,7 +33,7 @@ class Upstream:
         return number
 
     def shared(self) -> SharedRead[int]:
-        return SharedRead(self.fetch, clock=lambda: self.now, arrival=lambda: self.arrived)
+        return SharedRead(self.fetch, clock=lambda: self.now)
 
 
 async def settle() -> None:
@@ -46,7 +45,7 @@ async def test_concurrent_callers_join_the_read_in_flight() -> None:
     upstream = Upstream()
     shared = upstream.shared()
 
-    waiting = [asyncio.create_task(shared.get()) for _ in range(10)]
+    waiting = [asyncio.create_task(shared.get(upstream.arrived)) for _ in range(10)]
     await settle()
     upstream.gate.set()
 
@@ -57,11 +56,11 @@ async def test_concurrent_callers_join_the_read_in_flight() -> None:
 async def test_an_event_that_arrived_after_a_read_started_gets_a_later_read() -> None:
     upstream = Upstream()
     shared = upstream.shared()
-    early = asyncio.create_task(shared.get())
+    early = asyncio.create_task(shared.get(upstream.arrived))
     await settle()
 
     upstream.now = upstream.arrived = 5.0
-    late = asyncio.create_task(shared.get())
+    late = asyncio.create_task(shared.get(upstream.arrived))
     await settle()
     upstream.gate.set()
 
@@ -72,12 +71,12 @@ async def test_an_event_that_arrived_after_a_read_started_gets_a_later_read() ->
 async def test_arrivals_during_a_read_share_the_next_which_starts_when_it_ends() -> None:
     upstream = Upstream()
     shared = upstream.shared()
-    first = asyncio.create_task(shared.get())
+    first = asyncio.create_task(shared.get(upstream.arrived))
     await settle()
     waiting = []
     for arrival in (1.0, 2.0, 3.0):
         upstream.now = upstream.arrived = arrival
-        waiting.append(asyncio.create_task(shared.get()))
+        waiting.append(asyncio.create_task(shared.get(upstream.arrived)))
         await settle()
 
     upstream.now = 4.0
@@ -91,13 +90,13 @@ async def test_arrivals_during_a_read_share_the_next_which_starts_when_it_ends()
 async def test_a_later_arrival_joins_the_newer_read() -> None:
     upstream = Upstream()
     shared = upstream.shared()
-    first = asyncio.create_task(shared.get())
+    first = asyncio.create_task(shared.get(upstream.arrived))
     await settle()
     upstream.now = upstream.arrived = 5.0
-    second = asyncio.create_task(shared.get())
+    second = asyncio.create_task(shared.get(upstream.arrived))
     await settle()
     upstream.now = 6.0
-    third = asyncio.create_task(shared.get())
+    third = asyncio.create_task(shared.get(upstream.arrived))
     await settle()
     upstream.gate.set()
 
@@ -109,12 +108,12 @@ async def test_a_completed_read_is_reused_only_by_events_that_arrived_before_it_
     upstream.gate.set()
     shared = upstream.shared()
     upstream.now = 3.0
-    assert await shared.get() == 1
+    assert await shared.get(upstream.arrived) == 1
 
     upstream.now, upstream.arrived = 9.0, 2.0
-    reused = await shared.get()
+    reused = await shared.get(upstream.arrived)
     upstream.arrived = 4.0
-    fresh = await shared.get()
+    fresh = await shared.get(upstream.arrived)
 
     assert (reused, fresh) == (1, 2)
 
@@ -122,7 +121,7 @@ async def test_a_completed_read_is_reused_only_by_events_that_arrived_before_it_
 async def test_a_failed_read_fails_its_waiters_and_is_not_reused() -> None:
     upstream = Upstream(fail=True)
     shared = upstream.shared()
-    waiting = [asyncio.create_task(shared.get()) for _ in range(2)]
+    waiting = [asyncio.create_task(shared.get(upstream.arrived)) for _ in range(2)]
     await settle()
     upstream.gate.set()
     outcomes = await asyncio.gather(*waiting, return_exceptions=True)
@@ -130,14 +129,14 @@ async def test_a_failed_read_fails_its_waiters_and_is_not_reused() -> None:
     upstream.fail = False
 
     assert [type(o) for o in outcomes] == [RuntimeError, RuntimeError]
-    assert await shared.get() == 2
+    assert await shared.get(upstream.arrived) == 2
 
 
 async def test_a_cancelled_caller_leaves_the_read_to_the_others() -> None:
     upstream = Upstream()
     shared = upstream.shared()
-    leaving = asyncio.create_task(shared.get())
-    staying = asyncio.create_task(shared.get())
+    leaving = asyncio.create_task(shared.get(upstream.arrived))
+    staying = asyncio.create_task(shared.get(upstream.arrived))
     await settle()
 
     leaving.cancel()
@@ -162,8 +161,7 @@ async def test_concurrent_events_share_one_account_listing_and_find_their_own_ac
         )
 
     async def event(number: str) -> str | None:
-        EVENT_ARRIVED.set(0.0)
-        account = await client.account_for_dossier(number)
+        account = await client.account_for_dossier(number, fresh_after=0.0)
         return None if account is None else account.lastName
 
     async with httpx.AsyncClient(
@@ -189,14 +187,13 @@ async def test_a_next_read_starts_no_sooner_than_the_minimum_interval_after_the_
     shared = SharedRead(
         upstream.fetch,
         clock=lambda: upstream.now,
-        arrival=lambda: upstream.arrived,
         min_interval_s=0.2,
         sleep=sleep,
     )
-    assert await shared.get() == 1
+    assert await shared.get(upstream.arrived) == 1
     upstream.now = upstream.arrived = 0.05
 
-    later = [asyncio.create_task(shared.get()) for _ in range(5)]
+    later = [asyncio.create_task(shared.get(upstream.arrived)) for _ in range(5)]
 
     assert await asyncio.gather(*later) == [2] * 5
     assert slept == [pytest.approx(0.15)]

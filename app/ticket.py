@@ -1,0 +1,70 @@
+"""An event's ticket: what its processing depends on besides its message, handed down with it.
+
+The consumer makes one per message when its processing starts and gives it to the service,
+which binds the pipeline's context to it (`SyncContext.for_event`); from there it reaches
+every client and the memory as an argument. Three things travel on it:
+
+- `arrived`: when the newest event of its key arrived (event-loop time). A shared upstream
+  read is used only when it started after that (`app.clients.shared_read`), so the event
+  never sees upstream state older than itself, and every event queued behind it on its key
+  may be served by its sync (`app.pipeline.coalesce`);
+- `priority`: a backfill event takes an Elements slot only while no live event is in flight,
+  and never the share of the day's budget kept for live events (`app.clients.limiter`);
+- `handover`: its partition's handover (`app.handover`), which stops it at its next step
+  boundary once the partition is taken away.
+
+Work outside an event — the forms prefill, operator commands, probes — has no ticket of its
+own: `Ticket.outside_event()` stands for it at the moment it asks (live, arriving now,
+never handed over), so it shares only reads that start after it asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from app.handover import Handover
+
+T = TypeVar("T")
+
+Priority = Literal["live", "backfill"]
+
+
+@dataclass(frozen=True)
+class Ticket:
+    arrived: float
+    """Event-loop time (`loop.time()`) when the newest event of this key arrived."""
+    priority: Priority = "live"
+    handover: Handover | None = None
+    """None outside the consumer: nothing can take the work away."""
+
+    @classmethod
+    def outside_event(cls) -> Ticket:
+        """Work no event asked for, as of now."""
+        return cls(asyncio.get_running_loop().time())
+
+    @property
+    def backfill(self) -> bool:
+        return self.priority == "backfill"
+
+    def checkpoint(self) -> None:
+        """A step boundary: raises `HandedOver` once the event's partition was taken away."""
+        if self.handover is not None:
+            self.handover.checkpoint()
+
+    async def interruptible(self, work: Coroutine[Any, Any, T]) -> T:
+        """`work`, a wait that holds no request, ended by the event's handover."""
+        if self.handover is None:
+            return await work
+        return await self.handover.interruptible(work)
+
+    async def pause(self, seconds: float) -> None:
+        """`asyncio.sleep`, ended by the event's handover: a backoff holds no request."""
+        await self.interruptible(asyncio.sleep(seconds))
+
+
+def or_now(ticket: Ticket | None) -> Ticket:
+    """`ticket`, or for work outside an event one as of now."""
+    return Ticket.outside_event() if ticket is None else ticket
