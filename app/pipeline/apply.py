@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from app.clients.elements import ElementsClient, KlantKind, Write
+from app.domain.model import DossierState, Payload
 from app.errors import InternalError, InvalidCustomerData, SyncError, UpstreamRejected
-from app.pipeline.model import DossierState, Payload
 
 
 @dataclass(frozen=True)

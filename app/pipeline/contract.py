@@ -19,21 +19,21 @@ import structlog
 from app.clients.anva import AnvaContract
 from app.clients.elements import ElementsClient, Write
 from app.clients.limiter import today_in_amsterdam
+from app.domain.model import DesiredCustomer, KnownContract
 from app.errors import ContractNotFound, PermanentError, StaleLocator
 from app.events import ContractChanged
 from app.pipeline.apply import Applied, CreateMedewerker, Step, apply_plan, writes_kept
 from app.pipeline.context import SyncContext, Synced
 from app.pipeline.contract_plan import (
     ContractDossier,
-    KnownContract,
     carries_marker,
     fingerprint_in,
     plan_contract_change,
     plan_new_contract,
+    synced_from,
 )
 from app.pipeline.customer import resolved_customer, sync_dossier
 from app.pipeline.dossier import carries_number
-from app.pipeline.model import DesiredCustomer
 from app.state.record import DossierRecord
 
 log = structlog.get_logger(__name__)
@@ -129,7 +129,7 @@ async def _record_change(
         return await _found_or_created(context, contract, dossier_number)
     read_at = await _contract_writes_begin(context, dossier_number, contract.id)
     applied = await apply_plan(context.elements, steps, Applied(known.dossier_id, confirmed=True))
-    changed = known.synced_from(contract)
+    changed = synced_from(known, contract)
     await _remember_contract(context, dossier_number, contract.id, changed, read_at=read_at)
     return changed, applied.writes
 
@@ -204,9 +204,9 @@ async def _created_in(
         applied = await _applied_with_medewerker_kept(context, number, steps, customer)
     created = KnownContract(applied.dossier(), applied.contract(None), None)
     await _remember_contract(
-        context, number, contract.id, created.synced_from(contract), read_at=read_at
+        context, number, contract.id, synced_from(created, contract), read_at=read_at
     )
-    return created.synced_from(contract), (*customer.writes, *applied.writes)
+    return synced_from(created, contract), (*customer.writes, *applied.writes)
 
 
 async def _applied_with_medewerker_kept(

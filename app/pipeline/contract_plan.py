@@ -15,6 +15,7 @@ from typing import Any
 from app.clients.anva import AnvaContract
 from app.clients.elements import KlantKind
 from app.clients.limiter import AMSTERDAM
+from app.domain.model import DesiredCustomer, KnownContract, Payload, Persoon
 from app.errors import ContractAanvragerUnknown
 from app.pipeline.apply import (
     Aanvragers,
@@ -24,7 +25,6 @@ from app.pipeline.apply import (
     Step,
 )
 from app.pipeline.customer_plan import klant_payload
-from app.pipeline.model import DesiredCustomer, Payload, Persoon
 from app.settings import ContractSettings
 
 MARKER = "elements-sync"
@@ -177,23 +177,11 @@ def registratie_payload(
     }
 
 
-@dataclass(frozen=True)
-class KnownContract:
-    """Where an ANVA contract lives in Elements and which ANVA state it was last synced from.
-
-    `fingerprint` is None while the contract has no registratie of ours: it was just
-    created, or its creation's answer was lost before the "overgenomen" registratie.
-    """
-
-    dossier_id: int
-    product_id: int
-    fingerprint: str | None
-    summary: dict[str, str] | None = None
-
-    def synced_from(self, contract: AnvaContract) -> KnownContract:
-        return KnownContract(
-            self.dossier_id, self.product_id, fingerprint(contract), contract_summary(contract)
-        )
+def synced_from(known: KnownContract, contract: AnvaContract) -> KnownContract:
+    """Where `known` lives, synced from this state of the ANVA contract."""
+    return KnownContract(
+        known.dossier_id, known.product_id, fingerprint(contract), contract_summary(contract)
+    )
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import structlog
 
 from app.clients.anva import AnvaAccount, AnvaClient
 from app.clients.portal import PortalCustomer, PortalDirectory
+from app.domain.model import DesiredCustomer
 from app.errors import CustomerNotFound
 from app.events import CustomerChanged
 from app.pipeline.apply import Applied, Step
@@ -27,7 +28,6 @@ from app.pipeline.dossier import (
     planned,
     wanted_customer,
 )
-from app.pipeline.model import DesiredCustomer
 from app.state.record import PortalLocator
 
 log = structlog.get_logger(__name__)

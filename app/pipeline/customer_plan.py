@@ -11,8 +11,7 @@ import structlog
 
 from app.clients.anva import AnvaAccount
 from app.clients.portal import PortalCustomer
-from app.errors import CustomerIncomplete, CustomerNotFound
-from app.pipeline.address import (
+from app.domain.address import (
     categorie_of,
     clean_phone,
     email_problem,
@@ -20,6 +19,16 @@ from app.pipeline.address import (
     phone_problem,
     split_street_address,
 )
+from app.domain.model import (
+    Adres,
+    DesiredCustomer,
+    DossierState,
+    Organisatie,
+    Payload,
+    Persoon,
+    address_is_current,
+)
+from app.errors import CustomerIncomplete, CustomerNotFound
 from app.pipeline.apply import (
     AddAdres,
     AddEmail,
@@ -29,15 +38,6 @@ from app.pipeline.apply import (
     Origins,
     SetCorrespondentieadres,
     Step,
-)
-from app.pipeline.model import (
-    Adres,
-    DesiredCustomer,
-    DossierState,
-    Organisatie,
-    Payload,
-    Persoon,
-    address_is_current,
 )
 
 log = structlog.get_logger(__name__)

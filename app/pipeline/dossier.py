@@ -21,12 +21,8 @@ from typing import TypeVar
 import structlog
 
 from app.clients.elements import ContactList, ElementsAdres, ElementsClient, KlantKind
-from app.errors import KlantdossierDeleted, UpstreamRejected
-from app.pipeline.address import Categorie, categorie_of
-from app.pipeline.apply import Applied, Origins, Step, apply_plan, check_lengths
-from app.pipeline.context import SyncContext
-from app.pipeline.customer_plan import CUSTOMER_ORIGINS
-from app.pipeline.model import (
+from app.domain.address import Categorie, categorie_of
+from app.domain.model import (
     Adres,
     DesiredCustomer,
     DossierState,
@@ -34,6 +30,10 @@ from app.pipeline.model import (
     StoredAdres,
     address_is_current,
 )
+from app.errors import KlantdossierDeleted, UpstreamRejected
+from app.pipeline.apply import Applied, Origins, Step, apply_plan, check_lengths
+from app.pipeline.context import SyncContext
+from app.pipeline.customer_plan import CUSTOMER_ORIGINS
 from app.state.record import DossierRecord, KlantRecord, PortalLocator
 
 

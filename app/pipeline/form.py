@@ -17,9 +17,7 @@ from typing import Any
 
 import structlog
 
-from app.errors import InvalidFormField
-from app.events import FormSubmitted
-from app.pipeline.address import (
+from app.domain.address import (
     categorie_of,
     clean_phone,
     email_problem,
@@ -27,12 +25,14 @@ from app.pipeline.address import (
     phone_problem,
     split_house_number,
 )
+from app.domain.model import Adres, DesiredCustomer, address_is_current
+from app.errors import InvalidFormField
+from app.events import FormSubmitted
 from app.pipeline.apply import Origins, Step
 from app.pipeline.context import SyncContext, Synced
 from app.pipeline.customer import linked_customer
 from app.pipeline.customer_plan import CUSTOMER_ORIGINS, desired_customer, plan_customer
 from app.pipeline.dossier import Known, applied_and_remembered, complete, planned, read_adressen
-from app.pipeline.model import Adres, DesiredCustomer, address_is_current
 
 CONTACT_FIELDS = ("email", "phone")
 ADDRESS_FIELDS = ("street", "houseNumber", "houseNumberAddition", "postcode", "city")

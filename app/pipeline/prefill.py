@@ -16,11 +16,11 @@ import asyncio
 import structlog
 
 from app.clients.portal import PortalCustomer
+from app.domain.model import Adres, DossierState
 from app.pipeline.context import SyncContext
 from app.pipeline.customer import linked_customer
 from app.pipeline.customer_plan import portal_adres
 from app.pipeline.dossier import read_contacts, read_dossier_core, remembered_state
-from app.pipeline.model import Adres, DossierState
 
 log = structlog.get_logger(__name__)
 

@@ -34,12 +34,18 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaProducer
 
+from app.domain.model import (
+    Adres,
+    DesiredCustomer,
+    KnownContract,
+    Organisatie,
+    Persoon,
+    StoredAdres,
+)
 from app.kafka.connection import client_options
 from app.kafka.state import dossier_key
 from app.kafka.topics import ensure_topics
 from app.logs import configure_logging
-from app.pipeline.contract_plan import KnownContract
-from app.pipeline.model import Adres, DesiredCustomer, Organisatie, Persoon, StoredAdres
 from app.sandbox.background import InBackground
 from app.sandbox.figures import table
 from app.sandbox.worker_process import WorkerProcess, worker_environment

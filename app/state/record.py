@@ -13,8 +13,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from app.clients.elements import KlantKind
-from app.pipeline.contract_plan import KnownContract
-from app.pipeline.model import DesiredCustomer, StoredAdres
+from app.domain.model import DesiredCustomer, KnownContract, StoredAdres
 
 RECORD_VERSION = 1
 """The record format this worker writes and reads; a record of another version counts as none."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.pipeline.address import (
+from app.domain.address import (
     StreetAddress,
     categorie_of,
     clean_phone,

@@ -11,8 +11,8 @@ from pydantic import SecretStr
 
 from app.clients.elements import ElementsClient
 from app.clients.limiter import ElementsLimiter
+from app.domain.model import KnownContract
 from app.pipeline.contract import find_contract
-from app.pipeline.contract_plan import KnownContract
 from app.sandbox.simulators.elements import ElementsSimulator
 
 DOSSIER_NUMBER = "100234"

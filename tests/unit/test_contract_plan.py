@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from app.clients.anva import AnvaContract
+from app.domain.model import DesiredCustomer, KnownContract, Organisatie, Persoon
 from app.errors import ContractAanvragerUnknown
 from app.pipeline.apply import (
     Aanvragers,
@@ -16,14 +17,13 @@ from app.pipeline.apply import (
 )
 from app.pipeline.contract_plan import (
     ContractDossier,
-    KnownContract,
     contract_payload,
     fingerprint,
     plan_contract_change,
     plan_new_contract,
     registratie_payload,
+    synced_from,
 )
-from app.pipeline.model import DesiredCustomer, Organisatie, Persoon
 from app.settings import ContractSettings
 
 TODAY = date(2026, 3, 2)
@@ -109,7 +109,7 @@ def test_a_contract_synced_from_the_same_anva_state_needs_no_write() -> None:
 
 
 def test_a_changed_contract_gets_a_registratie_saying_what_changed() -> None:
-    known = KnownContract(1, 2, None).synced_from(anva_contract("Lopend"))
+    known = synced_from(KnownContract(1, 2, None), anva_contract("Lopend"))
     ended = anva_contract("Beeindigd")
 
     (step,) = plan_contract_change(ended, known, settings=SETTINGS)

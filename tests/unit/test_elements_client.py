@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 from app.clients.elements import ElementsClient, renewal_delay_s
 from app.clients.limiter import ElementsLimiter
+from app.domain.model import Adres
 from app.errors import (
     AuthenticationFailed,
     DailyBudgetExhausted,
@@ -22,7 +23,6 @@ from app.errors import (
     UpstreamUnavailable,
 )
 from app.pipeline.dossier import read_adressen, read_dossier_core
-from app.pipeline.model import Adres
 from app.sandbox.simulators.elements import ElementsSimulator
 
 SECRET = "s3cret"

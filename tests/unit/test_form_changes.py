@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from app.clients.portal import PortalCustomer
+from app.domain.model import Adres
 from app.errors import InvalidCustomerData, InvalidFormField
 from app.pipeline.apply import AddAdres, check_lengths
 from app.pipeline.customer_plan import portal_adres
 from app.pipeline.form import FormChanges
-from app.pipeline.model import Adres
 
 STORED = Adres("Hoofdstraat", "14", "B", "1234AB", "Amsterdam")
 

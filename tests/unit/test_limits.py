@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from app.domain.model import Adres, DesiredCustomer, Organisatie, Persoon
 from app.errors import InvalidCustomerData
 from app.pipeline.apply import MAX_LENGTHS, AddAdres, check_lengths, written
 from app.pipeline.customer_plan import CUSTOMER_ORIGINS, DossierDefaults, plan_customer
-from app.pipeline.model import Adres, DesiredCustomer, Organisatie, Persoon
 from app.sandbox.simulators.elements_schemas import SCHEMA_DIR
 
 SCHEMAS = {

@@ -9,9 +9,9 @@ import structlog
 
 from app.clients.anva import AnvaAccount
 from app.clients.portal import PortalCustomer
+from app.domain.model import Adres, Organisatie, Persoon
 from app.errors import CustomerIncomplete, CustomerNotFound
 from app.pipeline.customer_plan import desired_customer, portal_adres
-from app.pipeline.model import Adres, Organisatie, Persoon
 
 DOSSIER = "100234"
 

@@ -7,6 +7,16 @@ from dataclasses import replace
 import pytest
 
 from app.clients.elements import KlantKind
+from app.domain.model import (
+    Adres,
+    DesiredCustomer,
+    DossierState,
+    KlantState,
+    Organisatie,
+    Persoon,
+    StoredAdres,
+    address_is_current,
+)
 from app.pipeline.apply import (
     AddAdres,
     AddEmail,
@@ -17,16 +27,6 @@ from app.pipeline.apply import (
     Step,
 )
 from app.pipeline.customer_plan import DossierDefaults, plan_customer
-from app.pipeline.model import (
-    Adres,
-    DesiredCustomer,
-    DossierState,
-    KlantState,
-    Organisatie,
-    Persoon,
-    StoredAdres,
-    address_is_current,
-)
 from app.sandbox.simulators.elements_schemas import ValidationFailed, validate
 
 DEFAULTS = DossierDefaults(kantoor_id=3, dossierstatus_id=1)

@@ -95,7 +95,7 @@ def categorie_of(straat: str | None) -> Categorie:
     """Elements' address category: a Postbus or Antwoordnummer is one by its 'street'.
 
     Such an address keeps the word as straat and the box number as nummer (see
-    `app.pipeline.model.Adres`), so the straat alone tells the category.
+    `app.domain.model.Adres`), so the straat alone tells the category.
     """
     return _BOX_CATEGORIES.get((straat or "").strip().casefold(), "Standaard")
 

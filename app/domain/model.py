@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.clients.elements import KlantKind
-from app.pipeline.address import (
+from app.domain.address import (
     Categorie,
     email_key,
     house_number_key,
@@ -127,3 +127,17 @@ def address_is_current(desired: DesiredCustomer, current: DossierState | None) -
         return True
     standaard = current.standaard_adres if current else None
     return standaard is not None and standaard.adres.key() == desired.adres.key()
+
+
+@dataclass(frozen=True)
+class KnownContract:
+    """Where an ANVA contract lives in Elements and which ANVA state it was last synced from.
+
+    `fingerprint` is None while the contract has no registratie of ours: it was just
+    created, or its creation's answer was lost before the "overgenomen" registratie.
+    """
+
+    dossier_id: int
+    product_id: int
+    fingerprint: str | None
+    summary: dict[str, str] | None = None
