@@ -36,17 +36,13 @@ from opentelemetry.util.types import AttributeValue
 
 from app.clients.limiter import ElementsLimiter
 from app.handover import HandedOver, Handover
+from app.kafka.commits import Commits
 from app.kafka.flow import FlowControl, PauseReason
 from app.kafka.handover import HandoverRecords, Handovers, Reason
 from app.kafka.keyed import KeyedDispatcher
 from app.kafka.offsets import OffsetTracker
-from app.kafka.publisher import (
-    OutcomePublisher,
-    header_text,
-    kafka_error_is_transient,
-)
+from app.kafka.publisher import OutcomePublisher, header_text
 from app.metrics import Metrics
-from app.retry import exponential_backoff, retrying_on
 from app.service import Outcome, SyncService
 from app.settings import Settings
 from app.ticket import Priority, Ticket
@@ -54,7 +50,6 @@ from app.tracing import EVENT_SPAN_NAME, describe_outcome, parent_context
 
 log = structlog.get_logger(__name__)
 
-COMMIT_ATTEMPTS = 5
 HANDED_OVER_ATTRIBUTE = "elements_sync.handed_over"
 """Set on the span of an event that stopped for its partition's next owner."""
 
@@ -115,11 +110,17 @@ class EventConsumer:
         self._outcomes = outcomes
         self._dispatcher = KeyedDispatcher(max_in_flight=settings.kafka.max_in_flight)
         self._offsets = OffsetTracker()
+        self._commits = Commits(
+            self._offsets,
+            consumer=lambda: self._live_consumer(),
+            held=lambda: self.assigned,
+            retry=settings.retry,
+            failed=lambda error: outcomes.failed("commit", error),
+        )
         self._handovers = Handovers(
-            self._offsets, handover_records, commit=self._commit_offsets, metrics=metrics
+            self._offsets, handover_records, commit=self._commits.commit, metrics=metrics
         )
         self._newest_arrival: dict[Hashable, float] = {}
-        self._commit_lock = asyncio.Lock()
         self._stopping = False
         self._in_group = False
         self._generation = 0
@@ -191,7 +192,7 @@ class EventConsumer:
         if self._offsets.finished_elsewhere(partition, record.offset, record.timestamp):
             log.info("finished by the partition's previous owner; skipped", offset=record.offset)
             self._offsets.start(partition, record.offset, record.timestamp)
-            await self._release(partition, record.offset)
+            await self._commits.release(partition, record.offset)
             return
         handover = self._handovers.taken(partition)
         try:
@@ -302,7 +303,7 @@ class EventConsumer:
         """
         key = _text(record.key)
         with (
-            self._event_span(record, key) as span,
+            event_span(self._tracer, record, key) as span,
             structlog.contextvars.bound_contextvars(
                 key=key, topic=record.topic, offset=record.offset
             ),
@@ -323,57 +324,8 @@ class EventConsumer:
                     self.flow.apply()
                 except Exception:
                     log.exception("metrics or flow control failed after a result")
-                await self._release(partition, record.offset)
+                await self._commits.release(partition, record.offset)
         return True
-
-    def _event_span(
-        self, record: ConsumerRecord[Any, Any], key: str | None
-    ) -> AbstractContextManager[Span]:
-        """The message's span, a child of the trace its `traceparent` header names (if any).
-
-        It covers the result and the commit too: the result carries its trace context.
-        """
-        attributes: dict[str, AttributeValue] = {
-            "messaging.system": "kafka",
-            "messaging.operation.type": "process",
-            "messaging.destination.name": record.topic,
-            "messaging.destination.partition.id": str(record.partition),
-            "messaging.kafka.offset": record.offset,
-        }
-        if key is not None:
-            attributes["messaging.kafka.message.key"] = key
-        return self._tracer.start_as_current_span(
-            EVENT_SPAN_NAME,
-            context=parent_context(header_text(record.headers or ())),
-            kind=SpanKind.CONSUMER,
-            attributes=attributes,
-            record_exception=False,
-        )
-
-    async def _release(self, partition: TopicPartition, offset: int) -> None:
-        commit_at = self._offsets.finish(partition, offset)
-        if commit_at is not None:
-            await self._commit_offsets({partition: commit_at})
-
-    async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
-        """A failed commit is retried a few times; a later commit also covers it."""
-        consumer = self._live_consumer()
-        offsets = {p: o for p, o in offsets.items() if p in self.assigned}
-        if consumer is None or not offsets:
-            return
-        async with self._commit_lock:
-            try:
-                async for attempt in retrying_on(
-                    kafka_error_is_transient,
-                    wait=exponential_backoff(self._settings.retry),
-                    stop=COMMIT_ATTEMPTS,
-                    on_retry=lambda error, _: self._outcomes.failed("commit", error),
-                ):
-                    with attempt:
-                        await consumer.commit(dict(offsets))
-            except Exception as error:
-                self._outcomes.failed("commit", error)
-                log.warning("commit failed; the message may be redelivered after a restart")
 
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Hand the partitions over before the group gives them to their next owner.
@@ -441,3 +393,28 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self._consumer.partitions_assigned(set(assigned))
+
+
+def event_span(
+    tracer: Tracer, record: ConsumerRecord[Any, Any], key: str | None
+) -> AbstractContextManager[Span]:
+    """The message's span, a child of the trace its `traceparent` header names (if any).
+
+    It covers the result and the commit too: the result carries its trace context.
+    """
+    attributes: dict[str, AttributeValue] = {
+        "messaging.system": "kafka",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": record.topic,
+        "messaging.destination.partition.id": str(record.partition),
+        "messaging.kafka.offset": record.offset,
+    }
+    if key is not None:
+        attributes["messaging.kafka.message.key"] = key
+    return tracer.start_as_current_span(
+        EVENT_SPAN_NAME,
+        context=parent_context(header_text(record.headers or ())),
+        kind=SpanKind.CONSUMER,
+        attributes=attributes,
+        record_exception=False,
+    )
