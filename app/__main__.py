@@ -207,7 +207,7 @@ def _add_operator_commands(commands: Any) -> None:
     results.add_argument("--follow", action="store_true", help="keep printing new results")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("worker", help="run the consumers and the HTTP server")
@@ -220,6 +220,14 @@ def main(argv: list[str] | None = None) -> int:
             "to TOPIC_BACKFILL, which the worker serves after the live topics."
         ),
     )
+    _add_sandbox_commands(commands)
+    _add_operator_commands(commands)
+    return parser
+
+
+def _add_sandbox_commands(commands: Any) -> None:
+    """The commands that run on the sandbox (the `demo` extra): demo, benchmarks, soak,
+    simulators."""
     demo = commands.add_parser("demo", help="run the whole pipeline on this machine")
     demo.add_argument("--customers", type=int, default=12)
     bench = commands.add_parser("bench", help="sync new customers at the Elements rate limit")
@@ -328,8 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     simulators.add_argument("--elements-port", type=int, default=8083)
     simulators.add_argument("--customers", type=int, default=6, help="sample customers to seed")
     simulators.add_argument("--rate", type=int, default=5, help="Elements requests per second")
-    _add_operator_commands(commands)
-    args = parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
         if args.command == "worker":
             return asyncio.run(run_worker())

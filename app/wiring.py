@@ -33,7 +33,7 @@ from app.pipeline.customer_plan import DossierDefaults
 from app.pipeline.prefill import Prefill
 from app.retry import exponential_backoff
 from app.service import SyncService, always_writable
-from app.settings import Settings
+from app.settings import ElementsSettings, PortalSettings, Settings
 from app.state.memory import DossierMemory, Save, kept_in_process
 from app.state.ownership import DossierOwners
 from app.state.redis_leases import RedisLeases
@@ -103,44 +103,13 @@ def build_pipeline(
     health = UpstreamHealth()
     metrics.track_upstream((ANVA, PORTAL, ELEMENTS), lambda: health.down)
     limiter = _limiter(settings, metrics, durable, today=today, budget_poll_s=budget_poll_s)
-    http = {
-        api: _http_client(
-            str(base_url),
-            timeout_s,
-            api=api,
-            health=health,
-            metrics=metrics,
-            tracer=tracer,
-            transport=(transports or {}).get(api),
-        )
-        for api, (base_url, timeout_s) in {
-            ANVA: (settings.anva.base_url, settings.anva.timeout_s),
-            PORTAL: (settings.portal.base_url, settings.portal.timeout_s),
-            ELEMENTS: (settings.elements.base_url, settings.elements.timeout_s),
-        }.items()
-    }
+    http = _http_clients(settings, health, metrics, tracer, transports or {})
     anva = AnvaClient(
         http[ANVA], settings.anva.token, listing_min_interval_s=settings.anva.listing_min_interval_s
     )
     portal_client = PortalClient(http[PORTAL], settings.portal.token)
-    portal = PortalDirectory(
-        portal_client,
-        ttl_s=settings.portal.index_ttl_s,
-        refresh_pages_per_s=settings.portal.refresh_pages_per_s,
-        append_pages=settings.portal.append_pages,
-        miss_ttl_s=settings.portal.miss_ttl_s,
-        on_page_read=lambda purpose: metrics.portal_page_reads.labels(purpose).inc(),
-    )
-    elements = ElementsClient(
-        http[ELEMENTS],
-        limiter,
-        client_id=settings.elements.client_id,
-        client_secret=settings.elements.client_secret,
-        organisation=settings.elements.organisation,
-        webservice=settings.elements.webservice,
-        scope=settings.elements.scope,
-        refresh_margin_s=settings.elements.token_refresh_margin_s,
-    )
+    portal = _portal_directory(settings.portal, portal_client, metrics)
+    elements = _elements_client(settings.elements, http[ELEMENTS], limiter)
     owners = _owners(settings, metrics, limiter)
     memory = (
         memory
@@ -190,6 +159,60 @@ def build_pipeline(
             state_writable=durable.writable,
         ),
         owned_tracer_provider=None if tracer_provider else provider,
+    )
+
+
+def _http_clients(
+    settings: Settings,
+    health: UpstreamHealth,
+    metrics: Metrics,
+    tracer: Tracer,
+    transports: Mapping[str, httpx.AsyncBaseTransport],
+) -> dict[str, httpx.AsyncClient]:
+    """One client per API, each with its own connection pool, timeout and health."""
+    return {
+        api: _http_client(
+            str(base_url),
+            timeout_s,
+            api=api,
+            health=health,
+            metrics=metrics,
+            tracer=tracer,
+            transport=transports.get(api),
+        )
+        for api, (base_url, timeout_s) in {
+            ANVA: (settings.anva.base_url, settings.anva.timeout_s),
+            PORTAL: (settings.portal.base_url, settings.portal.timeout_s),
+            ELEMENTS: (settings.elements.base_url, settings.elements.timeout_s),
+        }.items()
+    }
+
+
+def _portal_directory(
+    settings: PortalSettings, client: PortalClient, metrics: Metrics
+) -> PortalDirectory:
+    return PortalDirectory(
+        client,
+        ttl_s=settings.index_ttl_s,
+        refresh_pages_per_s=settings.refresh_pages_per_s,
+        append_pages=settings.append_pages,
+        miss_ttl_s=settings.miss_ttl_s,
+        on_page_read=lambda purpose: metrics.portal_page_reads.labels(purpose).inc(),
+    )
+
+
+def _elements_client(
+    settings: ElementsSettings, http: httpx.AsyncClient, limiter: ElementsLimiter
+) -> ElementsClient:
+    return ElementsClient(
+        http,
+        limiter,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        organisation=settings.organisation,
+        webservice=settings.webservice,
+        scope=settings.scope,
+        refresh_margin_s=settings.token_refresh_margin_s,
     )
 
 
