@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.clients.elements import Write
+    from app.events import Operation
     from app.pipeline.apply import Applied
 
 
@@ -57,7 +57,7 @@ class SyncError(Exception):
 
     code = "sync_error"
     retryable = False
-    writes: tuple[Write, ...] = ()
+    writes: tuple[Operation, ...] = ()
 
 
 class RetryableError(SyncError):

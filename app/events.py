@@ -143,12 +143,17 @@ def parse_event(
 
 
 class Operation(BaseModel):
-    """One Elements write, as the result reports it (no query string, so no token)."""
+    """One write Elements accepted: what the Elements client returns, the pipeline adds up
+    over an event's attempts, and the result reports as it is — one record from the wire
+    to the result. `resourceId` is what a POST created (from its `Location`) or what a
+    PATCH pointed at; `path` has no query string, so the access token is never in it."""
+
+    model_config = ConfigDict(frozen=True)
 
     method: Literal["POST", "PATCH", "PUT"]
     path: str
     status: int
-    resourceId: int | None = None
+    resourceId: int
 
 
 class ResultError(BaseModel):

@@ -10,8 +10,8 @@ owner and it stopped at a step boundary; it has no outcome here, and passes ever
 Each event type has one entry point in the pipeline, called the same way; it returns
 the event's record (`Synced`), or raises an error that carries the writes made before
 it (`SyncError.writes`). The ladder adds those up over every attempt, so a result
-lists each Elements write the event made, whichever attempt made it, and turns them
-into the result's `operations` here: reporting is this side's job, not the clients'.
+lists each Elements write the event made, whichever attempt made it, as its
+`operations`: the client's record of a write is the result's.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import assert_never
 
 import structlog
 
-from app.clients.elements import Write
 from app.clients.limiter import ElementsLimiter
 from app.errors import (
     DailyBudgetExhausted,
@@ -78,15 +77,9 @@ class _Progress:
     """An event's attempts so far: every write any of them made, and the record of the one
     that succeeded."""
 
-    writes: list[Write] = field(default_factory=list)
+    writes: list[Operation] = field(default_factory=list)
     synced: Synced | None = None
     attempts: int = 0
-
-    def operations(self) -> list[Operation]:
-        return [
-            Operation(method=w.method, path=w.path, status=w.status, resourceId=w.resource_id)
-            for w in self.writes
-        ]
 
 
 class SyncService:
@@ -249,7 +242,7 @@ class SyncService:
                 eventType=event.type,
                 status=status,
                 dossierId=synced.dossier_id if synced else None,
-                operations=progress.operations(),
+                operations=list(progress.writes),
                 error=_result_error(error) if error else None,
                 attempts=max(progress.attempts, 1),
                 durationMs=_ms_since(started),

@@ -32,6 +32,7 @@ from app.errors import (
     UpstreamUnavailable,
     ValidationItem,
 )
+from app.events import Operation
 from app.ticket import Ticket, or_now
 
 API = "Elements"
@@ -42,20 +43,6 @@ PROBE_RELATIENUMMER = "0"
 """A relatienummer no ANVA dossier has: the outage probe's search finds nothing."""
 RENEWAL_FRACTION = 0.1
 """Renew a token when this share of its lifetime is left (at most the configured margin)."""
-
-
-@dataclass(frozen=True)
-class Write:
-    """One write Elements accepted: a neutral record the caller reports as it sees fit.
-
-    `resource_id` is what a POST created (from its `Location`) or what a PATCH pointed
-    at; `path` has no query string, so the access token is never in it.
-    """
-
-    method: Literal["POST", "PATCH"]
-    path: str
-    status: int
-    resource_id: int
 
 
 class _Resource(BaseModel):
@@ -322,9 +309,11 @@ class ElementsClient:
 
     async def _create(
         self, path: str, payload: dict[str, Any], params: dict[str, str] | None = None
-    ) -> Write:
+    ) -> Operation:
         response = await self._call("POST", path, params=params, json=payload)
-        return Write("POST", path, response.status_code, _resource_id(response))
+        return Operation(
+            method="POST", path=path, status=response.status_code, resourceId=_resource_id(response)
+        )
 
     async def probe(self) -> None:
         """One search that finds nothing: proof that Elements answers, at one request's cost.
@@ -350,14 +339,16 @@ class ElementsClient:
             raise
         return parse_item(ElementsDossier, json_object(response, api=API), api=API)
 
-    async def create_dossier(self, payload: dict[str, Any]) -> Write:
+    async def create_dossier(self, payload: dict[str, Any]) -> Operation:
         return await self._create(DOSSIERS, payload)
 
-    async def set_correspondentieadres(self, dossier_id: int, adres_id: int) -> Write:
+    async def set_correspondentieadres(self, dossier_id: int, adres_id: int) -> Operation:
         path = f"{DOSSIERS}/{dossier_id}"
         payload = {"standaardCorrespondentieadres": {"id": adres_id}}
         response = await self._call("PATCH", path, json=payload)
-        return Write("PATCH", path, response.status_code, adres_id)
+        return Operation(
+            method="PATCH", path=path, status=response.status_code, resourceId=adres_id
+        )
 
     # contracten
 
@@ -365,7 +356,7 @@ class ElementsClient:
         path = f"{DOSSIERS}/{dossier_id}/producten"
         return parse_items(ElementsProduct, await self._collection(path, "producten"), api=API)
 
-    async def create_contract(self, dossier_id: int, payload: dict[str, Any]) -> Write:
+    async def create_contract(self, dossier_id: int, payload: dict[str, Any]) -> Operation:
         return await self._create(f"{DOSSIERS}/{dossier_id}/contracten", payload)
 
     async def contract_registraties(
@@ -378,7 +369,7 @@ class ElementsClient:
 
     async def add_contract_registratie(
         self, dossier_id: int, product_id: int, payload: dict[str, Any]
-    ) -> Write:
+    ) -> Operation:
         path = f"{DOSSIERS}/{dossier_id}/contracten/{product_id}/registraties"
         return await self._create(path, payload)
 
@@ -390,7 +381,7 @@ class ElementsClient:
 
     async def create_medewerker(
         self, dossier_id: int, organisatie_id: int, payload: dict[str, Any]
-    ) -> Write:
+    ) -> Operation:
         path = f"{self.klanten_path(dossier_id, 'zakelijk')}/{organisatie_id}/medewerkers"
         return await self._create(path, payload)
 
@@ -400,7 +391,7 @@ class ElementsClient:
 
     async def create_klant(
         self, dossier_id: int, kind: KlantKind, payload: dict[str, Any], *, rol: str | None = None
-    ) -> Write:
+    ) -> Operation:
         params = {"rol": rol} if rol else None
         return await self._create(self.klanten_path(dossier_id, kind), payload, params)
 
@@ -423,7 +414,7 @@ class ElementsClient:
         klant_id: int,
         which: ContactList,
         payload: dict[str, Any],
-    ) -> Write:
+    ) -> Operation:
         path = f"{self.klanten_path(dossier_id, kind)}/{klant_id}/{which}"
         return await self._create(path, payload)
 

@@ -18,9 +18,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from app.clients.elements import ElementsClient, KlantKind, Write
+from app.clients.elements import ElementsClient, KlantKind
 from app.domain.model import DossierState, Payload
 from app.errors import InternalError, InvalidCustomerData, SyncError, UpstreamRejected
+from app.events import Operation
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ EERSTE_PERSOON = "eerste-persoon"
 
 
 @contextmanager
-def writes_kept(writes: Sequence[Write]) -> Iterator[None]:
+def writes_kept(writes: Sequence[Operation]) -> Iterator[None]:
     """An error leaving this block carries `writes` (made before it) ahead of its own.
 
     An exception outside the `SyncError` hierarchy (a bug of ours) leaves as the
@@ -204,7 +205,7 @@ class Applied:
     confirmed: bool = False
     """A read in this sync confirmed which dossier it is (CONTRACT.md), or this sync made it."""
     created_dossier: bool = False
-    writes: tuple[Write, ...] = ()
+    writes: tuple[Operation, ...] = ()
 
     @classmethod
     def on(cls, current: DossierState | None, *, confirmed: bool) -> Applied:
@@ -243,7 +244,7 @@ async def apply_plan(
 ) -> Applied:
     """Apply `steps` from `start`; the result names the writes these steps made."""
     target = replace(start, writes=())
-    made: list[Write] = []
+    made: list[Operation] = []
     try:
         with writes_kept(made):
             for step in steps:
@@ -259,20 +260,20 @@ async def apply_plan(
     return target
 
 
-async def _apply(elements: ElementsClient, step: Step, target: Applied) -> Write:
+async def _apply(elements: ElementsClient, step: Step, target: Applied) -> Operation:
     """One step's write; the ids it creates are noted in `target` for the steps after it."""
     match step:
         case CreateDossier(payload):
             done = await elements.create_dossier(payload)
-            target.dossier_id = done.resource_id
+            target.dossier_id = done.resourceId
             target.created_dossier = True
         case CreateKlant(kind, payload):
             rol = EERSTE_PERSOON if kind == "particulier" else None
             done = await elements.create_klant(target.dossier(), kind, payload, rol=rol)
-            target.klant = (kind, done.resource_id)
+            target.klant = (kind, done.resourceId)
         case AddAdres(payload):
             done = await elements.add_to_klant(*target.klant_ref(), "adressen", payload)
-            target.new_adres_id = done.resource_id
+            target.new_adres_id = done.resourceId
         case SetCorrespondentieadres(adres_id):
             chosen = adres_id if adres_id is not None else target.new_adres_id
             if chosen is None:
@@ -287,11 +288,11 @@ async def _apply(elements: ElementsClient, step: Step, target: Applied) -> Write
             target.phone_added = True
         case CreateMedewerker(organisatie_id, payload):
             done = await elements.create_medewerker(target.dossier(), organisatie_id, payload)
-            target.medewerker_id = done.resource_id
+            target.medewerker_id = done.resourceId
         case CreateContract(payload, aanvragers):
             body = {**payload, **aanvragers.payload(target.medewerker_id)}
             done = await elements.create_contract(target.dossier(), body)
-            target.contract_id = done.resource_id
+            target.contract_id = done.resourceId
         case AddContractRegistratie(product_id, payload):
             product = target.contract(product_id)
             done = await elements.add_contract_registratie(target.dossier(), product, payload)

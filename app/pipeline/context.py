@@ -19,9 +19,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 from app.clients.anva import AnvaClient
-from app.clients.elements import ElementsClient, Write
+from app.clients.elements import ElementsClient
 from app.clients.portal import PortalDirectory
 from app.errors import StaleLocator, UpstreamRejected
+from app.events import Operation
 from app.pipeline.customer_plan import DossierDefaults
 from app.settings import ContractSettings
 from app.state.memory import DossierMemory
@@ -39,7 +40,7 @@ class Synced:
     it when it was coalesced with one queued before it (`app.pipeline.coalesce`)."""
 
     dossier_id: int
-    writes: tuple[Write, ...] = ()
+    writes: tuple[Operation, ...] = ()
     ignored_fields: tuple[str, ...] | None = None
     served_by: str | None = None
 

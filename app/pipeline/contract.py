@@ -17,11 +17,11 @@ from __future__ import annotations
 import structlog
 
 from app.clients.anva import AnvaContract
-from app.clients.elements import ElementsClient, Write
+from app.clients.elements import ElementsClient
 from app.clients.limiter import today_in_amsterdam
 from app.domain.model import DesiredCustomer, KnownContract
 from app.errors import ContractNotFound, PermanentError, StaleLocator
-from app.events import ContractChanged
+from app.events import ContractChanged, Operation
 from app.pipeline.apply import Applied, CreateMedewerker, Step, apply_plan, writes_kept
 from app.pipeline.context import SyncContext, Synced
 from app.pipeline.contract_plan import (
@@ -110,7 +110,7 @@ async def _record_change(
     dossier_number: str,
     *,
     confirmed: bool = False,
-) -> tuple[KnownContract, tuple[Write, ...]]:
+) -> tuple[KnownContract, tuple[Operation, ...]]:
     """Record a change of a contract the record or a search located; the dossier's identity
     is read first unless that search confirmed it."""
     steps = plan_contract_change(contract, known, settings=context.contracts)
@@ -136,7 +136,7 @@ async def _record_change(
 
 async def _found_or_created(
     context: SyncContext, contract: AnvaContract, dossier_number: str
-) -> tuple[KnownContract, tuple[Write, ...]]:
+) -> tuple[KnownContract, tuple[Operation, ...]]:
     """Without a record to trust: sync the dossier from a search first. A dossier that search
     did not find (and the sync created) holds no contract, so only a dossier it found is
     searched for the contract."""
@@ -164,7 +164,7 @@ def _medewerker_of(context: SyncContext, dossier_number: str, klant_id: int) -> 
 
 async def _create_contract(
     context: SyncContext, contract: AnvaContract, dossier_number: str
-) -> tuple[KnownContract, tuple[Write, ...]]:
+) -> tuple[KnownContract, tuple[Operation, ...]]:
     """The record, trusted, says the dossier holds no such contract: sync the dossier (from
     the record), then create the contract in it."""
     desired = await resolved_customer(context, dossier_number)
@@ -174,7 +174,7 @@ async def _create_contract(
 
 async def _created_in(
     context: SyncContext, contract: AnvaContract, desired: DesiredCustomer, customer: Applied
-) -> tuple[KnownContract, tuple[Write, ...]]:
+) -> tuple[KnownContract, tuple[Operation, ...]]:
     """Create the contract in the dossier `customer` synced; both plans' writes are reported.
 
     The record is durably marked unread before the contract is written, so a crash or a

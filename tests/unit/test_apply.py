@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from app.clients.elements import Write
 from app.errors import InternalError, UpstreamUnavailable
+from app.events import Operation
 from app.pipeline.apply import writes_kept
 
-DOSSIER = Write("POST", "/api/data/klantdossiers", 201, 5526)
-KLANT = Write("POST", "/api/data/klantdossiers/5526/klanten/particulier", 201, 7)
+DOSSIER = Operation(method="POST", path="/api/data/klantdossiers", status=201, resourceId=5526)
+KLANT = Operation(
+    method="POST", path="/api/data/klantdossiers/5526/klanten/particulier", status=201, resourceId=7
+)
 
 
 def test_an_error_leaving_the_block_carries_the_writes_made_before_its_own() -> None:

@@ -45,11 +45,11 @@ async def dossier_with_klant(elements: ElementsClient) -> tuple[int, int, int]:
             "kantoor": REF,
         }
     )
-    dossier_id = dossier.resource_id
+    dossier_id = dossier.resourceId
     klant = await elements.create_klant(
         dossier_id, "particulier", {"achternaam": "Jansen"}, rol="eerste-persoon"
     )
-    klant_id = klant.resource_id
+    klant_id = klant.resourceId
     adres = await elements.add_to_klant(
         dossier_id,
         "particulier",
@@ -57,7 +57,7 @@ async def dossier_with_klant(elements: ElementsClient) -> tuple[int, int, int]:
         "adressen",
         {"plaatsnaam": "Utrecht", "categorie": "Standaard", "type": "Correspondentieadres"},
     )
-    return dossier_id, klant_id, adres.resource_id
+    return dossier_id, klant_id, adres.resourceId
 
 
 def contract(
@@ -99,7 +99,7 @@ async def test_a_contract_is_recognised_by_its_marker_not_a_longer_id_that_start
     )
 
     assert await find_contract(elements, DOSSIER_NUMBER, "123") == KnownContract(
-        dossier_id, created.resource_id, None
+        dossier_id, created.resourceId, None
     )
 
 
@@ -114,7 +114,7 @@ async def test_a_contract_whose_registratie_is_missing_is_found_without_a_finger
     found = await find_contract(elements, DOSSIER_NUMBER, "9")
     await elements.add_contract_registratie(
         dossier_id,
-        created.resource_id,
+        created.resourceId,
         {
             "omschrijving": "Contract 9 overgenomen uit ANVA",
             "onderwerp": "elements-sync 9 fp:0123456789ab",

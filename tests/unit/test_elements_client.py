@@ -128,7 +128,7 @@ async def test_created_resource_id_comes_from_the_location_header(setup: Setup) 
     operation = await setup.client.create_dossier(DOSSIER)
 
     (found,) = await setup.client.find_dossiers(relatienummer="100234")
-    assert operation.resource_id == found.id
+    assert operation.resourceId == found.id
     assert (operation.method, operation.path, operation.status) == (
         "POST",
         "/api/data/klantdossiers",
@@ -146,7 +146,7 @@ async def test_validation_400_becomes_a_typed_error_with_its_items(setup: Setup)
 
 
 async def test_hal_collections_are_parsed_into_models(setup: Setup) -> None:
-    dossier_id = (await setup.client.create_dossier(DOSSIER)).resource_id
+    dossier_id = (await setup.client.create_dossier(DOSSIER)).resourceId
     assert dossier_id is not None
     klant = await setup.client.create_klant(
         dossier_id, "particulier", {"achternaam": "Vries"}, rol="eerste-persoon"
@@ -154,14 +154,14 @@ async def test_hal_collections_are_parsed_into_models(setup: Setup) -> None:
     await setup.client.add_to_klant(
         dossier_id,
         "particulier",
-        klant.resource_id,
+        klant.resourceId,
         "emailadressen",
         {"naam": "a@b.nl", "type": "Algemeen"},
     )
 
     (klant_read,) = await setup.client.klanten(dossier_id, "particulier")
     emails = await setup.client.contacts(dossier_id, "particulier", klant_read.id, "emailadressen")
-    assert klant_read.id == klant.resource_id
+    assert klant_read.id == klant.resourceId
     assert [e.naam for e in emails] == ["a@b.nl"]
 
 
@@ -169,12 +169,12 @@ async def test_a_postbus_categorie_is_read_from_the_address_list_not_the_dossier
     setup: Setup,
 ) -> None:
     """The dossier's embedded standaard address has no categorie; the klant's list has it."""
-    dossier_id = (await setup.client.create_dossier(DOSSIER)).resource_id
+    dossier_id = (await setup.client.create_dossier(DOSSIER)).resourceId
     klant_id = (
         await setup.client.create_klant(
             dossier_id, "particulier", {"achternaam": "Vries"}, rol="eerste-persoon"
         )
-    ).resource_id
+    ).resourceId
     postbus = {
         "straat": "Postbus",
         "nummer": "1234",
@@ -185,7 +185,7 @@ async def test_a_postbus_categorie_is_read_from_the_address_list_not_the_dossier
     adres = await setup.client.add_to_klant(
         dossier_id, "particulier", klant_id, "adressen", postbus
     )
-    await setup.client.set_correspondentieadres(dossier_id, adres.resource_id)
+    await setup.client.set_correspondentieadres(dossier_id, adres.resourceId)
 
     state = await read_dossier_core(setup.client, DOSSIER["relatienummer"], "particulier")
     assert state is not None

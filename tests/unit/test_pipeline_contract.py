@@ -60,7 +60,7 @@ async def test_a_contract_before_its_customer_creates_the_dossier_then_the_contr
         "contracten",
         "registraties",
     ]
-    assert synced.writes[-2].resource_id == contract["id"]
+    assert synced.writes[-2].resourceId == contract["id"]
 
 
 async def test_a_changed_contract_synced_again_adds_a_gewijzigd_registratie_and_nothing_else(

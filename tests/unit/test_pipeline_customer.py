@@ -32,7 +32,7 @@ async def test_a_new_customer_gets_a_dossier_with_its_klant_address_email_and_ph
     assert [(w.method, w.path, w.status) for w in synced.writes] == [
         (r.method, r.path, r.status) for r in core.writes()
     ]
-    assert [w.resource_id for w in synced.writes] == [
+    assert [w.resourceId for w in synced.writes] == [
         dossier["id"],
         klant["id"],
         adres["id"],
