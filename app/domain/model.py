@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from app.clients.elements import KlantKind
 from app.domain.address import (
     Categorie,
@@ -91,15 +93,16 @@ class StoredAdres:
     adres: Adres
 
 
-@dataclass
-class KlantState:
+class KlantState(BaseModel):
     """A klant as read or remembered; a list is None while it is unknown (not read)."""
+
+    model_config = ConfigDict(frozen=True)
 
     kind: KlantKind
     id: int
-    adressen: list[StoredAdres] | None = None
-    emails: list[str] | None = None
-    phones: list[str] | None = None
+    adressen: tuple[StoredAdres, ...] | None = None
+    emails: tuple[str, ...] | None = None
+    phones: tuple[str, ...] | None = None
 
     def has_email(self, email: str) -> bool:
         return email_key(email) in {email_key(e) for e in self.emails or []}
@@ -111,14 +114,17 @@ class KlantState:
         return next((s for s in self.adressen or [] if s.adres.key() == adres.key()), None)
 
 
-@dataclass
-class DossierState:
-    """The klantdossier with this relatienummer, as Elements holds it now."""
+class DossierState(BaseModel):
+    """The klantdossier that carries this dossier number, as Elements holds it now: what a
+    plan starts from, whether just read or remembered (`app.state.record.DossierRecord` is
+    this state and what the worker keeps beside it)."""
 
-    id: int
-    relatienummer: str
-    standaard_adres: StoredAdres | None
-    klant: KlantState | None
+    model_config = ConfigDict(frozen=True)
+
+    dossier_number: str
+    dossier_id: int
+    standaard_adres: StoredAdres | None = None
+    klant: KlantState | None = None
 
 
 def address_is_current(desired: DesiredCustomer, current: DossierState | None) -> bool:

@@ -214,7 +214,7 @@ class Applied:
             return cls(dossier_id=None, confirmed=confirmed)
         klant = current.klant
         return cls(
-            dossier_id=current.id,
+            dossier_id=current.dossier_id,
             klant=(klant.kind, klant.id) if klant else None,
             standaard_adres_id=current.standaard_adres.id if current.standaard_adres else None,
             confirmed=confirmed,

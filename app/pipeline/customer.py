@@ -142,7 +142,7 @@ async def sync_dossier(
 
     async def planner(known: Known) -> tuple[DesiredCustomer, list[Step]]:
         wanted = wanted_customer(desired, known.previous, known.current)
-        await complete(context.elements, known.current, wanted)
+        known.current = await complete(context.elements, known.current, wanted)
         return wanted, plan_customer(wanted, known.current, context.defaults)
 
     async with context.locators_checked(number):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TypeVar
 
 import structlog
 
@@ -34,7 +33,7 @@ from app.errors import KlantdossierDeleted, UpstreamRejected
 from app.pipeline.apply import Applied, Origins, Step, apply_plan, check_lengths
 from app.pipeline.context import SyncContext
 from app.pipeline.customer_plan import CUSTOMER_ORIGINS
-from app.state.record import DossierRecord, KlantRecord, PortalLocator
+from app.state.record import DossierRecord, PortalLocator
 
 
 def _categorie(rendered: str | None) -> Categorie | None:
@@ -106,54 +105,62 @@ async def read_dossier_core(
     else:
         klant = await find_klant(elements, dossier.id, preferred)
     return DossierState(
-        id=dossier.id,
-        relatienummer=dossier_number,
+        dossier_number=dossier_number,
+        dossier_id=dossier.id,
         standaard_adres=stored_adres(standaard) if standaard else None,
         klant=klant,
     )
 
 
-async def read_adressen(elements: ElementsClient, state: DossierState) -> None:
-    """Fill in the klant's addresses, to reuse one instead of adding a twin.
+async def read_adressen(elements: ElementsClient, state: DossierState) -> DossierState:
+    """`state` with the klant's addresses, to reuse one instead of adding a twin.
 
     The list also tells the standaard correspondentieadres' categorie, which the
     dossier's embedded copy leaves out.
     """
     klant = state.klant
-    if klant is not None and klant.adressen is None:
-        adressen = await elements.adressen(state.id, klant.kind, klant.id)
-        klant.adressen = [stored_adres(a) for a in adressen]
-        standaard = state.standaard_adres
-        listed = next((a for a in klant.adressen if standaard and a.id == standaard.id), None)
-        if listed is not None:
-            state.standaard_adres = listed
+    if klant is None or klant.adressen is not None:
+        return state
+    listed = await elements.adressen(state.dossier_id, klant.kind, klant.id)
+    adressen = tuple(stored_adres(a) for a in listed)
+    standaard = state.standaard_adres
+    categorised = next((a for a in adressen if standaard and a.id == standaard.id), standaard)
+    return state.model_copy(
+        update={
+            "klant": klant.model_copy(update={"adressen": adressen}),
+            "standaard_adres": categorised,
+        }
+    )
 
 
 async def read_contacts(
     elements: ElementsClient, dossier_id: int, klant: KlantState, which: ContactList
-) -> list[str]:
+) -> tuple[str, ...]:
     """The klant's e-mail addresses or phone numbers, oldest first."""
     found = await elements.contacts(dossier_id, klant.kind, klant.id, which)
-    return [contact.naam for contact in sorted(found, key=lambda contact: contact.id)]
+    return tuple(contact.naam for contact in sorted(found, key=lambda contact: contact.id))
 
 
 async def complete(
     elements: ElementsClient, state: DossierState | None, desired: DesiredCustomer
-) -> None:
-    """Read what the plan needs to compare `desired` with and `state` does not know yet.
+) -> DossierState | None:
+    """`state` with what the plan needs to compare `desired` with and it did not know yet.
 
     The address list only when the dossier's standaard correspondentieadres differs
     from the desired one, the e-mail and phone lists only when there is one to compare.
     """
-    klant = state.klant if state else None
-    if state is None or klant is None:
-        return
-    if not address_is_current(desired, state) and klant.adressen is None:
-        await read_adressen(elements, state)
+    if state is None or state.klant is None:
+        return state
+    if not address_is_current(desired, state):
+        state = await read_adressen(elements, state)
+    klant = state.klant
+    assert klant is not None, "read_adressen keeps the klant"
+    lists: dict[str, tuple[str, ...]] = {}
     if desired.email and klant.emails is None:
-        klant.emails = await read_contacts(elements, state.id, klant, "emailadressen")
+        lists["emails"] = await read_contacts(elements, state.dossier_id, klant, "emailadressen")
     if desired.phone and klant.phones is None:
-        klant.phones = await read_contacts(elements, state.id, klant, "telefoonnummers")
+        lists["phones"] = await read_contacts(elements, state.dossier_id, klant, "telefoonnummers")
+    return state.model_copy(update={"klant": klant.model_copy(update=lists)}) if lists else state
 
 
 log = structlog.get_logger(__name__)
@@ -207,13 +214,13 @@ async def planned(
     wanted, steps = await planner(known)
     if not steps or known.confirmed or known.current is None:
         return known, wanted, steps
-    if await carries_number(context.elements, known.current.id, dossier_number):
+    if await carries_number(context.elements, known.current.dossier_id, dossier_number):
         known.confirmed = True
         return known, wanted, steps
     log.warning(
         "the remembered klantdossier no longer carries the dossier number or is deleted; "
         "searching again",
-        dossier_id=known.current.id,
+        dossier_id=known.current.dossier_id,
     )
     await context.memory.forget(dossier_number, context.event)
     known = await known_dossier(context, dossier_number, kind, trust=False)
@@ -278,33 +285,14 @@ async def remember_dossier(
 
 # The record and the dossier it describes (pure)
 
-T = TypeVar("T")
-
-
-def _listed(items: tuple[T, ...] | None) -> list[T] | None:
-    return None if items is None else list(items)
-
-
-def _kept(items: list[T] | None) -> tuple[T, ...] | None:
-    return None if items is None else tuple(items)
-
 
 def remembered_state(record: DossierRecord) -> DossierState:
     """The dossier as the record says Elements holds it, to plan against without a read."""
-    klant = record.klant
     return DossierState(
-        id=record.dossier_id,
-        relatienummer=record.dossier_number,
+        dossier_number=record.dossier_number,
+        dossier_id=record.dossier_id,
         standaard_adres=record.standaard_adres,
-        klant=None
-        if klant is None
-        else KlantState(
-            kind=klant.kind,
-            id=klant.id,
-            adressen=_listed(klant.adressen),
-            emails=_listed(klant.emails),
-            phones=_listed(klant.phones),
-        ),
+        klant=record.klant,
     )
 
 
@@ -313,22 +301,19 @@ def _klant_after(
 ) -> KlantState | None:
     if applied.klant is None:
         return None
+    kind, klant_id = applied.klant
     if before is not None and (before.kind, before.id) == applied.klant:
-        klant = replace(
-            before,
-            adressen=_listed(_kept(before.adressen)),
-            emails=_listed(_kept(before.emails)),
-            phones=_listed(_kept(before.phones)),
-        )
+        klant = before
     else:  # created by this plan: it holds only what the plan added
-        klant = KlantState(*applied.klant, adressen=[], emails=[], phones=[])
+        klant = KlantState(kind=kind, id=klant_id, adressen=(), emails=(), phones=())
+    added: dict[str, object] = {}
     if applied.new_adres_id is not None and wanted.adres is not None and klant.adressen is not None:
-        klant.adressen.append(StoredAdres(applied.new_adres_id, wanted.adres))
+        added["adressen"] = (*klant.adressen, StoredAdres(applied.new_adres_id, wanted.adres))
     if applied.email_added and wanted.email and klant.emails is not None:
-        klant.emails.append(wanted.email)
+        added["emails"] = (*klant.emails, wanted.email)
     if applied.phone_added and wanted.phone and klant.phones is not None:
-        klant.phones.append(wanted.phone)
-    return klant
+        added["phones"] = (*klant.phones, wanted.phone)
+    return klant.model_copy(update=added)
 
 
 def state_after(
@@ -343,8 +328,8 @@ def state_after(
             raise RuntimeError("a plan pointed the dossier at an address it did not want")
         standaard = StoredAdres(applied.standaard_adres_id, wanted.adres)
     return DossierState(
-        id=applied.dossier(),
-        relatienummer=wanted.dossier_number,
+        dossier_number=wanted.dossier_number,
+        dossier_id=applied.dossier(),
         standaard_adres=standaard,
         klant=_klant_after(before.klant if before else None, wanted, applied),
     )
@@ -361,21 +346,12 @@ def record_of(
 ) -> DossierRecord:
     """The record of `state`; contracts and medewerker carry over from `previous` when it
     describes the same dossier, the portal locator when no new one is given."""
-    same = previous if previous is not None and previous.dossier_id == state.id else None
-    klant = state.klant
+    same = previous if previous is not None and previous.dossier_id == state.dossier_id else None
     return DossierRecord(
-        dossier_number=state.relatienummer,
-        dossier_id=state.id,
+        dossier_number=state.dossier_number,
+        dossier_id=state.dossier_id,
         standaard_adres=state.standaard_adres,
-        klant=None
-        if klant is None
-        else KlantRecord(
-            kind=klant.kind,
-            id=klant.id,
-            adressen=_kept(klant.adressen),
-            emails=_kept(klant.emails),
-            phones=_kept(klant.phones),
-        ),
+        klant=state.klant,
         medewerker_id=medewerker_id
         if medewerker_id is not None or same is None
         else same.medewerker_id,

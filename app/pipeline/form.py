@@ -144,8 +144,7 @@ async def sync_form(context: SyncContext, event: FormSubmitted) -> Synced:
     wanted = replace(base, adres=None, email=changes.email, phone=changes.phone)
 
     async def planner(known: Known) -> tuple[DesiredCustomer, list[Step]]:
-        current = known.current
-        await complete(context.elements, current, wanted)
+        current = known.current = await complete(context.elements, known.current, wanted)
         if current is None:
             desired = replace(
                 base,
@@ -157,7 +156,7 @@ async def sync_form(context: SyncContext, event: FormSubmitted) -> Synced:
             standaard = current.standaard_adres.adres if current.standaard_adres else base.adres
             desired = replace(wanted, adres=changes.adres_over(standaard))
             if not address_is_current(desired, current):
-                await read_adressen(context.elements, current)
+                current = known.current = await read_adressen(context.elements, current)
         return desired, plan_customer(desired, current, context.defaults)
 
     async with context.owned(number), context.locators_checked(number):

@@ -91,10 +91,8 @@ class Prefill:
                 return {}
             klant = state.klant
             if klant is not None:
-                klant.emails = await read_contacts(
-                    context.elements, state.id, klant, "emailadressen"
-                )
-                klant.phones = await read_contacts(
-                    context.elements, state.id, klant, "telefoonnummers"
-                )
-            return _elements_fields(state)
+                elements, dossier_id = context.elements, state.dossier_id
+                emails = await read_contacts(elements, dossier_id, klant, "emailadressen")
+                phones = await read_contacts(elements, dossier_id, klant, "telefoonnummers")
+                klant = klant.model_copy(update={"emails": emails, "phones": phones})
+            return _elements_fields(state.model_copy(update={"klant": klant}))

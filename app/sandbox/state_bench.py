@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaProducer
 from app.domain.model import (
     Adres,
     DesiredCustomer,
+    KlantState,
     KnownContract,
     Organisatie,
     Persoon,
@@ -52,7 +53,7 @@ from app.sandbox.worker_process import WorkerProcess, worker_environment
 from app.sandbox.world import Sandbox
 from app.settings import KafkaSettings
 from app.state.memory import DossierMemory
-from app.state.record import DossierRecord, KlantRecord, PortalLocator
+from app.state.record import DossierRecord, PortalLocator
 
 HEALTH_INTERVAL_S = 0.1
 HEALTH_TIMEOUT_S = 1.0
@@ -138,7 +139,7 @@ def sample_record(index: int, *, read_at: float, writer: str) -> DossierRecord:
         dossier_number=dossier_number,
         dossier_id=dossier_id,
         standaard_adres=standaard,
-        klant=KlantRecord(
+        klant=KlantState(
             kind="zakelijk" if business else "particulier",
             id=700_000 + index,
             adressen=tuple(adressen),

@@ -10,23 +10,12 @@ list was never read.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.clients.elements import KlantKind
-from app.domain.model import DesiredCustomer, KnownContract, StoredAdres
+from app.domain.model import DesiredCustomer, DossierState, KnownContract
 
 RECORD_VERSION = 1
 """The record format this worker writes and reads; a record of another version counts as none."""
-
-
-class KlantRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    kind: KlantKind
-    id: int
-    adressen: tuple[StoredAdres, ...] | None = None
-    emails: tuple[str, ...] | None = None
-    phones: tuple[str, ...] | None = None
 
 
 class PortalLocator(BaseModel):
@@ -38,19 +27,16 @@ class PortalLocator(BaseModel):
     page: int
 
 
-class DossierRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class DossierRecord(DossierState):
+    """The dossier as Elements held it when last read (and written since), with what the
+    worker keeps beside it."""
 
     version: int = RECORD_VERSION
     revision: int = 0
     """Grows with every write of the dossier's record, whichever replica writes it: a replica
     replaces the record it holds only by a newer one (`app.state.memory`)."""
-    dossier_number: str
-    dossier_id: int
-    standaard_adres: StoredAdres | None = None
-    klant: KlantRecord | None = None
     medewerker_id: int | None = None
-    contracts: dict[str, KnownContract] = {}
+    contracts: dict[str, KnownContract] = Field(default_factory=dict)
     upstream: DesiredCustomer | None = None
     """The customer as ANVA and the portal gave it at the last sync: what "changed
     upstream since the last sync" is measured against."""

@@ -191,7 +191,8 @@ async def test_a_postbus_categorie_is_read_from_the_address_list_not_the_dossier
     assert state is not None
     assert state.standaard_adres is not None
     assert state.standaard_adres.adres.categorie is None
-    await read_adressen(setup.client, state)
+    state = await read_adressen(setup.client, state)
+    assert state.standaard_adres is not None
     assert state.standaard_adres.adres == Adres(
         "Postbus", "1234", "", "", "Amsterdam", categorie="Postbus"
     )
