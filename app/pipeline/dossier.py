@@ -188,7 +188,7 @@ async def known_dossier(
     previous = memory.get(dossier_number)
     trusted = memory.trusted(dossier_number) if trust else None
     if trusted is not None:
-        return Known(remembered_state(trusted), trusted.read_at, previous, confirmed=False)
+        return Known(trusted, trusted.read_at, previous, confirmed=False)
     read_at = memory.now()
     klant = previous.klant if previous is not None else None
     remembered = (
@@ -284,16 +284,6 @@ async def remember_dossier(
 
 
 # The record and the dossier it describes (pure)
-
-
-def remembered_state(record: DossierRecord) -> DossierState:
-    """The dossier as the record says Elements holds it, to plan against without a read."""
-    return DossierState(
-        dossier_number=record.dossier_number,
-        dossier_id=record.dossier_id,
-        standaard_adres=record.standaard_adres,
-        klant=record.klant,
-    )
 
 
 def _klant_after(

@@ -20,7 +20,7 @@ from app.domain.model import Adres, DossierState
 from app.pipeline.context import SyncContext
 from app.pipeline.customer import linked_customer
 from app.pipeline.customer_plan import portal_adres
-from app.pipeline.dossier import read_contacts, read_dossier_core, remembered_state
+from app.pipeline.dossier import read_contacts, read_dossier_core
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +74,7 @@ class Prefill:
         values = _portal_fields(customer)
         record = context.memory.get(number)
         if record is not None:
-            values.update(_elements_fields(remembered_state(record)))
+            values.update(_elements_fields(record))
         else:
             try:
                 async with asyncio.timeout(self._elements_timeout_s):
