@@ -86,7 +86,6 @@ class Runtime:
             budget_poll_s=budget_poll_s,
             tracer_provider=tracer_provider,
         )
-        self.metrics, self.limiter = pipeline.metrics, pipeline.limiter
         self.forms = FormPublisher(self.broker, settings.topics)
         self.handover_records = HandoverRecords(settings.kafka.group_id, self.state.write)
         self.memory_load = MemoryLoad(
@@ -134,7 +133,7 @@ class Runtime:
         as soon as the consumer joins (aiokafka's start waits for the whole rebalance)."""
         await ensure_topics(self.settings.kafka, self.settings.topics)
         await self.memory_load.load()
-        await self.limiter.start()
+        await self.pipeline.limiter.start()
         self.pipeline.portal.start()
         try:
             await self.broker.start()

@@ -24,7 +24,7 @@ def http_app(runtime: Runtime) -> Starlette:
         return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
-        return Response(runtime.metrics.render(), media_type=PROMETHEUS_TEXT)
+        return Response(runtime.pipeline.metrics.render(), media_type=PROMETHEUS_TEXT)
 
     async def asyncapi(request: Request) -> Response:
         return Response(runtime.asyncapi_json(), media_type="application/json")
@@ -42,7 +42,7 @@ def http_app(runtime: Runtime) -> Starlette:
             Middleware(
                 RouteMetrics,
                 routes=[route.path for route in forms if isinstance(route, Route)],
-                observe=runtime.metrics.observe_forms,
+                observe=runtime.pipeline.metrics.observe_forms,
             )
         ],
     )

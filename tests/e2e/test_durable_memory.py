@@ -125,11 +125,11 @@ async def test_prefill_during_a_backlog_answers_from_memory_without_waiting_for_
 async def test_the_days_elements_count_survives_a_restart(sandbox: Sandbox) -> None:
     await synced_customer(sandbox)
     assert sandbox.runtime is not None
-    spent = sandbox.runtime.limiter.slots.used_today
+    spent = sandbox.runtime.pipeline.limiter.slots.used_today
     await sandbox.stop_worker()
 
     restarted = await sandbox.start_worker()
 
     assert spent == len(sandbox.elements.requests) > 0
-    assert spent <= restarted.limiter.slots.used_today <= spent + DEFAULT_BLOCK
-    assert restarted.limiter.remaining_today <= sandbox.options.daily_limit - spent
+    assert spent <= restarted.pipeline.limiter.slots.used_today <= spent + DEFAULT_BLOCK
+    assert restarted.pipeline.limiter.remaining_today <= sandbox.options.daily_limit - spent

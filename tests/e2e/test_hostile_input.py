@@ -63,7 +63,7 @@ async def test_hostile_messages_with_json_headers_get_a_rejected_result_and_a_de
     too_large = dict(dead["megabytes"].headers)
     assert too_large["x-dead-letter-truncated"] == str(TWO_MEGABYTES + 10).encode()
     assert dead["megabytes"].value == HOSTILE["megabytes"][0][: 64 * 1024]
-    failures = runtime.metrics.finish_failures.labels("dead_letter")._value.get()
+    failures = runtime.pipeline.metrics.finish_failures.labels("dead_letter")._value.get()
     assert failures >= 2, "the full dead letter and the one without headers were too large"
     await eventually(lambda: runtime.consumer.consuming)
     assert await committed_up_to_the_end(sandbox, sandbox.topics.customer_events)

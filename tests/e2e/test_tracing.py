@@ -108,7 +108,7 @@ async def test_the_event_span_continues_the_inputs_trace_with_a_child_span_per_h
         api: sum(1 for s in children if (s.attributes or {})["peer.service"] == api)
         for api in ("anva", "portal", "elements")
     }
-    background = runtime.metrics.registry.get_sample_value(
+    background = runtime.pipeline.metrics.registry.get_sample_value(
         "elements_sync_portal_page_reads_total", {"purpose": "refresh"}
     )
     assert by_api == {

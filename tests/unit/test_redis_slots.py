@@ -288,16 +288,18 @@ async def test_a_worker_whose_redis_does_not_answer_pauses_intake_and_counts_it(
     monkeypatch.setenv("ELEMENTS_LIMITER_REDIS_URL", f"redis://:pw@127.0.0.1:{free_port()}/0")
     runtime = Runtime(load_settings())
     try:
-        assert isinstance(runtime.limiter.slots, RedisSlots)
-        assert intake_pause(runtime.limiter, runtime.state, runtime.pipeline.health) is None
+        assert isinstance(runtime.pipeline.limiter.slots, RedisSlots)
+        assert (
+            intake_pause(runtime.pipeline.limiter, runtime.state, runtime.pipeline.health) is None
+        )
 
-        await runtime.limiter.slots.refresh()
+        await runtime.pipeline.limiter.slots.refresh()
 
         assert (
-            intake_pause(runtime.limiter, runtime.state, runtime.pipeline.health)
+            intake_pause(runtime.pipeline.limiter, runtime.state, runtime.pipeline.health)
             == "limiter_unavailable"
         )
-        metrics = runtime.metrics.render().decode()
+        metrics = runtime.pipeline.metrics.render().decode()
         assert 'elements_sync_limiter_redis_errors_total{operation="refresh"} 1.0' in metrics
     finally:
         await runtime.pipeline.close()
