@@ -20,7 +20,7 @@ from pydantic import AnyHttpUrl, SecretStr
 from app.clients.anva import API as ANVA
 from app.clients.elements import API as ELEMENTS
 from app.clients.portal import API as PORTAL
-from app.events import EventType, input_event_bytes
+from app.events import ContractChanged, EventType, input_event_bytes
 from app.pipeline.context import SyncContext
 from app.sandbox.simulators.anva import AnvaSimulator
 from app.sandbox.simulators.elements import ElementsSimulator, RecordedRequest
@@ -86,6 +86,17 @@ class Core:
     def seed(self, index: int) -> SampleCustomer:
         """Sample customer `index` of the seed, in ANVA and the portal."""
         return seed_customer(self.anva, self.portal, index)
+
+    def new_contract(self, dossier_number: str, contract_id: str) -> ContractChanged:
+        """A new contract of the dossier in ANVA, and its event."""
+        self.anva.add_contract(
+            contract_id=contract_id,
+            dossier_number=dossier_number,
+            format="ZPP NN",
+            status="Lopend",
+            metadata={"omschrijving": "Aansprakelijkheid particulier", "startDate": "2026-01-01"},
+        )
+        return ContractChanged(contractId=contract_id, dossierNumber=dossier_number)
 
     async def handle(
         self, event_type: EventType, data: dict[str, Any], ticket: Ticket | None = None

@@ -50,15 +50,7 @@ def changed(dossier_number: str) -> CustomerChanged:
 
 def contract_changed(core: Core, dossier_number: str) -> ContractChanged:
     """A new contract of the dossier in ANVA, and its event."""
-    contract_id = f"K-{dossier_number}"
-    core.anva.add_contract(
-        contract_id=contract_id,
-        dossier_number=dossier_number,
-        format="ZPP NN",
-        status="Lopend",
-        metadata={"omschrijving": "Aansprakelijkheid particulier", "startDate": "2026-01-01"},
-    )
-    return ContractChanged(contractId=contract_id, dossierNumber=dossier_number)
+    return core.new_contract(dossier_number, f"K-{dossier_number}")
 
 
 async def _measured(core: Core, work: Awaitable[object]) -> int:

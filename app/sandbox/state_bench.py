@@ -49,6 +49,7 @@ from app.kafka.topics import ensure_topics
 from app.logs import configure_logging
 from app.sandbox.background import InBackground
 from app.sandbox.figures import table
+from app.sandbox.simulators.seed import CITIES, NAMES
 from app.sandbox.worker_process import WorkerProcess, worker_environment
 from app.sandbox.world import Sandbox
 from app.settings import KafkaSettings
@@ -78,15 +79,6 @@ _STREETS = (
     ("Stationsweg", "3", None),
     ("Dorpsstraat", "44", "2"),
 )
-_CITIES = ("Amsterdam", "Utrecht", "Den Haag", "Rotterdam", "Groningen", "Zwolle")
-_NAMES = (
-    ("Jan", "de", "Vries"),
-    ("Fatima", None, "El Amrani"),
-    ("Pieter", "van der", "Berg"),
-    ("Sanne", None, "Jansen"),
-    ("Kees", "van", "Dijk"),
-    ("Lotte", None, "Bakker"),
-)
 _PRODUCTS = ("Woonhuis", "Inboedel", "Auto", "Aansprakelijkheid")
 
 
@@ -97,7 +89,7 @@ def _adres(index: int) -> Adres:
         nummer=nummer,
         toevoeging=toevoeging,
         postcode=f"{1000 + index % 9000} AB",
-        plaatsnaam=_CITIES[index % len(_CITIES)],
+        plaatsnaam=CITIES[index % len(CITIES)],
     )
 
 
@@ -125,7 +117,7 @@ def sample_record(index: int, *, read_at: float, writer: str) -> DossierRecord:
     dossier_number = str(100_000 + index)
     dossier_id = 500_000 + index
     business = index % 3 == 2
-    first, middle, last = _NAMES[index % len(_NAMES)]
+    first, middle, last = NAMES[index % len(NAMES)]
     adres = _adres(index)
     standaard = StoredAdres(1_000_000 + 2 * index, adres)
     adressen = [standaard]

@@ -9,6 +9,9 @@ from typing import Any
 from app.sandbox.simulators.seed import SampleCustomer, seed_customer
 from app.sandbox.world import Sandbox
 
+ADRES_FORM = {"X-Customer-Id": "cst_000000000000", "X-Form-Id": "frm_adres"}
+"""The headers of sample customer 0's address form, as the portal posts it."""
+
 
 def only_dossier(sandbox: Sandbox, dossier_number: str) -> dict[str, Any]:
     matching = [d for d in sandbox.elements.dossiers() if d["relatienummer"] == dossier_number]

@@ -53,6 +53,19 @@ async def customer_with_contract(sandbox: Sandbox) -> SampleCustomer:
     return customer
 
 
+async def synced_business_with_a_person_and_two_contracts(sandbox: Sandbox) -> SampleCustomer:
+    """A business customer synced by a running worker, a person in its ANVA account since,
+    and two contracts in ANVA not synced yet."""
+    business = seed_customer(sandbox.anva, sandbox.portal, BUSINESS)
+    await sandbox.start_worker()
+    await sync(sandbox, business.dossier_number)
+    await sandbox.results(1)
+    sandbox.anva.update_account(BUSINESS + 1, firstName="Piet", middleName="de", lastName="Groen")
+    add_contract(sandbox, business.dossier_number)
+    add_contract(sandbox, business.dossier_number, "K-2")
+    return business
+
+
 async def contract_changed(
     sandbox: Sandbox, dossier_number: str, contract_id: str = CONTRACT_ID
 ) -> str:
@@ -195,13 +208,7 @@ async def test_a_contract_anva_does_not_know_fails_and_is_dead_lettered(sandbox:
 async def test_a_zakelijk_dossier_names_a_medewerker_as_eerste_aanvrager_when_anva_knows_a_person(
     sandbox: Sandbox,
 ) -> None:
-    business = seed_customer(sandbox.anva, sandbox.portal, BUSINESS)
-    await sandbox.start_worker()
-    await sync(sandbox, business.dossier_number)
-    await sandbox.results(1)
-    sandbox.anva.update_account(BUSINESS + 1, firstName="Piet", middleName="de", lastName="Groen")
-    add_contract(sandbox, business.dossier_number)
-    add_contract(sandbox, business.dossier_number, "K-2")
+    business = await synced_business_with_a_person_and_two_contracts(sandbox)
 
     await contract_changed(sandbox, business.dossier_number)
     await contract_changed(sandbox, business.dossier_number, "K-2")

@@ -9,6 +9,7 @@ from app.sandbox.simulators.seed import seed_customer
 from app.sandbox.world import Sandbox
 from app.state.daily_count import DEFAULT_BLOCK
 from tests.e2e.helpers import (
+    ADRES_FORM,
     eventually,
     only_dossier,
     only_klant,
@@ -18,8 +19,6 @@ from tests.e2e.helpers import (
 )
 
 pytestmark = pytest.mark.e2e
-
-FORM = {"X-Customer-Id": "cst_000000000000", "X-Form-Id": "frm_adres"}
 
 
 async def test_a_restarted_worker_syncs_an_unchanged_customer_without_any_elements_request(
@@ -43,7 +42,7 @@ async def test_a_form_change_survives_a_re_sync_after_a_restart(sandbox: Sandbox
     async with httpx.AsyncClient(base_url=sandbox.urls["worker"]) as http:
         answer = await http.post(
             "/forms/submissions",
-            headers=FORM,
+            headers=ADRES_FORM,
             json={"street": "Kerkweg", "houseNumber": "3", "postcode": "2000 CD", "city": "Delft"},
         )
     assert answer.status_code == 202
@@ -108,7 +107,9 @@ async def test_prefill_during_a_backlog_answers_from_memory_without_waiting_for_
     before = len(sandbox.elements.requests)
 
     async with httpx.AsyncClient(base_url=sandbox.urls["worker"]) as http:
-        answer = await http.get("/forms/prefill", headers={**FORM, "Accept": "application/json"})
+        answer = await http.get(
+            "/forms/prefill", headers={**ADRES_FORM, "Accept": "application/json"}
+        )
 
     dossier_path = f"/klantdossiers/{only_dossier(sandbox, customer.dossier_number)['id']}"
     prefill_reads = [

@@ -7,9 +7,9 @@ import httpx
 import pytest
 
 from app.kafka.state import dossier_key
-from app.sandbox.simulators.seed import seed_customer
 from app.sandbox.world import Sandbox
 from tests.e2e.helpers import (
+    ADRES_FORM,
     eventually,
     only_dossier,
     only_klant,
@@ -17,11 +17,12 @@ from tests.e2e.helpers import (
     sync,
     synced_customer,
 )
-from tests.e2e.test_contract_sync import BUSINESS, add_contract, contract_changed
+from tests.e2e.test_contract_sync import (
+    contract_changed,
+    synced_business_with_a_person_and_two_contracts,
+)
 
 pytestmark = pytest.mark.e2e
-
-FORM = {"X-Customer-Id": "cst_000000000000", "X-Form-Id": "frm_adres"}
 
 
 async def test_a_dossier_renumbered_by_hand_gets_no_write_of_the_customer_it_was(
@@ -119,7 +120,7 @@ async def test_a_form_whose_address_was_written_before_its_phone_was_refused_kee
     async with httpx.AsyncClient(base_url=sandbox.urls["worker"]) as http:
         answer = await http.post(
             "/forms/submissions",
-            headers=FORM,
+            headers=ADRES_FORM,
             json={
                 "street": "Kerkweg",
                 "houseNumber": "3",
@@ -145,13 +146,7 @@ async def test_a_form_whose_address_was_written_before_its_phone_was_refused_kee
 async def test_a_medewerker_created_before_its_contract_failed_is_not_created_again(
     sandbox: Sandbox,
 ) -> None:
-    business = seed_customer(sandbox.anva, sandbox.portal, BUSINESS)
-    await sandbox.start_worker()
-    await sync(sandbox, business.dossier_number)
-    await sandbox.results(1)
-    sandbox.anva.update_account(BUSINESS + 1, firstName="Piet", middleName="de", lastName="Groen")
-    add_contract(sandbox, business.dossier_number)
-    add_contract(sandbox, business.dossier_number, "K-2")
+    business = await synced_business_with_a_person_and_two_contracts(sandbox)
     sandbox.elements.faults.refuse_next(
         1, path="ingangsdatum", message="Kantoor is gesloten", collection="contracten"
     )

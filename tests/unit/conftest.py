@@ -1,4 +1,5 @@
-"""Unit-test fixtures: `core` is the pipeline without Kafka (see `app.sandbox.core`)."""
+"""Unit-test fixtures: `core` is the pipeline without Kafka (see `app.sandbox.core`);
+`contract_environment` the least environment a worker starts with."""
 
 from __future__ import annotations
 
@@ -7,6 +8,22 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.sandbox.core import Core, running_core
+
+
+@pytest.fixture
+def contract_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables a worker needs (the contract's required ones), none of them reachable."""
+    for name, value in {
+        "ANVA_BASE_URL": "https://anva.example/api",
+        "ANVA_TOKEN": "anva-token",
+        "PORTAL_TOKEN": "portal-token",
+        "ELEMENTS_BASE_URL": "https://elements.example",
+        "ELEMENTS_CLIENT_ID": "client",
+        "ELEMENTS_CLIENT_SECRET": "secret",
+        "ELEMENTS_ORGANISATION": "org",
+        "ELEMENTS_KANTOOR_ID": "3",
+    }.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import UpstreamRejected, UpstreamUnavailable
-from app.events import ContractChanged, CustomerChanged
+from app.events import CustomerChanged
 from app.pipeline.contract import sync_contract
 from app.pipeline.customer import sync_customer
 from app.sandbox.core import Core
@@ -13,19 +13,6 @@ from app.state.memory import DossierMemory
 
 CONTRACT_ID = "35255618453762"
 BUSINESS = 2  # the seed's first business: ANVA knows no person for it
-
-
-def add_contract(
-    core: Core, dossier_number: str, contract_id: str = CONTRACT_ID
-) -> ContractChanged:
-    core.anva.add_contract(
-        contract_id=contract_id,
-        dossier_number=dossier_number,
-        format="ZPP NN",
-        status="Lopend",
-        metadata={"omschrijving": "Aansprakelijkheid particulier", "startDate": "2026-01-01"},
-    )
-    return ContractChanged(contractId=contract_id, dossierNumber=dossier_number)
 
 
 def last_parts(paths: list[str]) -> list[str]:
@@ -36,7 +23,7 @@ async def test_a_contract_before_its_customer_creates_the_dossier_then_the_contr
     core: Core,
 ) -> None:
     customer = core.seed(0)
-    event = add_contract(core, customer.dossier_number)
+    event = core.new_contract(customer.dossier_number, CONTRACT_ID)
 
     synced = await sync_contract(core.context, event)
 
@@ -67,7 +54,7 @@ async def test_a_changed_contract_synced_again_adds_a_gewijzigd_registratie_and_
     core: Core,
 ) -> None:
     customer = core.seed(0)
-    event = add_contract(core, customer.dossier_number)
+    event = core.new_contract(customer.dossier_number, CONTRACT_ID)
     await sync_contract(core.context, event)
     core.anva.update_contract(CONTRACT_ID, status="Beeindigd")
     seen = len(core.writes())
@@ -86,7 +73,7 @@ async def test_a_changed_contract_synced_again_adds_a_gewijzigd_registratie_and_
 
 async def test_an_unchanged_contract_synced_again_writes_nothing(core: Core) -> None:
     customer = core.seed(0)
-    event = add_contract(core, customer.dossier_number)
+    event = core.new_contract(customer.dossier_number, CONTRACT_ID)
     first = await sync_contract(core.context, event)
     seen = len(core.data_requests())
 
@@ -101,8 +88,10 @@ async def test_a_zakelijk_klant_applies_through_a_medewerker_created_once(core: 
     await sync_customer(core.context, CustomerChanged(dossierNumber=business.dossier_number))
     core.anva.update_account(BUSINESS + 1, firstName="Piet", middleName="de", lastName="Groen")
 
-    first = await sync_contract(core.context, add_contract(core, business.dossier_number))
-    second = await sync_contract(core.context, add_contract(core, business.dossier_number, "K-2"))
+    first = await sync_contract(
+        core.context, core.new_contract(business.dossier_number, CONTRACT_ID)
+    )
+    second = await sync_contract(core.context, core.new_contract(business.dossier_number, "K-2"))
 
     dossier = core.dossier(business.dossier_number)
     (organisatie,) = dossier["klanten"]["zakelijk"]
@@ -125,7 +114,7 @@ async def test_a_failure_after_the_contract_is_created_carries_every_write_made_
     core: Core,
 ) -> None:
     customer = core.seed(0)
-    event = add_contract(core, customer.dossier_number)
+    event = core.new_contract(customer.dossier_number, CONTRACT_ID)
     core.fail_write(8, 503)  # six customer writes, the contract, then its registratie
 
     with pytest.raises(UpstreamUnavailable) as raised:
@@ -152,13 +141,13 @@ async def test_a_medewerker_created_before_its_contract_failed_is_not_created_ag
     core.fail_write(2, 400)  # the medewerker, then the contract
 
     with pytest.raises(UpstreamRejected):
-        await sync_contract(core.context, add_contract(core, business.dossier_number))
+        await sync_contract(core.context, core.new_contract(business.dossier_number, CONTRACT_ID))
     restarted = DossierMemory(max_age_s=86_400)
     restarted.load(
         (r.dossier_number, r.model_dump_json().encode()) for r in core.context.memory.records()
     )
     core.context.memory = restarted
-    again = await sync_contract(core.context, add_contract(core, business.dossier_number, "K-2"))
+    again = await sync_contract(core.context, core.new_contract(business.dossier_number, "K-2"))
 
     (organisatie,) = core.dossier(business.dossier_number)["klanten"]["zakelijk"]
     (medewerker,) = organisatie["medewerkers"]

@@ -253,24 +253,10 @@ def test_amsterdam_day_bounds_are_its_local_midnights(day: date, hours: int) -> 
     assert amsterdam_day(end_us - 1)[0] == day
 
 
-WORKER_ENVIRONMENT = {
-    "ANVA_BASE_URL": "https://anva.example/api",
-    "ANVA_TOKEN": "anva-token",
-    "PORTAL_TOKEN": "portal-token",
-    "ELEMENTS_BASE_URL": "https://elements.example",
-    "ELEMENTS_CLIENT_ID": "client",
-    "ELEMENTS_CLIENT_SECRET": "secret",
-    "ELEMENTS_ORGANISATION": "org",
-    "ELEMENTS_KANTOOR_ID": "3",
-}
-
-
 @pytest.mark.parametrize(("url", "shared"), [("", False), (None, False), ("redis://x:6379", True)])
 def test_the_limiter_is_shared_only_when_a_redis_url_is_set(
-    monkeypatch: pytest.MonkeyPatch, url: str | None, shared: bool
+    monkeypatch: pytest.MonkeyPatch, contract_environment: None, url: str | None, shared: bool
 ) -> None:
-    for name, value in WORKER_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
     if url is not None:
         monkeypatch.setenv("ELEMENTS_LIMITER_REDIS_URL", url)
 
@@ -281,10 +267,8 @@ def test_the_limiter_is_shared_only_when_a_redis_url_is_set(
 
 
 async def test_a_worker_whose_redis_does_not_answer_pauses_intake_and_counts_it(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, contract_environment: None
 ) -> None:
-    for name, value in WORKER_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
     monkeypatch.setenv("ELEMENTS_LIMITER_REDIS_URL", f"redis://:pw@127.0.0.1:{free_port()}/0")
     runtime = Runtime(load_settings())
     try:

@@ -27,16 +27,6 @@ DOSSIERS = 20_000
 LONGEST_GAP_S = 0.5
 MIN_TICKS = 10
 """Turns of the loop the ticker must get while loading: one long block gives it two or so."""
-WORKER_ENVIRONMENT = {
-    "ANVA_BASE_URL": "https://anva.example/api",
-    "ANVA_TOKEN": "anva-token",
-    "PORTAL_TOKEN": "portal-token",
-    "ELEMENTS_BASE_URL": "https://elements.example",
-    "ELEMENTS_CLIENT_ID": "client",
-    "ELEMENTS_CLIENT_SECRET": "secret",
-    "ELEMENTS_ORGANISATION": "org",
-    "ELEMENTS_KANTOOR_ID": "3",
-}
 
 
 @dataclass
@@ -85,9 +75,7 @@ class Ticker:
 
 
 @pytest.fixture
-async def runtime(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runtime]:
-    for name, value in WORKER_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
+async def runtime(contract_environment: None) -> AsyncIterator[Runtime]:
     runtime = Runtime(load_settings())
     try:
         yield runtime

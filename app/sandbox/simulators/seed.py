@@ -19,8 +19,8 @@ _STREETS = (
     "Stationsweg 3",
     "Dorpsstraat 44-2",
 )
-_CITIES = ("Amsterdam", "Utrecht", "Den Haag", "Rotterdam", "Groningen", "Zwolle")
-_NAMES = (
+CITIES = ("Amsterdam", "Utrecht", "Den Haag", "Rotterdam", "Groningen", "Zwolle")
+NAMES = (
     ("Jan", "de", "Vries"),
     ("Fatima", None, "El Amrani"),
     ("Pieter", "van der", "Berg"),
@@ -50,7 +50,7 @@ def _add_account(anva: AnvaSimulator, index: int, dossier_numbers: list[str]) ->
     """Customer `index`'s ANVA account (a person, unless a business), holding these dossiers,
     one per organisation."""
     is_business = sample_customer(index).is_business
-    first, middle, last = _NAMES[index % len(_NAMES)]
+    first, middle, last = NAMES[index % len(NAMES)]
     anva.add_account(
         account_id=index + 1,
         first_name=None if is_business else first,
@@ -63,13 +63,13 @@ def _add_account(anva: AnvaSimulator, index: int, dossier_numbers: list[str]) ->
 
 def _add_portal_customer(portal: PortalSimulator, index: int) -> None:
     customer = sample_customer(index)
-    first, _, last = _NAMES[index % len(_NAMES)]
+    first, _, last = NAMES[index % len(NAMES)]
     portal.add_customer(
         customer_id=customer.portal_id,
         company_name=f"{last} Advies B.V." if customer.is_business else f"{first} {last}",
         address=_STREETS[index % len(_STREETS)],
         zip_code=f"{1000 + index % 9000} AB",
-        city=_CITIES[index % len(_CITIES)],
+        city=CITIES[index % len(CITIES)],
         primary_email=f"klant{index}@example.nl",
         phone=f"+31 6 {10_000_000 + index}",
         integration="anva",
@@ -134,7 +134,7 @@ def _add_other_integration(portal: PortalSimulator, index: int) -> None:
         company_name=f"Boekhouding {index} B.V.",
         address=_STREETS[index % len(_STREETS)],
         zip_code=f"{2000 + index % 8000} CD",
-        city=_CITIES[index % len(_CITIES)],
+        city=CITIES[index % len(CITIES)],
         primary_email=f"boekhouding{index}@example.nl",
         phone=None,
         integration="exact",
