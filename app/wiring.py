@@ -89,13 +89,14 @@ def build_pipeline(
     durable: Durable | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     memory: DossierMemory | None = None,
+    owners: DossierOwners | None = None,
     today: Callable[[], date] = today_in_amsterdam,
     budget_poll_s: float = 5.0,
     tracer_provider: TracerProvider | None = None,
 ) -> Pipeline:
-    """`transports` (per API name) replace the network, `memory` the one built from the
-    settings, and `today`, `budget_poll_s`, `tracer_provider` the production clock, poll and
-    OTEL provider: for the in-process core, the sandbox and tests."""
+    """`transports` (per API name) replace the network; `memory` and `owners` the ones the
+    settings make; `today`, `budget_poll_s` and `tracer_provider` the production clock, poll
+    and OTEL provider. For `plan`, the in-process core, the sandbox and tests."""
     durable = durable or Durable()
     metrics = Metrics()
     provider = tracer_provider or build_tracer_provider(settings.tracing)
@@ -110,7 +111,7 @@ def build_pipeline(
     portal_client = PortalClient(http[PORTAL], settings.portal.token)
     portal = _portal_directory(settings.portal, portal_client, metrics)
     elements = _elements_client(settings.elements, http[ELEMENTS], limiter)
-    owners = _owners(settings, metrics, limiter)
+    owners = owners if owners is not None else _owners(settings, metrics, limiter)
     memory = (
         memory
         if memory is not None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from dataclasses import replace
 
 import httpx
 
@@ -23,7 +22,6 @@ from app.errors import PermanentError, RetryableError
 from app.events import CustomerChanged
 from app.pipeline.customer import sync_customer
 from app.settings import Settings
-from app.state.memory import DossierMemory
 from app.state.ownership import DossierOwners
 from app.wiring import build_pipeline
 
@@ -40,8 +38,8 @@ async def planned(
     """The plan's JSON object; raises the `SyncError` the event would meet.
 
     `transports` (per API name) replace the network, as for `build_pipeline`; Elements'
-    is wrapped by the recorder either way. The dossier is owned and remembered in this
-    process only, whatever the settings say: with the replicas' Redis, its lease would hold
+    is wrapped by the recorder either way. The dossier is owned in this process only,
+    whatever the settings say (and, without a state topic, remembered here only): with the replicas' Redis, its lease would hold
     up a worker syncing it, and remembering would take the dossier's next revision there,
     one the worker would then wait for in vain.
     """
@@ -50,11 +48,10 @@ async def planned(
     pipeline = build_pipeline(
         settings,
         transports={**given, ELEMENTS: recorder},
-        memory=DossierMemory(max_age_s=settings.state.max_age_s),
+        owners=DossierOwners(),
     )
     try:
-        context = replace(pipeline.context, owners=DossierOwners())
-        await sync_customer(context, CustomerChanged(dossierNumber=dossier_number))
+        await sync_customer(pipeline.context, CustomerChanged(dossierNumber=dossier_number))
     finally:
         await pipeline.close()
     return {"dossierNumber": dossier_number, "operations": [w.as_json() for w in recorder.writes]}
