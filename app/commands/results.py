@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import signal
 import sys
 from collections import Counter
 from collections.abc import Iterable
@@ -27,6 +26,7 @@ from app.events import ResultEvent
 from app.kafka.connection import client_options
 from app.kafka.reading import FETCH_TIMEOUT_MS, records_until
 from app.settings import Settings
+from app.signals import stop_on_signals
 
 DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -133,20 +133,12 @@ async def _follow(consumer: AIOKafkaConsumer, rows: list[Row], stop: asyncio.Eve
                 _say(row.line())
 
 
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    return stop
-
-
 async def show_results(settings: Settings, *, since: timedelta, follow: bool) -> None:
     start = datetime.now(UTC) - since
     consumer = AIOKafkaConsumer(
         **client_options(settings.kafka), group_id=None, enable_auto_commit=False
     )
-    stop = _stop_on_signals() if follow else asyncio.Event()
+    stop = stop_on_signals() if follow else asyncio.Event()
     await consumer.start()
     try:
         end = await _start(consumer, settings.topics.results, start)

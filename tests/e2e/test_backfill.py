@@ -11,6 +11,7 @@ from app.commands.backfill import backfill
 from app.sandbox.backfill_bench import ResultTap
 from app.sandbox.simulators.seed import seed_customer, seed_customers
 from app.sandbox.world import Sandbox
+from tests.conftest import SandboxFactory
 
 pytestmark = pytest.mark.e2e
 
@@ -23,9 +24,11 @@ first; queued fairly behind the backfill's requests it would take several times 
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.xdist_group("timing")
 async def test_live_events_during_a_backfill_finish_before_most_of_it_and_every_backfill_event_succeeds(
-    sandbox: Sandbox,
+    make_sandbox: SandboxFactory,
 ) -> None:
+    sandbox: Sandbox = await make_sandbox(rate_limit=5)
     live = seed_customers(sandbox.anva, sandbox.portal, LIVE)
     await sandbox.start_worker()
     async with ResultTap(sandbox) as tap:

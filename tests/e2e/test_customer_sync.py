@@ -8,6 +8,7 @@ import pytest
 
 from app.sandbox.simulators.seed import sample_customer, seed_customer
 from app.sandbox.world import CLOUDEVENTS_PRODUCER_HEADERS, Sandbox
+from tests.conftest import SandboxFactory
 from tests.e2e.helpers import only_dossier, only_klant, sync, synced_customer
 
 pytestmark = pytest.mark.e2e
@@ -282,7 +283,9 @@ async def test_one_partition_still_syncs_keys_concurrently_and_each_key_in_order
     assert len(created_before_any_klant) > 1, "different keys were not synced side by side"
 
 
-async def test_new_customers_never_exceed_the_rate_limit(sandbox: Sandbox) -> None:
+@pytest.mark.xdist_group("timing")
+async def test_new_customers_never_exceed_the_rate_limit(make_sandbox: SandboxFactory) -> None:
+    sandbox: Sandbox = await make_sandbox(rate_limit=5)
     customers = [seed_customer(sandbox.anva, sandbox.portal, i) for i in range(6)]
     await sandbox.start_worker()
 

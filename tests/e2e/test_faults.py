@@ -157,9 +157,8 @@ async def test_a_spent_daily_budget_pauses_intake_until_the_next_day_and_fails_n
     assert duplicate_entities(sandbox.elements.dossiers()) == []
 
 
-async def test_the_worker_reconnects_after_a_broker_restart(
-    sandbox: Sandbox, embedded_only: None
-) -> None:
+@pytest.mark.own_broker
+async def test_the_worker_reconnects_after_a_broker_restart(sandbox: Sandbox) -> None:
     customers = [seed_customer(sandbox.anva, sandbox.portal, i) for i in range(2)]
     await sandbox.start_worker()
     await sync(sandbox, customers[0].dossier_number)
@@ -174,8 +173,9 @@ async def test_the_worker_reconnects_after_a_broker_restart(
     assert result.subject == customers[1].dossier_number
 
 
+@pytest.mark.own_broker
 async def test_a_result_due_while_the_broker_does_not_answer_is_published_once_it_does(
-    sandbox: Sandbox, embedded_only: None
+    sandbox: Sandbox,
 ) -> None:
     """Frozen, not killed: a killed memory-storage broker comes back without the event, and
     the rejoin after it may hand the event over — to a next owner with nothing to read."""

@@ -141,9 +141,8 @@ async def test_health_metrics_and_asyncapi_are_served(sandbox: Sandbox) -> None:
     } <= addresses
 
 
-async def test_readyz_goes_non_200_when_the_broker_is_gone(
-    sandbox: Sandbox, embedded_only: None
-) -> None:
+@pytest.mark.own_broker
+async def test_readyz_goes_non_200_when_the_broker_is_gone(sandbox: Sandbox) -> None:
     await sandbox.start_worker()
     async with httpx.AsyncClient(base_url=sandbox.urls["worker"], timeout=10) as http:
         assert (await http.get("/readyz")).status_code == 200
@@ -155,9 +154,8 @@ async def test_readyz_goes_non_200_when_the_broker_is_gone(
     assert answer.status_code == 503
 
 
-async def test_a_form_is_answered_503_when_kafka_cannot_take_it(
-    sandbox: Sandbox, embedded_only: None
-) -> None:
+@pytest.mark.own_broker
+async def test_a_form_is_answered_503_when_kafka_cannot_take_it(sandbox: Sandbox) -> None:
     await sandbox.start_worker(forms=FormsSettings(publish_timeout_s=1.0, allow_anonymous=True))
     assert sandbox.broker is not None
     await sandbox.broker.kill()

@@ -24,7 +24,7 @@ from app.sandbox.world import Sandbox
 from tests.conftest import SandboxFactory
 from tests.e2e.helpers import sync
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150), pytest.mark.xdist_group("timing")]
 
 RATE = 5
 PARTITIONS = 4

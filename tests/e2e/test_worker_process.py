@@ -134,7 +134,7 @@ async def test_no_secret_appears_in_logs_results_or_dead_letters(
 
 
 async def test_the_worker_waits_for_kafka_unready_and_becomes_ready_when_it_answers(
-    sandbox: Sandbox, embedded_only: None
+    sandbox: Sandbox,
 ) -> None:
     late_broker = EmbeddedBroker()
     env = worker_environment(
