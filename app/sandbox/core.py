@@ -20,8 +20,9 @@ from pydantic import AnyHttpUrl, SecretStr
 from app.clients.anva import API as ANVA
 from app.clients.elements import API as ELEMENTS
 from app.clients.portal import API as PORTAL
-from app.events import ContractChanged, EventType, input_event_bytes
+from app.events import ContractChanged, CustomerChanged, EventType, input_event_bytes
 from app.pipeline.context import SyncContext
+from app.pipeline.customer import sync_customer
 from app.sandbox.simulators.anva import AnvaSimulator
 from app.sandbox.simulators.elements import ElementsSimulator, RecordedRequest
 from app.sandbox.simulators.portal import PortalSimulator
@@ -86,6 +87,12 @@ class Core:
     def seed(self, index: int) -> SampleCustomer:
         """Sample customer `index` of the seed, in ANVA and the portal."""
         return seed_customer(self.anva, self.portal, index)
+
+    async def synced_customer(self, index: int) -> SampleCustomer:
+        """Sample customer `index` of the seed, synced once into Elements."""
+        customer = self.seed(index)
+        await sync_customer(self.context, CustomerChanged(dossierNumber=customer.dossier_number))
+        return customer
 
     def new_contract(self, dossier_number: str, contract_id: str) -> ContractChanged:
         """A new contract of the dossier in ANVA, and its event."""

@@ -12,7 +12,6 @@ from tests.e2e.helpers import (
     ADRES_FORM,
     eventually,
     only_dossier,
-    only_klant,
     standaard_adres,
     sync,
     synced_customer,
@@ -56,23 +55,6 @@ async def test_a_form_change_survives_a_re_sync_after_a_restart(sandbox: Sandbox
     assert result.data.status == "succeeded"
     assert result.data.operations == []
     assert standaard_adres(sandbox, customer.dossier_number) == ("Kerkweg", "3", "Delft")
-
-
-async def test_without_its_record_a_worker_reads_elements_and_duplicates_nothing(
-    sandbox: Sandbox,
-) -> None:
-    customer = await synced_customer(sandbox)
-    await sandbox.stop_worker()
-    forgetful = sandbox.topics.model_copy(update={"state": "elements-sync-state-empty"})
-
-    await sandbox.start_worker(topics=forgetful)
-    await sync(sandbox, customer.dossier_number)
-    _, result = await sandbox.results(2)
-
-    assert result.data.status == "succeeded"
-    assert result.data.operations == []
-    klant = only_klant(only_dossier(sandbox, customer.dossier_number))
-    assert len(klant["emailadressen"]) == len(klant["telefoonnummers"]) == 1
 
 
 async def test_events_of_one_dossier_queued_behind_a_sync_are_served_by_one_sync(

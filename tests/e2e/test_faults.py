@@ -20,69 +20,6 @@ from tests.e2e.helpers import eventually, only_dossier, only_klant, sync
 pytestmark = pytest.mark.e2e
 
 
-async def test_elements_5xx_answers_are_retried_until_the_event_succeeds(sandbox: Sandbox) -> None:
-    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
-    await sandbox.start_worker()
-    sandbox.elements.faults.fail_next(3, status=503)
-
-    await sync(sandbox, customer.dossier_number)
-    (result,) = await sandbox.results(1)
-
-    assert result.data.status == "succeeded"
-    assert result.data.attempts > 1
-    assert duplicate_entities(sandbox.elements.dossiers()) == []
-
-
-async def test_writes_whose_answer_was_lost_are_found_not_repeated(sandbox: Sandbox) -> None:
-    """Each of the first six writes is applied by Elements and then answered 502."""
-    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
-    await sandbox.start_worker()
-    sandbox.elements.faults.apply_then_fail_next(6, status=502)
-
-    await sync(sandbox, customer.dossier_number)
-    (result,) = await sandbox.results(1)
-
-    assert result.data.status == "succeeded"
-    assert duplicate_entities(sandbox.elements.dossiers()) == []
-    dossier = only_dossier(sandbox, customer.dossier_number)
-    assert dossier["_embedded"]["standaardcorrespondentieadres"]["straat"] == "Hoofdstraat"
-    assert sandbox.elements.write_count() == 6
-
-
-async def test_lost_answers_at_random_leave_no_duplicate_entity(sandbox: Sandbox) -> None:
-    customers = [seed_customer(sandbox.anva, sandbox.portal, i) for i in range(5)]
-    await sandbox.start_worker()
-    sandbox.elements.faults.random(apply_then_502_rate=0.3, error_rate=0.1, seed=11)
-
-    for customer in customers:
-        await sync(sandbox, customer.dossier_number)
-    results = await sandbox.results(5, timeout_s=120)
-
-    assert [r.data.status for r in results] == ["succeeded"] * 5
-    assert duplicate_entities(sandbox.elements.dossiers()) == []
-    assert len(sandbox.elements.dossiers()) == 5
-
-
-async def test_a_payload_elements_rejects_fails_with_its_message_and_is_dead_lettered(
-    sandbox: Sandbox,
-) -> None:
-    customer = seed_customer(sandbox.anva, sandbox.portal, 0)
-    await sandbox.start_worker()
-    sandbox.elements.faults.refuse_next(1, path="/kantoor", message="Kantoor is gesloten")
-
-    await sync(sandbox, customer.dossier_number)
-    (result,) = await sandbox.results(1)
-    (dead,) = await sandbox.read(sandbox.topics.dead_letter, 1)
-
-    assert result.data.status == "failed"
-    assert result.data.error is not None
-    assert result.data.error.code == "elements_validation"
-    assert result.data.error.retryable is False
-    assert "/kantoor: Kantoor is gesloten" in result.data.error.message
-    assert result.data.attempts == 1
-    assert dict(dead.headers)["x-dead-letter-reason"] == b"elements_validation"
-
-
 async def test_an_anva_outage_pauses_intake_and_nothing_fails(sandbox: Sandbox) -> None:
     customers = [seed_customer(sandbox.anva, sandbox.portal, i) for i in range(3)]
     runtime = await sandbox.start_worker()

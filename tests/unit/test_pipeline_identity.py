@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import KlantdossierDeleted
 from app.events import CustomerChanged, FormSubmitted
 from app.pipeline.customer import sync_customer
 from app.pipeline.form import sync_form
@@ -19,8 +18,7 @@ def changed(dossier_number: str) -> CustomerChanged:
 async def test_a_dossier_renumbered_by_hand_gets_nothing_of_the_customer_it_was(
     core: Core,
 ) -> None:
-    customer = core.seed(0)
-    await sync_customer(core.context, changed(customer.dossier_number))
+    customer = await core.synced_customer(0)
     renumbered = core.dossier(customer.dossier_number)["id"]
     core.elements.renumber_dossier(renumbered, "9" + customer.dossier_number)
     core.portal.update_customer(customer.portal_id, primaryEmail="nieuw@example.nl")
@@ -31,49 +29,40 @@ async def test_a_dossier_renumbered_by_hand_gets_nothing_of_the_customer_it_was(
     assert core.elements.writes_to(renumbered)[writes_before:] == []
     recreated = core.dossier(customer.dossier_number)
     assert synced.dossier_id == recreated["id"] != renumbered
+    assert [e["naam"] for e in core.klant(customer.dossier_number)["emailadressen"]] == [
+        "nieuw@example.nl"
+    ]
     record = core.context.memory.get(customer.dossier_number)
     assert record is not None and record.dossier_id == recreated["id"]
 
 
-async def test_a_remembered_dossier_deleted_by_hand_is_never_written_to(core: Core) -> None:
-    customer = core.seed(0)
-    await sync_customer(core.context, changed(customer.dossier_number))
-    deleted = core.dossier(customer.dossier_number)["id"]
-    core.elements.delete_dossier(deleted)
-    core.portal.update_customer(customer.portal_id, primaryEmail="nieuw@example.nl")
-    writes_before = len(core.elements.writes_to(deleted))
-
-    with pytest.raises(KlantdossierDeleted):
-        await sync_customer(core.context, changed(customer.dossier_number))
-
-    assert core.elements.writes_to(deleted)[writes_before:] == []
-
-
-async def test_a_dossier_deleted_by_hand_found_by_search_fails_klantdossier_deleted(
-    core: Core,
+@pytest.mark.parametrize("remembered", [True, False], ids=["remembered", "found-by-search"])
+async def test_a_dossier_deleted_by_hand_is_never_written_to_remembered_or_found(
+    core: Core, remembered: bool
 ) -> None:
-    customer = core.seed(0)
-    await sync_customer(core.context, changed(customer.dossier_number))
-    deleted = core.dossier(customer.dossier_number)["id"]
-    core.elements.delete_dossier(deleted)
-    core.context.memory.load([])
-    await core.context.memory.forget(customer.dossier_number, core.context.event)
+    customer = await core.synced_customer(0)
+    core.elements.delete_dossier(core.dossier(customer.dossier_number)["id"])
+    core.portal.update_customer(customer.portal_id, primaryEmail="nieuw@example.nl")
+    if not remembered:
+        core.context.memory.load([])
+        await core.context.memory.forget(customer.dossier_number, core.context.event)
     writes_before = len(core.writes())
 
     outcome = await core.handle("customer.changed", {"dossierNumber": customer.dossier_number})
 
-    assert outcome.result.data.status == "failed"
-    assert outcome.result.data.error is not None
-    assert outcome.result.data.error.code == "klantdossier_deleted"
-    assert outcome.result.data.error.retryable is False
+    result = outcome.result.data
+    assert result.status == "failed"
+    assert result.error is not None
+    assert (result.error.code, result.error.retryable) == ("klantdossier_deleted", False)
+    assert outcome.dead_letter_reason == "klantdossier_deleted"
     assert core.writes()[writes_before:] == []
+    assert len(core.elements.dossiers()) == 1
 
 
 async def test_an_unchanged_customer_with_a_trusted_record_costs_no_identity_read(
     core: Core,
 ) -> None:
-    customer = core.seed(0)
-    await sync_customer(core.context, changed(customer.dossier_number))
+    customer = await core.synced_customer(0)
     seen = len(core.data_requests())
 
     synced = await sync_customer(core.context, changed(customer.dossier_number))
@@ -85,8 +74,7 @@ async def test_an_unchanged_customer_with_a_trusted_record_costs_no_identity_rea
 async def test_a_form_whose_address_was_written_before_its_phone_was_refused_keeps_the_address(
     core: Core,
 ) -> None:
-    customer = core.seed(0)
-    await sync_customer(core.context, changed(customer.dossier_number))
+    customer = await core.synced_customer(0)
     core.fail_write(3, 400)  # adres, standaard PATCH, then the phone
 
     with pytest.raises(Exception, match="400"):

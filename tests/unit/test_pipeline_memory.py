@@ -32,8 +32,7 @@ def changed(dossier_number: str) -> CustomerChanged:
 async def test_a_restarted_worker_with_the_records_syncs_an_unchanged_customer_without_a_request(
     core: Core,
 ) -> None:
-    customer = core.seed(0)
-    await sync_customer(core.context, changed(customer.dossier_number))
+    customer = await core.synced_customer(0)
     saved = [
         (r.dossier_number, r.model_dump_json().encode()) for r in core.context.memory.records()
     ]
@@ -48,11 +47,26 @@ async def test_a_restarted_worker_with_the_records_syncs_an_unchanged_customer_w
     assert core.data_requests()[seen:] == []
 
 
+async def test_without_its_record_a_worker_reads_elements_and_duplicates_nothing(
+    core: Core,
+) -> None:
+    customer = await core.synced_customer(0)
+    core.context.memory = DossierMemory(max_age_s=86_400)
+    seen = len(core.data_requests())
+
+    again = await sync_customer(core.context, changed(customer.dossier_number))
+
+    assert {r.method for r in core.data_requests()[seen:]} == {"GET"}, "read, nothing written"
+    assert again.writes == ()
+    klant = core.klant(customer.dossier_number)
+    assert len(klant["adressen"]) == len(klant["emailadressen"]) == 1
+    assert len(klant["telefoonnummers"]) == 1
+
+
 async def test_a_record_older_than_the_max_age_reads_elements_and_heals_a_hand_edit() -> None:
     clock = Clock()
     async with running_core(memory=DossierMemory(max_age_s=3600, clock=clock)) as core:
-        customer = core.seed(0)
-        await sync_customer(core.context, changed(customer.dossier_number))
+        customer = await core.synced_customer(0)
         dossier = core.dossier(customer.dossier_number)
         core.elements.unset_correspondentieadres(dossier["id"])
         clock.now += 3601
@@ -67,8 +81,7 @@ async def test_a_record_older_than_the_max_age_reads_elements_and_heals_a_hand_e
 
 
 async def test_a_form_change_stands_while_the_portal_keeps_its_address(core: Core) -> None:
-    customer = core.seed(0)
-    await sync_customer(core.context, changed(customer.dossier_number))
+    customer = await core.synced_customer(0)
     await sync_form(
         core.context,
         FormSubmitted(
@@ -95,8 +108,7 @@ async def test_a_form_change_stands_while_the_portal_keeps_its_address(core: Cor
 
 
 async def test_a_portal_address_change_after_a_form_is_synced(core: Core) -> None:
-    customer = core.seed(0)
-    await sync_customer(core.context, changed(customer.dossier_number))
+    customer = await core.synced_customer(0)
     await sync_form(
         core.context,
         FormSubmitted(
@@ -126,8 +138,7 @@ async def test_a_portal_address_change_after_a_form_is_synced(core: Core) -> Non
 async def test_an_upstream_email_change_reads_only_which_dossier_it_is_before_adding_it(
     core: Core,
 ) -> None:
-    customer = core.seed(0)
-    await sync_customer(core.context, changed(customer.dossier_number))
+    customer = await core.synced_customer(0)
     core.portal.update_customer(customer.portal_id, primaryEmail="nieuw@example.nl")
     seen = len(core.data_requests())
 
@@ -238,8 +249,7 @@ async def test_an_event_waits_for_an_unwritable_state_topic_instead_of_failing()
         down = False
 
     async with running_core(memory=DossierMemory(max_age_s=86_400)) as core:
-        customer = core.seed(0)
-        await sync_customer(core.context, changed(customer.dossier_number))
+        customer = await core.synced_customer(0)
         record = as_written(stored(core, customer.dossier_number))
         core.context.memory = DossierMemory(max_age_s=86_400, save=save)
         core.context.memory.load([(customer.dossier_number, record)])
