@@ -3,8 +3,9 @@
 Every request, token requests included, waits for the limiter first, at the priority of the
 event it serves: the client an event's pipeline uses is bound to its ticket (`for_event`),
 sharing the connection, the token and the limiter with every other event's. The access
-token travels as the `access_token` query parameter, as the spec requires, so no URL
-of this client is ever logged or put into an error.
+token is read once the slot is granted (`_granted_token`), never before the wait. It
+travels as the `access_token` query parameter, as the spec requires, so no URL of this
+client is ever logged or put into an error.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import base64
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
@@ -100,7 +101,8 @@ class _TokenCache:
     """The token every event's client uses: one grant serves them all."""
 
     token: _Token | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    renewal: asyncio.Event | None = None
+    """The renewal in flight (a request's slot spent on a token request); fires when it ends."""
 
 
 def _validation_error(response: httpx.Response) -> ElementsValidationError | None:
@@ -210,8 +212,7 @@ class ElementsClient:
             await self._limiter.sent()
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        """Through the limiter; 429s and validation errors become typed errors here."""
-        await self._limiter.acquire(or_now(self._ticket))
+        """On the slot just granted; 429s and validation errors become typed errors here."""
         request.extensions["trace"] = self._trace
         response = await send(self._http, request, api=API)
         if response.status_code == 429:
@@ -224,6 +225,7 @@ class ElementsClient:
         return response
 
     async def _request_token(self, form: dict[str, str]) -> _Token:
+        """On the slot just granted, like every request."""
         client_id, secret = self._credentials
         request = self._http.build_request(
             "POST",
@@ -249,16 +251,41 @@ class ElementsClient:
             + renewal_delay_s(expires_in, max_margin_s=self._refresh_margin_s),
         )
 
-    async def _access_token(self) -> str:
-        """Reuse the token until shortly before it expires, then refresh it (or log in again)."""
-        tokens = self._tokens
-        async with tokens.lock:
-            token = tokens.token
-            if token is None or self._clock() >= token.renew_at:
-                token = tokens.token = await self._renew(token)
-            return token.access.get_secret_value()
+    async def _granted_token(self) -> str:
+        """Wait for a slot; the access token to send on it, read once it is granted.
 
-    async def _renew(self, token: _Token | None) -> _Token:
+        Read before the wait, a token can run out while its request queues (a backfill
+        behind live events, replicas sharing the rate): the request then gets 401, and its
+        retry queues again and can send a stale token again, which fails the event. So the
+        token is looked at only with the slot in hand, and sent on it with no wait between.
+
+        Is the token due for renewal then, this slot is spent on the token request (one
+        request per slot, always), and the data request takes the next one. A slot granted
+        while another request's slot renews the token is let go, not held while the renewal
+        answers: a held slot would let the next grant go out before it, closer than the
+        spacing. The request waits for the renewal and queues again.
+        """
+        tokens = self._tokens
+        while True:
+            await self._limiter.acquire(or_now(self._ticket))
+            token = tokens.token
+            if token is not None and self._clock() < token.renew_at:
+                return token.access.get_secret_value()
+            if (renewal := tokens.renewal) is not None:
+                await self._limiter.unused()
+                await renewal.wait()
+                continue
+            tokens.renewal = renewal = asyncio.Event()
+            try:
+                tokens.token = await self._renewed(token)
+            finally:
+                tokens.renewal = None
+                renewal.set()
+
+    async def _renewed(self, token: _Token | None) -> _Token | None:
+        """One token request, on the slot just granted: the refresh grant while there is a
+        refresh token, else the organisation grant. None when the refresh is refused: the
+        next slot logs in again."""
         if token is not None and token.refresh is not None:
             try:
                 return await self._request_token(
@@ -268,7 +295,7 @@ class ElementsClient:
                     }
                 )
             except AuthenticationFailed:
-                pass
+                return None
         return await self._request_token(dict(self._grant))
 
     def _forget_token(self, access: str) -> None:
@@ -284,9 +311,13 @@ class ElementsClient:
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
     ) -> httpx.Response:
-        """One API call; a 401 drops the token and tries once more with a fresh one."""
+        """One API call; a 401 drops the token and tries once more with a fresh one.
+
+        The token was valid by our clock when the slot was granted, so a second 401 means
+        Elements refuses a token it has just granted: `AuthenticationFailed`.
+        """
         for first_try in (True, False):
-            access = await self._access_token()
+            access = await self._granted_token()
             request = self._http.build_request(
                 method,
                 path.lstrip("/"),

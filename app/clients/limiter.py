@@ -337,6 +337,13 @@ class ElementsLimiter:
         """
         await self.slots.sent()
 
+    async def unused(self) -> None:
+        """The slot granted last will carry no request: ends it as if its request went out
+        now. The next grant is then a spacing from now, and a shared limiter's lease on it
+        ends at once instead of holding every replica's next grant up until it runs out.
+        The day's count keeps it: one too many, never one too few."""
+        await self.slots.sent()
+
     async def _take_turn(self, ticket: Ticket) -> None:
         """Hold `_in_turn`; a backfill holds it only while no live event is in flight."""
         backfill = ticket.backfill
