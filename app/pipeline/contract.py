@@ -33,7 +33,7 @@ from app.pipeline.contract_plan import (
     synced_from,
 )
 from app.pipeline.customer import resolved_customer, sync_dossier
-from app.pipeline.dossier import carries_number
+from app.pipeline.dossier import identity_confirmed
 from app.state.record import DossierRecord
 
 log = structlog.get_logger(__name__)
@@ -112,20 +112,12 @@ async def _record_change(
     confirmed: bool = False,
 ) -> tuple[KnownContract, tuple[Operation, ...]]:
     """Record a change of a contract the record or a search located; the dossier's identity
-    is read first unless that search confirmed it."""
+    is read first unless that search confirmed it (`confirmed`)."""
     steps = plan_contract_change(contract, known, settings=context.contracts)
     if not steps:
         await _remember_contract(context, dossier_number, contract.id, known)
         return known, ()
-    if not confirmed and not await carries_number(
-        context.elements, known.dossier_id, dossier_number
-    ):
-        log.warning(
-            "the remembered klantdossier no longer carries the dossier number or is deleted; "
-            "searching again",
-            dossier_id=known.dossier_id,
-        )
-        await context.memory.forget(dossier_number, context.event)
+    if not confirmed and not await identity_confirmed(context, known.dossier_id, dossier_number):
         return await _found_or_created(context, contract, dossier_number)
     read_at = await _contract_writes_begin(context, dossier_number, contract.id)
     applied = await apply_plan(context.elements, steps, Applied(known.dossier_id, confirmed=True))
@@ -139,7 +131,7 @@ async def _found_or_created(
 ) -> tuple[KnownContract, tuple[Operation, ...]]:
     """Without a record to trust: sync the dossier from a search first. A dossier that search
     did not find (and the sync created) holds no contract, so only a dossier it found is
-    searched for the contract."""
+    searched for the contract; that search confirms the dossier it finds the contract in."""
     desired = await resolved_customer(context, dossier_number)
     customer = await sync_dossier(context, desired)
     if not customer.created_dossier:
@@ -187,10 +179,9 @@ async def _created_in(
             raise PermanentError(
                 f"dossier {number} has no klant or correspondentieadres for a contract"
             )
-        if not customer.confirmed and not await carries_number(
-            context.elements, customer.dossier(), number
+        if not customer.confirmed and not await identity_confirmed(
+            context, customer.dossier(), number
         ):
-            await context.memory.forget(number, context.event)
             raise StaleLocator(f"the klantdossier of {number} changed while syncing it")
         dossier = ContractDossier(
             klant=customer.klant,
@@ -232,11 +223,14 @@ async def find_contract(
 ) -> KnownContract | None:
     """Look the contract up in Elements: one search, and two reads only when it exists.
 
-    Only the dossier with this relatienummer counts: another customer's dossier holding
-    the same contractnummer is never used.
+    Only a dossier that carries this relatienummer counts: another customer's dossier
+    holding the same contractnummer is never used, nor one a person deleted (a duplicate
+    of the number may be the live one). The search thus confirms the dossier's identity
+    as the customer path's does (`read_dossier_core`), and the caller writes into it
+    without another read.
     """
     holders = await elements.find_dossiers(relatienummer=dossier_number, contractnummer=contract_id)
-    holders = [d for d in holders if d.relatienummer == dossier_number]
+    holders = [d for d in holders if d.carries(dossier_number)]
     if not holders:
         return None
     dossier_id = holders[0].id

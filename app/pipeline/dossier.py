@@ -200,10 +200,20 @@ async def known_dossier(
     return Known(current, read_at, previous, confirmed=True)
 
 
-async def carries_number(elements: ElementsClient, dossier_id: int, dossier_number: str) -> bool:
-    """One read: the klantdossier still carries the dossier number and is not deleted."""
-    dossier = await elements.dossier(dossier_id)
-    return dossier is not None and dossier.carries(dossier_number)
+async def identity_confirmed(context: SyncContext, dossier_id: int, dossier_number: str) -> bool:
+    """One read before the first write into a klantdossier no search of this sync confirmed:
+    it still carries the dossier number and is not deleted (CONTRACT.md). When not, the
+    record is durably forgotten, so this sync (or the next attempt) starts from a search."""
+    dossier = await context.elements.dossier(dossier_id)
+    if dossier is not None and dossier.carries(dossier_number):
+        return True
+    log.warning(
+        "the remembered klantdossier no longer carries the dossier number or is deleted; "
+        "searching again",
+        dossier_id=dossier_id,
+    )
+    await context.memory.forget(dossier_number, context.event)
+    return False
 
 
 async def planned(
@@ -214,15 +224,9 @@ async def planned(
     wanted, steps = await planner(known)
     if not steps or known.confirmed or known.current is None:
         return known, wanted, steps
-    if await carries_number(context.elements, known.current.dossier_id, dossier_number):
+    if await identity_confirmed(context, known.current.dossier_id, dossier_number):
         known.confirmed = True
         return known, wanted, steps
-    log.warning(
-        "the remembered klantdossier no longer carries the dossier number or is deleted; "
-        "searching again",
-        dossier_id=known.current.dossier_id,
-    )
-    await context.memory.forget(dossier_number, context.event)
     known = await known_dossier(context, dossier_number, kind, trust=False)
     wanted, steps = await planner(known)
     return known, wanted, steps

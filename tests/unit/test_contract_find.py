@@ -20,9 +20,13 @@ REF = {"id": 1}
 
 
 @pytest.fixture
-async def elements() -> AsyncIterator[ElementsClient]:
-    sim = ElementsSimulator("elements-sync", "s3cret", "4242", rate_limit=10_000)
-    transport = httpx.ASGITransport(app=sim.app)
+def simulator() -> ElementsSimulator:
+    return ElementsSimulator("elements-sync", "s3cret", "4242", rate_limit=10_000)
+
+
+@pytest.fixture
+async def elements(simulator: ElementsSimulator) -> AsyncIterator[ElementsClient]:
+    transport = httpx.ASGITransport(app=simulator.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://elements") as http:
         yield ElementsClient(
             http,
@@ -127,3 +131,21 @@ async def test_a_contract_whose_registratie_is_missing_is_found_without_a_finger
 
     assert found is not None and found.fingerprint is None
     assert again is not None and again.fingerprint == "0123456789ab"
+
+
+async def test_a_contract_in_a_deleted_dossier_counts_only_in_the_live_one_of_its_number(
+    elements: ElementsClient, simulator: ElementsSimulator
+) -> None:
+    deleted, klant_id, adres_id = await dossier_with_klant(elements)
+    await elements.create_contract(deleted, contract(klant_id, adres_id, "AVP [ANVA 7]", "7"))
+    simulator.delete_dossier(deleted)
+    assert await find_contract(elements, DOSSIER_NUMBER, "7") is None
+
+    live, klant_id, adres_id = await dossier_with_klant(elements)
+    created = await elements.create_contract(
+        live, contract(klant_id, adres_id, "AVP [ANVA 7]", "7")
+    )
+
+    assert await find_contract(elements, DOSSIER_NUMBER, "7") == KnownContract(
+        live, created.resourceId, None
+    )
