@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from app.events import Operation
-    from app.pipeline.apply import Applied
+    from app.pipeline.apply import Applied, Step
 
 
 class SettingsError(Exception):
@@ -58,6 +58,11 @@ class SyncError(Exception):
     code = "sync_error"
     retryable = False
     writes: tuple[Operation, ...] = ()
+    applied: Applied | None = None
+    """Set when a step of a plan failed: the steps before it, all applied."""
+    unsure: Step | None = None
+    """The failed step when Elements may have applied it all the same (an answer lost to a
+    5xx, a timeout or a bug of ours); None when Elements refused it (a 4xx writes nothing)."""
 
 
 class RetryableError(SyncError):
@@ -129,8 +134,6 @@ class UpstreamRejected(PermanentError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-        self.applied: Applied | None = None
-        """Set when Elements refused a step of a plan: the steps before it, all applied."""
 
 
 @dataclass(frozen=True)

@@ -250,11 +250,14 @@ async def apply_plan(
             for step in steps:
                 made.append(await _apply(elements, step, target))
             target.dossier()
-    except UpstreamRejected as refused:
-        # Elements refused this step, so it wrote nothing: what came before is exactly
-        # what the dossier holds now, and the caller may record it as such.
+    except SyncError as failed:
+        # What came before the failed step is in Elements; the step itself is too, or not,
+        # unless Elements refused it (a 4xx writes nothing). The caller records the first
+        # as done and the second as unknown.
         target.writes = tuple(made)
-        refused.applied = target
+        failed.applied = target
+        failing = steps[len(made)] if len(made) < len(steps) else None
+        failed.unsure = None if isinstance(failed, UpstreamRejected) else failing
         raise
     target.writes = tuple(made)
     return target

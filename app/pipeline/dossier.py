@@ -29,8 +29,17 @@ from app.domain.model import (
     StoredAdres,
     address_is_current,
 )
-from app.errors import KlantdossierDeleted, UpstreamRejected
-from app.pipeline.apply import Applied, Origins, Step, apply_plan, check_lengths
+from app.errors import KlantdossierDeleted, SyncError
+from app.pipeline.apply import (
+    AddAdres,
+    AddEmail,
+    AddPhone,
+    Applied,
+    Origins,
+    Step,
+    apply_plan,
+    check_lengths,
+)
 from app.pipeline.context import SyncContext
 from app.pipeline.customer_plan import CUSTOMER_ORIGINS
 from app.state.record import DossierRecord, PortalLocator
@@ -238,16 +247,17 @@ async def applied_and_remembered(
     wanted: DesiredCustomer,
     steps: list[Step],
     *,
-    upstream: DesiredCustomer | None,
+    upstream: DesiredCustomer,
     portal: PortalLocator | None = None,
     origins: Origins = CUSTOMER_ORIGINS,
 ) -> Applied:
     """Apply a customer plan whose every value Elements takes (`origins` name them when
     not), and remember what Elements holds after it.
 
-    The record is durably marked unread before the first write. When Elements refuses a
-    step, the steps before it are remembered as done: what a customer did through a form
-    stands even when a later field of the form is refused.
+    The record is durably marked unread before the first write. When a step fails, of
+    whatever kind, the steps before it are remembered as done and the failed one as
+    unknown: what a customer did through a form stands even when a later field of the form
+    fails, and the next sync neither undoes it nor writes it twice.
     """
     check_lengths(steps, origins)
     if steps:
@@ -255,10 +265,16 @@ async def applied_and_remembered(
     try:
         start = Applied.on(known.current, confirmed=known.confirmed)
         applied = await apply_plan(context.elements, steps, start)
-    except UpstreamRejected as refused:
-        if refused.applied is not None and refused.applied.writes:
+    except SyncError as failed:
+        if failed.applied is not None and failed.applied.writes:
             await remember_dossier(
-                context, known, wanted, refused.applied, upstream=upstream, portal=portal
+                context,
+                known,
+                wanted,
+                failed.applied,
+                upstream=upstream,
+                portal=portal,
+                unsure=failed.unsure,
             )
         raise
     await remember_dossier(context, known, wanted, applied, upstream=upstream, portal=portal)
@@ -271,15 +287,18 @@ async def remember_dossier(
     wanted: DesiredCustomer,
     applied: Applied,
     *,
-    upstream: DesiredCustomer | None,
+    upstream: DesiredCustomer,
     portal: PortalLocator | None = None,
+    unsure: Step | None = None,
 ) -> None:
-    """Keep what Elements holds after `applied` (nothing is written when nothing changed)."""
-    after = state_after(known.current, wanted, applied)
+    """Keep what Elements holds after `applied` (nothing is written when nothing changed),
+    with what `unsure` may have changed as unknown; `upstream` as the sync gave it."""
+    after, still_trusted = without_unsure(state_after(known.current, wanted, applied), unsure)
+    last = known.previous.upstream if known.previous and known.previous.read_at > 0 else None
     record = record_of(
         after,
-        upstream=upstream,
-        read_at=known.read_at,
+        upstream=synced_upstream(upstream, last=last, before=known.current, after=after),
+        read_at=known.read_at if still_trusted else 0.0,
         previous=known.previous,
         medewerker_id=applied.medewerker_id,
         portal=portal,
@@ -327,6 +346,51 @@ def state_after(
         standaard_adres=standaard,
         klant=_klant_after(before.klant if before else None, wanted, applied),
     )
+
+
+_LIST_ADDED_TO: dict[type[Step], str] = {
+    AddAdres: "adressen",
+    AddEmail: "emails",
+    AddPhone: "phones",
+}
+
+
+def without_unsure(state: DossierState, unsure: Step | None) -> tuple[DossierState, bool]:
+    """`state` with the list a step of unknown outcome may have added to as unread, and
+    whether the rest still says what Elements holds. A step that may have made the dossier
+    or the klant, or moved the correspondentieadres, leaves the dossier to be read again."""
+    if unsure is None:
+        return state, True
+    added_to = _LIST_ADDED_TO.get(type(unsure))
+    if added_to is None or state.klant is None:
+        return state, False
+    unread = state.klant.model_copy(update={added_to: None})
+    return state.model_copy(update={"klant": unread}), True
+
+
+def synced_upstream(
+    upstream: DesiredCustomer,
+    *,
+    last: DesiredCustomer | None,
+    before: DossierState | None,
+    after: DossierState,
+) -> DesiredCustomer:
+    """What the record may call synced from upstream: only what Elements holds because this
+    worker wrote it or read it there.
+
+    Upstream's address counts as synced when Elements holds it now. Otherwise (a form's own
+    address, an address step that failed) the address stays the one of the last sync; with
+    no last sync, the one Elements held before this sync, as read, else the one it holds
+    now. So a portal move that no sync wrote is still a change for the next one
+    (`wanted_customer`), and a form's address stands only while upstream's is the same.
+    """
+    held = after.standaard_adres.adres if after.standaard_adres else None
+    if upstream.adres is None or (held is not None and held.key() == upstream.adres.key()):
+        return upstream
+    if last is not None:
+        return replace(upstream, adres=last.adres)
+    read = before.standaard_adres.adres if before and before.standaard_adres else held
+    return replace(upstream, adres=read)
 
 
 def record_of(

@@ -161,9 +161,7 @@ async def sync_form(context: SyncContext, event: FormSubmitted) -> Synced:
 
     async with context.owned(number), context.locators_checked(number):
         known, desired, steps = await planned(context, number, base.kind, planner)
-        previous = known.previous
-        last_sync = previous.upstream if previous is not None and previous.read_at > 0 else None
         applied = await applied_and_remembered(
-            context, known, desired, steps, upstream=last_sync or base, origins=changes.origins()
+            context, known, desired, steps, upstream=base, origins=changes.origins()
         )
     return Synced(applied.dossier(), applied.writes, ignored_fields=tuple(changes.ignored))

@@ -52,6 +52,17 @@ FAST_RETRY = RetrySettings(
 _WRITES = ("POST", "PATCH")
 
 
+@dataclass(frozen=True)
+class LostAnswer:
+    """A write Elements applies and whose answer is lost: the worker gets `status`."""
+
+    status: int = 502
+
+
+WriteFault = int | Exception | LostAnswer
+"""A status answered unapplied, an error raised in the client, or a lost answer."""
+
+
 class WriteFaults(httpx.AsyncBaseTransport):
     """Elements' transport, which answers a chosen write with a fault (`Core.fail_write`)."""
 
@@ -59,9 +70,9 @@ class WriteFaults(httpx.AsyncBaseTransport):
         self._elements = elements
         self._inner = inner
         self._writes_sent = 0
-        self._faults: dict[int, int | Exception] = {}
+        self._faults: dict[int, WriteFault] = {}
 
-    def fail(self, number: int, fault: int | Exception) -> None:
+    def fail(self, number: int, fault: WriteFault) -> None:
         self._faults[self._writes_sent + number] = fault
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -70,7 +81,9 @@ class WriteFaults(httpx.AsyncBaseTransport):
             fault = self._faults.pop(self._writes_sent, None)
             if isinstance(fault, Exception):
                 raise fault
-            if fault is not None:
+            if isinstance(fault, LostAnswer):
+                self._elements.faults.apply_then_fail_next(1, status=fault.status)
+            elif fault is not None:
                 self._elements.faults.fail_next(1, status=fault)
         return await self._inner.handle_async_request(request)
 
@@ -136,9 +149,9 @@ class Core:
     def reads(self) -> list[RecordedRequest]:
         return [r for r in self.data_requests() if r.method == "GET"]
 
-    def fail_write(self, number: int, fault: int | Exception) -> None:
-        """The `number`th write from now is answered `fault` (a status) unapplied, or raises
-        `fault` in the client, as a bug of ours would."""
+    def fail_write(self, number: int, fault: WriteFault) -> None:
+        """The `number`th write from now is answered `fault` (a status) unapplied, raises
+        `fault` in the client, as a bug of ours would, or is applied with its answer lost."""
         self._faults.fail(number, fault)
 
 
