@@ -86,6 +86,8 @@ class DossierMemory:
         self._clock = clock
         self._on_save_failed = on_save_failed
         self._background: set[asyncio.Task[None]] = set()
+        self._reread_from: dict[str, float] = {}
+        """When a tombstone made this process forget a dossier's record (`followed`)."""
 
     def __len__(self) -> int:
         return len(self._raw)
@@ -105,6 +107,7 @@ class DossierMemory:
         so that compaction, which keeps the latest write, keeps the newer record.
         """
         if value is None:
+            self._reread_from[dossier_number] = self._clock()
             if self._raw.pop(dossier_number, None) is not None:
                 log.info("state record forgotten by a tombstone", dossier_number=dossier_number)
             return
@@ -229,6 +232,19 @@ class DossierMemory:
         unversioned = {"writer", "revision"}
         return held.model_dump(exclude=unversioned) == record.model_dump(exclude=unversioned)
 
+    def _after_tombstone(self, record: DossierRecord) -> DossierRecord:
+        """`record` unread when it starts from a view of Elements older than a tombstone for
+        its dossier: a sync already in flight when an operator forced a re-read must not
+        save its record as trusted again, or the re-read would never happen."""
+        number = record.dossier_number
+        forced_at = self._reread_from.get(number)
+        if forced_at is None:
+            return record
+        if record.read_at > forced_at:
+            del self._reread_from[number]
+            return record
+        return record.unread()
+
     async def remember(self, record: DossierRecord) -> None:
         """Keep `record` (Elements has acknowledged what it describes).
 
@@ -236,6 +252,7 @@ class DossierMemory:
         describes are done, and the copy on the topic is the unread one, which a
         restarted worker does not trust. A record equal to the one kept is not written.
         """
+        record = self._after_tombstone(record)
         if self._same(record):
             return
         number = record.dossier_number

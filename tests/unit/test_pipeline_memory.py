@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 from aiokafka.errors import KafkaTimeoutError
 
 from app.events import CustomerChanged, FormSubmitted, input_event_bytes
@@ -273,3 +274,27 @@ def stored(core: Core, dossier_number: str) -> DossierRecord:
     record = core.context.memory.get(dossier_number)
     assert record is not None
     return record
+
+
+async def test_a_tombstone_beats_a_sync_already_in_flight(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator's tombstone arrives while a sync of the dossier writes to Elements: the
+    record that sync keeps afterwards is not trusted, so the next sync reads Elements."""
+    customer = await core.synced_customer(0)
+    core.portal.update_customer(customer.portal_id, phone="+31 6 55556666")
+    memory = core.context.memory
+    marked_unread = memory.before_writes
+
+    async def tombstone_arrives_meanwhile(dossier_number: str, ticket: Ticket) -> None:
+        await marked_unread(dossier_number, ticket)
+        memory.followed(dossier_number, None)
+
+    monkeypatch.setattr(memory, "before_writes", tombstone_arrives_meanwhile)
+
+    added = await sync_customer(core.context, changed(customer.dossier_number))
+
+    assert [w.path.rsplit("/", 1)[-1] for w in added.writes] == ["telefoonnummers"]
+    kept = memory.get(customer.dossier_number)
+    assert kept is not None
+    assert memory.trusted(customer.dossier_number) is None
