@@ -147,14 +147,6 @@ class KafkaSettings(BaseSettings):
         return self.security_protocol in ("SSL", "SASL_SSL")
 
     @property
-    def rebalance_timeout_ms(self) -> int:
-        """How long the group waits for a member to rejoin: its handover, and a margin for the
-        commits and records after it. aiokafka's default is the session timeout, and a Kafka
-        broker leaves a member out of the new generation that is slower: its partitions would
-        reach their next owner while it still hands them over."""
-        return max(self.session_timeout_ms, int((self.handover_timeout_s + 10) * 1000))
-
-    @property
     def uses_sasl(self) -> bool:
         return self.security_protocol.startswith("SASL_")
 

@@ -38,7 +38,7 @@ from app.clients.limiter import ElementsLimiter
 from app.handover import HandedOver, Handover
 from app.kafka.commits import Commits
 from app.kafka.flow import FlowControl, PauseReason
-from app.kafka.handover import HandoverRecords, Handovers, Reason
+from app.kafka.handover import HandoverRecords, Handovers, Reason, rebalance_timeout_ms
 from app.kafka.keyed import KeyedDispatcher
 from app.kafka.offsets import OffsetTracker
 from app.kafka.publisher import OutcomePublisher, header_text
@@ -150,7 +150,7 @@ class EventConsumer:
             auto_offset_reset="earliest",
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=kafka.heartbeat_interval_ms,
-            rebalance_timeout_ms=kafka.rebalance_timeout_ms,
+            rebalance_timeout_ms=rebalance_timeout_ms(kafka),
             listener=_Rebalance(self),
             parser=_tolerant_parser,
             decoder=_undecoded,

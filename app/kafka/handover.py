@@ -36,14 +36,28 @@ from pydantic import BaseModel, ValidationError
 from app.handover import Handover
 from app.kafka.offsets import OffsetTracker
 from app.metrics import Metrics
+from app.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 
 HANDOVER_PREFIX = "handover/"
 CANCEL_WAIT_S = 5.0
+"""How long cancelled events get to unwind, past the handover's deadline."""
 LEAVE_BEHIND_MIN_S = 5.0
 """The least time left for writing down and committing, however long the events took."""
-"""How long cancelled events get to unwind, past the handover's deadline."""
+REBALANCE_MARGIN_S = 10.0
+"""What the group waits for a member beyond its longest handover: a rejoin, a slow broker."""
+
+
+def rebalance_timeout_ms(kafka: KafkaSettings) -> int:
+    """How long the group waits for a member to rejoin: its longest handover (`let_go`: the
+    events' `KAFKA_HANDOVER_TIMEOUT_S`, the cancelled ones' unwinding, then the records and
+    the commit) and a margin. A Kafka broker leaves a slower member out of the new
+    generation: its partitions would reach their next owner while it still hands them over.
+    aiokafka's default is the session timeout."""
+    longest_handover_s = kafka.handover_timeout_s + CANCEL_WAIT_S + LEAVE_BEHIND_MIN_S
+    return max(kafka.session_timeout_ms, int((longest_handover_s + REBALANCE_MARGIN_S) * 1000))
+
 
 Reason = Literal["rebalance", "shutdown"]
 Commit = Callable[[dict[TopicPartition, int]], Awaitable[None]]
