@@ -11,7 +11,10 @@ every client and the memory as an argument. Three things travel on it:
 - `priority`: a backfill event takes an Elements slot only while no live event is in flight,
   and never the share of the day's budget kept for live events (`app.clients.limiter`);
 - `handover`: its partition's handover (`app.handover`), which stops it at its next step
-  boundary once the partition is taken away.
+  boundary once the partition is taken away;
+- the dossier it owns, once it owns one (`owning`): with several replicas a lease that must be
+  known valid at every step boundary, and for a while longer before every Elements write
+  (`app.state.ownership`).
 
 Work outside an event — the forms prefill, operator commands, probes — has no ticket of its
 own: `Ticket.outside_event()` stands for it at the moment it asks (live, arriving now,
@@ -21,8 +24,9 @@ never handed over), so it shares only reads that start after it asks.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from app.handover import Handover
@@ -30,6 +34,9 @@ from app.handover import Handover
 T = TypeVar("T")
 
 Priority = Literal["live", "backfill"]
+
+OwnershipCheck = Callable[[bool], None]
+"""Raises `OwnershipLost` unless the dossier is still owned (for a write: long enough for it)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,8 @@ class Ticket:
     priority: Priority = "live"
     handover: Handover | None = None
     """None outside the consumer: nothing can take the work away."""
+    _owned: list[OwnershipCheck] = field(default_factory=list, compare=False, repr=False)
+    """The checks of the dossiers the event owns now (`owning`)."""
 
     @classmethod
     def outside_event(cls) -> Ticket:
@@ -50,9 +59,27 @@ class Ticket:
         return self.priority == "backfill"
 
     def checkpoint(self) -> None:
-        """A step boundary: raises `HandedOver` once the event's partition was taken away."""
+        """A step boundary: raises `HandedOver` once the event's partition was taken away, and
+        `OwnershipLost` once the dossier it owns is not known to be its own any more."""
         if self.handover is not None:
             self.handover.checkpoint()
+        for check in self._owned:
+            check(False)
+
+    def before_write(self) -> None:
+        """Just before an Elements write, its slot granted (which the handover leaves to be
+        used): the dossier's lease known valid long enough for the write to end inside it."""
+        for check in self._owned:
+            check(True)
+
+    @contextmanager
+    def owning(self, check: OwnershipCheck) -> Iterator[None]:
+        """While the event owns a dossier, its step boundaries and writes ask `check`."""
+        self._owned.append(check)
+        try:
+            yield
+        finally:
+            self._owned.remove(check)
 
     async def interruptible(self, work: Coroutine[Any, Any, T]) -> T:
         """`work`, a wait that holds no request, ended by the event's handover."""

@@ -303,6 +303,16 @@ class ElementsClient:
         if token is not None and token.access.get_secret_value() == access:
             self._tokens.token = None
 
+    async def _owned_for_write(self) -> None:
+        """With the slot granted, just before a write: the event still owns its dossier, long
+        enough for the write to end inside its lease (`Ticket.before_write`). When not, the
+        slot carries no request."""
+        try:
+            or_now(self._ticket).before_write()
+        except BaseException:
+            await self._limiter.unused()
+            raise
+
     async def _call(
         self,
         method: str,
@@ -318,6 +328,8 @@ class ElementsClient:
         """
         for first_try in (True, False):
             access = await self._granted_token()
+            if method != "GET":
+                await self._owned_for_write()
             request = self._http.build_request(
                 method,
                 path.lstrip("/"),

@@ -79,12 +79,14 @@ class SyncContext:
     async def owned(self, dossier_number: str) -> AsyncIterator[None]:
         """Own the dossier (`app.state.ownership`) with its newest record in memory: a record
         older than the last one its owners confirmed is not planned from."""
-        async with self.owners.hold(dossier_number, self.event.priority) as owned:
-            if owned.newest_revision:
-                await self.memory.caught_up(
-                    dossier_number, owned.newest_revision, timeout_s=RECORD_CATCH_UP_S
-                )
-            yield
+        ticket = self.event
+        async with self.owners.hold(dossier_number, ticket.priority) as owned:
+            with ticket.owning(owned.check):
+                if owned.newest_revision:
+                    await self.memory.caught_up(
+                        dossier_number, owned.newest_revision, timeout_s=RECORD_CATCH_UP_S
+                    )
+                yield
 
     @asynccontextmanager
     async def locators_checked(self, dossier_number: str) -> AsyncIterator[None]:

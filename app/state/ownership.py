@@ -29,19 +29,25 @@ from functools import partial
 from app.errors import OwnershipLost
 from app.state.locks import KeyedLocks
 from app.state.redis_leases import Lease, RedisLeases
-from app.ticket import Priority
+from app.ticket import OwnershipCheck, Priority
 
 
 def _no_step_aside(priority: Priority) -> AbstractContextManager[None]:
     return nullcontext()
 
 
+def _owned_in_process(write: bool) -> None:
+    """One replica: the dossier lock is held until the block ends."""
+
+
 @dataclass(frozen=True)
 class Owned:
     """What owning a dossier tells its sync: the newest revision of its record written
-    before (0 when unknown), which the memory must hold before the record is trusted."""
+    before (0 when unknown), which the memory must hold before the record is trusted, and
+    the check that it still owns the dossier (`Ticket.owning`)."""
 
     newest_revision: int = 0
+    check: OwnershipCheck = _owned_in_process
 
 
 class DossierOwners:
@@ -71,7 +77,7 @@ class DossierOwners:
                 lease = await self._leases.acquire(dossier_number)
             self._held[dossier_number] = lease
             try:
-                yield Owned(newest_revision=lease.revision)
+                yield Owned(newest_revision=lease.revision, check=lease.check)
             finally:
                 del self._held[dossier_number]
                 await asyncio.shield(self._leases.release(lease))

@@ -9,7 +9,10 @@ revision in one script, which is what makes the lease a fence.
 
 Redis unreachable: a lease cannot be had, so no sync starts (the limiter, on the same
 Redis, pauses intake meanwhile); each failure is counted (`on_error`) and the call is
-tried again with the service's backoff.
+tried again with the service's backoff. A held lease is valid by the local clock only until
+its time to live, counted from before the last request that took or renewed it: a sync whose
+renewals fail stops at its next step boundary, and writes to Elements only while its lease
+holds for half its time to live more (15 s: one Elements request at its default timeout).
 """
 
 from __future__ import annotations
@@ -73,7 +76,24 @@ class Lease:
     token: str
     revision: int
     """The newest revision confirmed before this lease was taken."""
+    valid_until: float
+    """Event-loop time until which Redis keeps it at the least: its time to live, counted
+    from before the request that took or renewed it was sent."""
+    write_margin_s: float
+    lost: bool = False
+    """Redis answered a renewal: another token holds the dossier now."""
     renewing: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def check(self, write: bool) -> None:
+        """Raise `OwnershipLost` unless the lease is known valid by the local clock; before
+        a write, for `write_margin_s` more, so that the write ends while it holds."""
+        margin_s = self.write_margin_s if write else 0.0
+        if self.lost or asyncio.get_running_loop().time() + margin_s >= self.valid_until:
+            raise OwnershipLost(
+                f"this replica's lease on dossier {self.dossier_number} "
+                + ("was taken over" if self.lost else "is not known to hold long enough")
+                + "; another replica may own it now"
+            )
 
 
 class RedisLeases:
@@ -136,28 +156,47 @@ class RedisLeases:
         token = uuid.uuid4().hex
         pause = ACQUIRE_POLL_S[0]
         keys = self._keys(dossier_number)
-        while (
-            revision := await self._answered("lease", self._acquire, keys, [token, self._ttl_ms])
-        ) < 0:
+        loop = asyncio.get_running_loop()
+        while True:
+            asked_at = loop.time()
+            revision = await self._answered("lease", self._acquire, keys, [token, self._ttl_ms])
+            if revision >= 0:
+                break
             await asyncio.sleep(pause)
             pause = min(pause * 2, ACQUIRE_POLL_S[1])
-        lease = Lease(dossier_number, token, revision)
+        lease = Lease(
+            dossier_number,
+            token,
+            revision,
+            valid_until=asked_at + self._ttl_ms / 1000,
+            write_margin_s=self._ttl_ms / 2000,
+        )
         lease.renewing = asyncio.create_task(self._keep(lease))
         return lease
 
     async def _keep(self, lease: Lease) -> None:
-        """Renew the lease every third of its time to live while it is held."""
+        """Renew the lease every third of its time to live while it is held. A renewal Redis
+        refuses marks the lease lost; one it does not answer leaves the lease to run out by
+        the local clock: either way the holder's next step boundary stops its sync."""
         keys = self._keys(lease.dossier_number)
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self._ttl_ms / 3000)
+            asked_at = loop.time()
             try:
                 renewed = await self._renew(keys=keys, args=[lease.token, self._ttl_ms])
             except REDIS_UNREACHABLE:
                 self._on_error("renew")
+                log.warning(
+                    "dossier lease not renewed: Redis does not answer",
+                    dossier_number=lease.dossier_number,
+                )
                 continue
             if not renewed:
+                lease.lost = True
                 log.warning("dossier lease lost", dossier_number=lease.dossier_number)
                 return
+            lease.valid_until = asked_at + self._ttl_ms / 1000
 
     async def confirm(self, lease: Lease, revision: int) -> int:
         """The revision to write the record with, if `lease` still holds the dossier."""

@@ -17,6 +17,7 @@ from app.retry import exponential_backoff
 from app.settings import RetrySettings
 from app.state.ownership import DossierOwners
 from app.state.redis_leases import RedisLeases
+from app.ticket import Ticket
 
 BACKOFF = exponential_backoff(RetrySettings(initial_backoff_s=0.02, max_backoff_s=0.1))
 
@@ -105,3 +106,65 @@ async def test_without_redis_the_process_lock_is_the_owner_and_revisions_pass_th
     async with owners.hold("100", "live") as owned:
         assert owned.newest_revision == 0
         assert await owners.fence("100", 7) == 7
+
+
+async def step_boundaries(ticket: Ticket, *, for_s: float) -> None:
+    """A sync's step boundaries, one every 20 ms."""
+    async with asyncio.timeout(for_s):
+        while True:
+            ticket.checkpoint()
+            await asyncio.sleep(0.02)
+
+
+async def test_a_sync_whose_lease_was_taken_over_stops_at_its_next_step_boundary(
+    replica: Replica,
+) -> None:
+    """Its renewal finds another token on the dossier (an operator cleared the key, or the
+    lease ran out while Redis was away): the next step boundary raises, not the record write."""
+    first, second = replica(ttl_ms=300), replica()
+    ticket = Ticket(arrived=0.0)
+    async with first.hold("100", "live") as owned:
+        with ticket.owning(owned.check):
+            ticket.checkpoint()
+            await first._leases._redis.delete(first._leases._keys("100")[0])
+            async with second.hold("100", "live"):
+                with pytest.raises(OwnershipLost, match="taken over"):
+                    await step_boundaries(ticket, for_s=2.0)
+
+
+async def test_a_lease_redis_no_longer_renews_allows_no_write_it_may_outlast(
+    replica: Replica, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis stops answering the renewals: by the local clock the lease holds for its time to
+    live, and a write only starts while it holds for half of that more."""
+    owners = replica(ttl_ms=600)
+    ticket = Ticket(arrived=0.0)
+    async with owners.hold("100", "live") as owned:
+        lease = owners._held["100"]
+
+        async def unanswered(**_: object) -> int:
+            raise ConnectionError("Redis does not answer")
+
+        monkeypatch.setattr(owners._leases, "_renew", unanswered)
+        with ticket.owning(owned.check):
+            ticket.before_write()
+            await asyncio.sleep(lease.valid_until - asyncio.get_running_loop().time() - 0.2)
+
+            ticket.checkpoint()
+            with pytest.raises(OwnershipLost, match="long enough"):
+                ticket.before_write()
+            await asyncio.sleep(0.25)
+            with pytest.raises(OwnershipLost):
+                ticket.checkpoint()
+
+
+async def test_a_renewed_lease_allows_writes_for_longer_than_its_time_to_live(
+    replica: Replica,
+) -> None:
+    owners = replica(ttl_ms=300)
+    ticket = Ticket(arrived=0.0)
+    async with owners.hold("100", "live") as owned:
+        with ticket.owning(owned.check):
+            for _ in range(10):
+                ticket.before_write()
+                await asyncio.sleep(0.06)
