@@ -79,7 +79,7 @@ class SyncContext:
     async def owned(self, dossier_number: str) -> AsyncIterator[None]:
         """Own the dossier (`app.state.ownership`) with its newest record in memory: a record
         older than the last one its owners confirmed is not planned from."""
-        async with self.owners.hold(dossier_number, self.event.priority) as owned:
+        async with self.owners.hold(dossier_number, self.event) as owned:
             if owned.newest_revision:
                 await self.memory.caught_up(
                     dossier_number, owned.newest_revision, timeout_s=RECORD_CATCH_UP_S
