@@ -203,6 +203,12 @@ class Metrics:
             "partition's next owner processes them.",
             registry=self.registry,
         )
+        self.oldest_in_flight = Gauge(
+            "elements_sync_oldest_event_in_flight_seconds",
+            "Seconds since the oldest event being processed was taken from Kafka (0 when none "
+            "is); one that makes no progress is logged with what it waits for.",
+            registry=self.registry,
+        )
 
     def observe_upstream(self, api: str, code: str, seconds: float) -> None:
         self.upstream_requests.labels(api, code).inc()
@@ -218,6 +224,10 @@ class Metrics:
         self.budget_remaining.set_function(lambda: float(remaining()))
         self.budget_limit.set(daily_limit)
         self.rate_limit.set(rate_per_s)
+
+    def track_in_flight(self, oldest_age_s: Callable[[], float]) -> None:
+        """The oldest event's age, read from `oldest_age_s` when scraped."""
+        self.oldest_in_flight.set_function(oldest_age_s)
 
     def track_upstream(self, apis: Iterable[str], down: Callable[[], Iterable[str]]) -> None:
         """Each API's up gauge, read from `down` (the API names as the clients give them)

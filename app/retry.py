@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from tenacity import (
     AsyncRetrying,
@@ -29,7 +30,7 @@ from tenacity import (
 from tenacity.stop import StopBaseT
 from tenacity.wait import WaitBaseT, wait_random_exponential
 
-from app.errors import DailyBudgetExhausted, RetryableError, UpstreamUnavailable
+from app.errors import DailyBudgetExhausted, RetryableError, SyncError, UpstreamUnavailable
 from app.settings import RetrySettings
 from app.ticket import Ticket
 
@@ -118,10 +119,28 @@ def _worth_retrying_event(error: BaseException) -> bool:
     return isinstance(error, RetryableError) and not isinstance(error, DailyBudgetExhausted)
 
 
+@dataclass
+class _Backoff:
+    """An event's backoff between attempts: a wait its handover ends, said on its ticket
+    with the error it follows (`app.progress`)."""
+
+    ticket: Ticket
+    after: str = "an error"
+
+    def failed(self, error: BaseException, attempt: int) -> None:
+        self.after = error.code if isinstance(error, SyncError) else type(error).__name__
+
+    async def pause(self, seconds: float) -> None:
+        with self.ticket.waiting(f"a retry backoff of {seconds:.1f} s after {self.after}"):
+            await self.ticket.pause(seconds)
+
+
 def retrying(policy: RetrySettings, ticket: Ticket) -> AsyncRetrying:
+    backoff = _Backoff(ticket)
     return retrying_on(
         _worth_retrying_event,
         wait=backoff_wait(policy),
         stop=should_stop(policy),
-        sleep=ticket.pause,
+        on_retry=backoff.failed,
+        sleep=backoff.pause,
     )

@@ -114,7 +114,8 @@ class SyncService:
                 return
             except StateUnavailable:
                 log.warning("the state topic takes no record; waiting for it", event_id=event.id)
-                await self._state_writable()
+                with context.event.waiting("the state topic to take records"):
+                    await self._state_writable()
             except DailyBudgetExhausted as error:
                 log.warning(
                     "no Elements budget left for this event today; waiting for it to reset",

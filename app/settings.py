@@ -422,6 +422,9 @@ class Settings(BaseSettings):
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
+    log_stall_after_s: Annotated[float, Field(gt=0)] = 60.0
+    """An event that makes no progress for this long is logged, once per stall, with its step
+    and what it waits for (`app.progress`)."""
     shutdown_grace_period_s: Annotated[float, Field(gt=0)] = 25.0
 
     @field_validator("log_level")

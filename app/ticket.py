@@ -2,7 +2,7 @@
 
 The consumer makes one per message when its processing starts and gives it to the service,
 which binds the pipeline's context to it (`SyncContext.for_event`); from there it reaches
-every client and the memory as an argument. Three things travel on it:
+every client and the memory as an argument. Five things travel on it:
 
 - `arrived`: when the newest event of its key arrived (event-loop time). A shared upstream
   read is used only when it started after that (`app.clients.shared_read`), so the event
@@ -14,7 +14,10 @@ every client and the memory as an argument. Three things travel on it:
   boundary once the partition is taken away;
 - the dossier it owns, once it owns one (`owning`): with several replicas a lease that must be
   known valid at every step boundary, and for a while longer before every Elements write
-  (`app.state.ownership`).
+  (`app.state.ownership`);
+- `in_flight`: where the consumer tracks it (`app.progress`): every wait says on the ticket
+  what it waits for (`waiting`) and the pipeline names its steps (`progress`), so an event
+  that makes no progress is seen, and what it waits for.
 
 Work outside an event — the forms prefill, operator commands, probes — has no ticket of its
 own: `Ticket.outside_event()` stands for it at the moment it asks (live, arriving now,
@@ -25,11 +28,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from app.handover import Handover
+from app.progress import InFlight
 
 T = TypeVar("T")
 
@@ -46,6 +50,8 @@ class Ticket:
     priority: Priority = "live"
     handover: Handover | None = None
     """None outside the consumer: nothing can take the work away."""
+    in_flight: InFlight | None = None
+    """None outside the consumer: nobody watches the work's progress."""
     _owned: list[OwnershipCheck] = field(default_factory=list, compare=False, repr=False)
     """The checks of the dossiers the event owns now (`owning`)."""
 
@@ -55,12 +61,29 @@ class Ticket:
         return cls(asyncio.get_running_loop().time())
 
     @property
+    def message(self) -> str:
+        """The event's input message (`topic[partition]@offset`), to name it to other events."""
+        return "work outside an event" if self.in_flight is None else self.in_flight.message
+
+    @property
     def backfill(self) -> bool:
         return self.priority == "backfill"
 
+    def progress(self, step: str) -> None:
+        """The event begins `step` (a short phrase in the domain's words: "planning")."""
+        if self.in_flight is not None:
+            self.in_flight.progressed(step)
+
+    def waiting(self, what: str) -> AbstractContextManager[None]:
+        """The block waits for `what` ("an Elements rate slot"); its end is progress."""
+        return nullcontext() if self.in_flight is None else self.in_flight.waiting(what)
+
     def checkpoint(self) -> None:
-        """A step boundary: raises `HandedOver` once the event's partition was taken away, and
-        `OwnershipLost` once the dossier it owns is not known to be its own any more."""
+        """A step boundary, which is progress: raises `HandedOver` once the event's partition
+        was taken away, and `OwnershipLost` once the dossier it owns is not known to be its
+        own any more."""
+        if self.in_flight is not None:
+            self.in_flight.progressed()
         if self.handover is not None:
             self.handover.checkpoint()
         for check in self._owned:

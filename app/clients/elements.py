@@ -214,7 +214,9 @@ class ElementsClient:
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """On the slot just granted; 429s and validation errors become typed errors here."""
         request.extensions["trace"] = self._trace
-        response = await send(self._http, request, api=API)
+        # The path only: the query carries the access token.
+        with or_now(self._ticket).waiting(f"{API} to answer {request.method} {request.url.path}"):
+            response = await send(self._http, request, api=API)
         if response.status_code == 429:
             if _daily_limit_hit(response):
                 self._limiter.exhaust()

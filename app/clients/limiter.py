@@ -40,6 +40,13 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 """Elements counts its daily limit per calendar day here; so do we, and the simulator."""
 
 
+WAITING_FOR_A_SLOT: dict[Priority, str] = {
+    "live": "an Elements rate slot",
+    "backfill": "an Elements rate slot while no live event is in flight",
+}
+"""What an event waits for in `ElementsLimiter.acquire`, by its priority."""
+
+
 def today_in_amsterdam() -> date:
     return datetime.now(AMSTERDAM).date()
 
@@ -289,8 +296,9 @@ class ElementsLimiter:
     async def wait_for_budget(self, ticket: Ticket) -> None:
         """Return once today's budget has room again for the ticket's priority (after midnight
         Europe/Amsterdam); a handover of the event ends the wait."""
-        while self._spent_for(ticket):
-            await ticket.pause(self._budget_poll_s)
+        with ticket.waiting("today's Elements budget to reset at midnight Europe/Amsterdam"):
+            while self._spent_for(ticket):
+                await ticket.pause(self._budget_poll_s)
 
     async def start(self) -> None:
         await self.slots.start()
@@ -312,7 +320,8 @@ class ElementsLimiter:
         self._raise_if_exhausted(ticket)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await ticket.interruptible(self._slot(ticket))
+        with ticket.waiting(WAITING_FOR_A_SLOT[ticket.priority]):
+            await ticket.interruptible(self._slot(ticket))
         waited = loop.time() - started
         self._on_wait(waited)
         return waited

@@ -43,6 +43,7 @@ from app.kafka.keyed import KeyedDispatcher
 from app.kafka.offsets import OffsetTracker
 from app.kafka.publisher import OutcomePublisher, header_text
 from app.metrics import Metrics
+from app.progress import EventsInFlight
 from app.service import Outcome, SyncService
 from app.settings import Settings
 from app.ticket import Priority, Ticket
@@ -121,6 +122,9 @@ class EventConsumer:
             self._offsets, handover_records, commit=self._commits.commit, metrics=metrics
         )
         self._newest_arrival: dict[Hashable, float] = {}
+        self.in_flight = EventsInFlight()
+        """The events being processed, what each waits for (`app.progress`)."""
+        metrics.track_in_flight(self.in_flight.oldest_age_s)
         self._stopping = False
         self._in_group = False
         self._generation = 0
@@ -240,13 +244,16 @@ class EventConsumer:
         one counts."""
         # Reads must start after the newest event of this key arrived: every event queued
         # behind this one may then be served by its sync (`app.pipeline.coalesce`).
-        ticket = Ticket(self._newest_arrival.get(queue, arrived), priority, handover)
+        message = f"{record.topic}[{record.partition}]@{record.offset}"
         if priority == "live":
             self._limiter.live.started()
         finished = False
         try:
-            handover.checkpoint()  # its partition may have gone while it queued behind its key
-            finished = await self._process(record, partition, arrived, ticket)
+            with self.in_flight.tracked(message, started=arrived) as in_flight:
+                newest = self._newest_arrival.get(queue, arrived)
+                ticket = Ticket(newest, priority, handover, in_flight)
+                handover.checkpoint()  # its partition may have gone while it queued behind its key
+                finished = await self._process(record, partition, arrived, ticket)
         except HandedOver:
             pass
         finally:
@@ -318,13 +325,16 @@ class EventConsumer:
                 return False
             describe_outcome(span, outcome.result.data)
             with structlog.contextvars.bound_contextvars(event_id=outcome.result.data.eventId):
-                await self._outcomes.deliver(record, outcome)
+                ticket.progress("publishing the result")
+                with ticket.waiting("Kafka to take the result"):
+                    await self._outcomes.deliver(record, outcome)
                 try:
                     self._count(outcome)
                     self.flow.apply()
                 except Exception:
                     log.exception("metrics or flow control failed after a result")
-                await self._commits.release(partition, record.offset)
+                with ticket.waiting("Kafka to take the commit"):
+                    await self._commits.release(partition, record.offset)
         return True
 
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:

@@ -80,7 +80,7 @@ class SyncContext:
         """Own the dossier (`app.state.ownership`) with its newest record in memory: a record
         older than the last one its owners confirmed is not planned from."""
         ticket = self.event
-        async with self.owners.hold(dossier_number, ticket.priority) as owned:
+        async with self.owners.hold(dossier_number, ticket) as owned:
             with ticket.owning(owned.check):
                 if owned.newest_revision:
                     await self.memory.caught_up(

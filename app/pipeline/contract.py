@@ -41,7 +41,9 @@ log = structlog.get_logger(__name__)
 
 async def sync_contract(context: SyncContext, event: ContractChanged) -> Synced:
     """Create the contract once (syncing its dossier first when needed), record changes after."""
-    contract = await context.anva.contract(event.contractId)
+    context.event.progress("reading ANVA")
+    with context.event.waiting(f"ANVA to answer for contract {event.contractId}"):
+        contract = await context.anva.contract(event.contractId)
     if contract is None:
         raise ContractNotFound(f"ANVA does not know contract {event.contractId}")
     if contract.dossierNumber != event.dossierNumber:
@@ -53,6 +55,7 @@ async def sync_contract(context: SyncContext, event: ContractChanged) -> Synced:
         )
     number = contract.dossierNumber
     async with context.owned(number), context.locators_checked(number):
+        context.event.progress("reading Elements and planning")
         record = context.memory.get(number)
         remembered = record.contracts.get(contract.id) if record is not None else None
         if remembered is not None:
@@ -75,6 +78,7 @@ async def _remember_contract(
     """Keep where the contract lives in the dossier's record (`read_at`: the read the record
     counts from again once the writes it waited for are done). A record of another
     dossier is replaced by one that knows only this contract, and trusts nothing else."""
+    context.event.progress("saving the record")
     memory = context.memory
     record = memory.get(dossier_number)
     if record is None or record.dossier_id != known.dossier_id:
@@ -94,6 +98,7 @@ async def _contract_writes_begin(
     makes the next attempt search Elements for the contract instead of trusting the record,
     either for where it is or for its being new. Returns the read the record counts from
     again once the writes are done."""
+    context.event.progress("writing the contract to Elements")
     record = context.memory.get(dossier_number)
     if record is None:
         return None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from app.clients.anva import AnvaAccount, AnvaClient
+from app.clients.anva import AnvaAccount
 from app.clients.portal import PortalCustomer, PortalDirectory
 from app.domain.model import DesiredCustomer
 from app.errors import CustomerNotFound
@@ -79,33 +79,25 @@ async def linked_customer(
 
 
 async def resolve_customer(
-    anva: AnvaClient,
-    directory: PortalDirectory,
-    dossier_number: str,
-    portal_customer_id: str | None = None,
-    *,
-    fresh_after: float,
+    context: SyncContext, dossier_number: str, portal_customer_id: str | None = None
 ) -> Upstream:
-    """Both as read after `fresh_after`, the arrival of the event that asks."""
-    account, customer = await asyncio.gather(
-        anva.account_for_dossier(dossier_number, fresh_after=fresh_after),
-        find_portal_customer(
-            directory, dossier_number, portal_customer_id, fresh_after=fresh_after
-        ),
-    )
+    """Both as read after the arrival of the event that asks."""
+    event = context.event
+    event.progress("reading ANVA and the portal")
+    with event.waiting(f"ANVA and the portal to answer for dossier {dossier_number}"):
+        account, customer = await asyncio.gather(
+            context.anva.account_for_dossier(dossier_number, fresh_after=event.arrived),
+            find_portal_customer(
+                context.portal, dossier_number, portal_customer_id, fresh_after=event.arrived
+            ),
+        )
     return Upstream(account, customer)
 
 
 async def sync_customer(context: SyncContext, event: CustomerChanged) -> Synced:
     """Make the dossier hold the customer as ANVA and the portal know it now."""
     number = event.dossierNumber
-    upstream = await resolve_customer(
-        context.anva,
-        context.portal,
-        number,
-        event.portalCustomerId,
-        fresh_after=context.event.arrived,
-    )
+    upstream = await resolve_customer(context, number, event.portalCustomerId)
     desired = desired_customer(number, upstream.account, upstream.portal)
     async with context.owned(number):
         applied = await sync_dossier(context, desired, portal=_located(context, upstream.portal))
@@ -121,13 +113,7 @@ def _located(context: SyncContext, customer: PortalCustomer | None) -> PortalLoc
 async def resolved_customer(
     context: SyncContext, dossier_number: str, portal_customer_id: str | None = None
 ) -> DesiredCustomer:
-    upstream = await resolve_customer(
-        context.anva,
-        context.portal,
-        dossier_number,
-        portal_customer_id,
-        fresh_after=context.event.arrived,
-    )
+    upstream = await resolve_customer(context, dossier_number, portal_customer_id)
     return desired_customer(dossier_number, upstream.account, upstream.portal)
 
 

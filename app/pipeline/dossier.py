@@ -229,6 +229,7 @@ async def planned(
     context: SyncContext, dossier_number: str, kind: KlantKind, planner: Planner
 ) -> tuple[Known, DesiredCustomer, list[Step]]:
     """Plan from the dossier as known, its identity confirmed before any step is applied."""
+    context.event.progress("reading Elements and planning")
     known = await known_dossier(context, dossier_number, kind)
     wanted, steps = await planner(known)
     if not steps or known.confirmed or known.current is None:
@@ -260,6 +261,7 @@ async def applied_and_remembered(
     fails, and the next sync neither undoes it nor writes it twice.
     """
     check_lengths(steps, origins)
+    context.event.progress("writing to Elements")
     if steps:
         await context.memory.before_writes(wanted.dossier_number, context.event)
     try:
@@ -293,6 +295,7 @@ async def remember_dossier(
 ) -> None:
     """Keep what Elements holds after `applied` (nothing is written when nothing changed),
     with what `unsure` may have changed as unknown; `upstream` as the sync gave it."""
+    context.event.progress("saving the record")
     after, still_trusted = without_unsure(state_after(known.current, wanted, applied), unsure)
     last = known.previous.upstream if known.previous and known.previous.read_at > 0 else None
     record = record_of(

@@ -134,12 +134,15 @@ class FormChanges:
 async def sync_form(context: SyncContext, event: FormSubmitted) -> Synced:
     """Apply the submitted fields; the record names the fields the form ignored."""
     changes = FormChanges.from_fields(event.fields)
-    fresh_after = context.event.arrived
-    number, customer = await linked_customer(
-        context.portal, event.customerId, fresh_after=fresh_after
-    )
+    ticket = context.event
+    ticket.progress("reading the portal and ANVA")
+    with ticket.waiting(f"the portal to answer for customer {event.customerId}"):
+        number, customer = await linked_customer(
+            context.portal, event.customerId, fresh_after=ticket.arrived
+        )
     structlog.contextvars.bind_contextvars(dossier_number=number)
-    account = await context.anva.account_for_dossier(number, fresh_after=fresh_after)
+    with ticket.waiting(f"ANVA to answer for dossier {number}"):
+        account = await context.anva.account_for_dossier(number, fresh_after=ticket.arrived)
     base = desired_customer(number, account, customer)
     wanted = replace(base, adres=None, email=changes.email, phone=changes.phone)
 

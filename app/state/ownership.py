@@ -21,15 +21,15 @@ and is passed over by every replica (`app.state.memory`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 
 from app.errors import OwnershipLost
 from app.state.locks import KeyedLocks
 from app.state.redis_leases import Lease, RedisLeases
-from app.ticket import OwnershipCheck, Priority
+from app.ticket import OwnershipCheck, Priority, Ticket
 
 
 def _no_step_aside(priority: Priority) -> AbstractContextManager[None]:
@@ -63,24 +63,44 @@ class DossierOwners:
         self._leases = leases
         self._waiting = waiting
         self._held: dict[str, Lease] = {}
+        self._holders: dict[str, str] = {}
+        """Which message's event holds each dossier held in this process."""
 
     @asynccontextmanager
-    async def hold(self, dossier_number: str, priority: Priority) -> AsyncIterator[Owned]:
+    async def hold(self, dossier_number: str, ticket: Ticket) -> AsyncIterator[Owned]:
         """Own the dossier for the block: no other sync of it runs meanwhile, here or in
-        any other replica."""
-        waiting = partial(self._waiting, priority)
-        async with self._local.hold(dossier_number, waiting=waiting):
-            if self._leases is None:
-                yield Owned()
-                return
-            with waiting():
-                lease = await self._leases.acquire(dossier_number)
-            self._held[dossier_number] = lease
+        any other replica. A wait for it says on the ticket who holds it (`app.progress`)."""
+        held_here = partial(self._held_here, ticket, dossier_number)
+        async with self._local.hold(dossier_number, waiting=held_here):
+            self._holders[dossier_number] = ticket.message
             try:
-                yield Owned(newest_revision=lease.revision, check=lease.check)
+                if self._leases is None:
+                    yield Owned()
+                    return
+                elsewhere = (
+                    f"the lease on dossier {dossier_number} in Redis "
+                    "(another replica holds it, or Redis does not answer)"
+                )
+                with self._waiting_for(ticket, elsewhere):
+                    lease = await self._leases.acquire(dossier_number)
+                self._held[dossier_number] = lease
+                try:
+                    yield Owned(newest_revision=lease.revision, check=lease.check)
+                finally:
+                    del self._held[dossier_number]
+                    await asyncio.shield(self._leases.release(lease))
             finally:
-                del self._held[dossier_number]
-                await asyncio.shield(self._leases.release(lease))
+                del self._holders[dossier_number]
+
+    @contextmanager
+    def _waiting_for(self, ticket: Ticket, what: str) -> Iterator[None]:
+        """A wait for a dossier someone else holds: at the ticket's priority, said on it."""
+        with self._waiting(ticket.priority), ticket.waiting(what):
+            yield
+
+    def _held_here(self, ticket: Ticket, dossier_number: str) -> AbstractContextManager[None]:
+        holder = self._holders.get(dossier_number, "another event")
+        return self._waiting_for(ticket, f"dossier {dossier_number}, held here by {holder}")
 
     async def fence(self, dossier_number: str, revision: int) -> int:
         """The revision to write the dossier's record with; raises `OwnershipLost` when this

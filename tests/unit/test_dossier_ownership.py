@@ -21,6 +21,8 @@ from app.ticket import Ticket
 
 BACKOFF = exponential_backoff(RetrySettings(initial_backoff_s=0.02, max_backoff_s=0.1))
 
+LIVE = Ticket(arrived=0.0)
+
 pytestmark = pytest.mark.timeout(20)
 
 Replica = Callable[..., DossierOwners]
@@ -50,7 +52,7 @@ async def test_a_dossier_is_owned_by_one_replica_at_a_time(replica: Replica) -> 
 
     async def sync(owners: DossierOwners, name: str) -> None:
         nonlocal overlaps
-        async with owners.hold("100", "live"):
+        async with owners.hold("100", LIVE):
             held.append(name)
             overlaps += len(held) > 1
             await asyncio.sleep(0.05)
@@ -63,7 +65,7 @@ async def test_a_dossier_is_owned_by_one_replica_at_a_time(replica: Replica) -> 
 
 async def test_other_dossiers_are_not_held_up_by_an_owned_one(replica: Replica) -> None:
     first, second = replica(), replica()
-    async with first.hold("100", "live"), asyncio.timeout(1.0), second.hold("101", "live"):
+    async with first.hold("100", LIVE), asyncio.timeout(1.0), second.hold("101", LIVE):
         pass
 
 
@@ -71,11 +73,11 @@ async def test_each_record_write_takes_the_next_revision_whoever_owns_the_dossie
     replica: Replica,
 ) -> None:
     first, second = replica(), replica()
-    async with first.hold("100", "live") as owned:
+    async with first.hold("100", LIVE) as owned:
         assert owned.newest_revision == 0
         assert await first.fence("100", 1) == 1
         assert await first.fence("100", 2) == 2
-    async with second.hold("100", "live") as owned:
+    async with second.hold("100", LIVE) as owned:
         assert owned.newest_revision == 2
         assert await second.fence("100", 1) == 3
         assert await second.fence("100", 10) == 10
@@ -83,12 +85,12 @@ async def test_each_record_write_takes_the_next_revision_whoever_owns_the_dossie
 
 async def test_a_replica_whose_lease_ran_out_cannot_write_the_record(replica: Replica) -> None:
     slow, other = replica(ttl_ms=300), replica()
-    async with slow.hold("100", "live"):
+    async with slow.hold("100", LIVE):
         renewing = slow._held["100"].renewing
         assert renewing is not None
         renewing.cancel()  # the replica stalls: nothing renews its lease
         await asyncio.sleep(0.4)
-        async with other.hold("100", "live"):
+        async with other.hold("100", LIVE):
             assert await other.fence("100", 1) == 1
             with pytest.raises(OwnershipLost):
                 await slow.fence("100", 1)
@@ -103,7 +105,7 @@ async def test_a_record_written_outside_an_owned_block_is_refused(replica: Repli
 
 async def test_without_redis_the_process_lock_is_the_owner_and_revisions_pass_through() -> None:
     owners = DossierOwners()
-    async with owners.hold("100", "live") as owned:
+    async with owners.hold("100", LIVE) as owned:
         assert owned.newest_revision == 0
         assert await owners.fence("100", 7) == 7
 
@@ -123,11 +125,11 @@ async def test_a_sync_whose_lease_was_taken_over_stops_at_its_next_step_boundary
     lease ran out while Redis was away): the next step boundary raises, not the record write."""
     first, second = replica(ttl_ms=300), replica()
     ticket = Ticket(arrived=0.0)
-    async with first.hold("100", "live") as owned:
+    async with first.hold("100", ticket) as owned:
         with ticket.owning(owned.check):
             ticket.checkpoint()
             await first._leases._redis.delete(first._leases._keys("100")[0])
-            async with second.hold("100", "live"):
+            async with second.hold("100", LIVE):
                 with pytest.raises(OwnershipLost, match="taken over"):
                     await step_boundaries(ticket, for_s=2.0)
 
@@ -139,7 +141,7 @@ async def test_a_lease_redis_no_longer_renews_allows_no_write_it_may_outlast(
     live, and a write only starts while it holds for half of that more."""
     owners = replica(ttl_ms=600)
     ticket = Ticket(arrived=0.0)
-    async with owners.hold("100", "live") as owned:
+    async with owners.hold("100", ticket) as owned:
         lease = owners._held["100"]
 
         async def unanswered(**_: object) -> int:
@@ -163,7 +165,7 @@ async def test_a_renewed_lease_allows_writes_for_longer_than_its_time_to_live(
 ) -> None:
     owners = replica(ttl_ms=300)
     ticket = Ticket(arrived=0.0)
-    async with owners.hold("100", "live") as owned:
+    async with owners.hold("100", ticket) as owned:
         with ticket.owning(owned.check):
             for _ in range(10):
                 ticket.before_write()

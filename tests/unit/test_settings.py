@@ -16,7 +16,7 @@ from app.sandbox.tls import Certificates
 from app.settings import Settings, load_settings
 
 PREFIXES = ("KAFKA_", "TOPIC_", "ANVA_", "PORTAL_", "ELEMENTS_")
-TOP_LEVEL = ("HTTP_PORT", "LOG_FORMAT", "LOG_LEVEL", "SHUTDOWN_GRACE_PERIOD_S")
+TOP_LEVEL = ("HTTP_PORT", "LOG_FORMAT", "LOG_LEVEL", "LOG_STALL_AFTER_S", "SHUTDOWN_GRACE_PERIOD_S")
 
 REQUIRED = {
     "ANVA_BASE_URL": "https://anva.example/api",
@@ -86,6 +86,11 @@ def test_unset_variables_take_the_contract_defaults(monkeypatch: pytest.MonkeyPa
     assert settings.elements.rate_limit == 5
     assert settings.elements.daily_limit == 100_000
     assert settings.http_port == 8080
+    assert settings.log_stall_after_s == 60.0
+
+
+def test_log_stall_after_s_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load(monkeypatch, LOG_STALL_AFTER_S="15").log_stall_after_s == 15.0
 
 
 def test_kafka_enable_idempotence_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
