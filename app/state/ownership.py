@@ -69,9 +69,12 @@ class DossierOwners:
     @asynccontextmanager
     async def hold(self, dossier_number: str, ticket: Ticket) -> AsyncIterator[Owned]:
         """Own the dossier for the block: no other sync of it runs meanwhile, here or in
-        any other replica. A wait for it says on the ticket who holds it (`app.progress`)."""
+        any other replica. A wait for it says on the ticket who holds it (`app.progress`), and
+        ends at the event's handover: an event that has not written yet stops at once."""
         held_here = partial(self._held_here, ticket, dossier_number)
-        async with self._local.hold(dossier_number, waiting=held_here):
+        async with self._local.hold(
+            dossier_number, waiting=held_here, interruptible=ticket.interruptible
+        ):
             self._holders[dossier_number] = ticket.message
             try:
                 if self._leases is None:
@@ -82,7 +85,7 @@ class DossierOwners:
                     "(another replica holds it, or Redis does not answer)"
                 )
                 with self._waiting_for(ticket, elsewhere):
-                    lease = await self._leases.acquire(dossier_number)
+                    lease = await self._leases.acquire(dossier_number, pause=ticket.pause)
                 self._held[dossier_number] = lease
                 try:
                     yield Owned(newest_revision=lease.revision, check=lease.check)

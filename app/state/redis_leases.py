@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -150,11 +150,15 @@ class RedisLeases:
                 return int(await script(keys=keys, args=args))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def acquire(self, dossier_number: str) -> Lease:
+    async def acquire(
+        self, dossier_number: str, *, pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> Lease:
         """Wait until this replica holds the dossier's lease (another holder's lease ends when
-        it releases it, or at the latest after its time to live)."""
+        it releases it, or at the latest after its time to live). The waits between two tries
+        are `pause`, which the waiting event's handover ends (`Ticket.pause`); a try itself
+        runs to its answer, so a lease Redis gave is never left behind unheld."""
         token = uuid.uuid4().hex
-        pause = ACQUIRE_POLL_S[0]
+        poll_s = ACQUIRE_POLL_S[0]
         keys = self._keys(dossier_number)
         loop = asyncio.get_running_loop()
         while True:
@@ -162,8 +166,8 @@ class RedisLeases:
             revision = await self._answered("lease", self._acquire, keys, [token, self._ttl_ms])
             if revision >= 0:
                 break
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, ACQUIRE_POLL_S[1])
+            await pause(poll_s)
+            poll_s = min(poll_s * 2, ACQUIRE_POLL_S[1])
         lease = Lease(
             dossier_number,
             token,

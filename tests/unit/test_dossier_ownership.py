@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from app.errors import OwnershipLost
+from app.handover import HandedOver, Handover
 from app.retry import exponential_backoff
 from app.settings import RetrySettings
 from app.state.ownership import DossierOwners
@@ -170,3 +171,38 @@ async def test_a_renewed_lease_allows_writes_for_longer_than_its_time_to_live(
             for _ in range(10):
                 ticket.before_write()
                 await asyncio.sleep(0.06)
+
+
+def handed_over_ticket() -> tuple[Ticket, Handover]:
+    handover = Handover("customer-events[0]")
+    return Ticket(arrived=0.0, handover=handover), handover
+
+
+async def test_an_event_waiting_for_a_dossier_held_here_stops_at_its_handover() -> None:
+    owners = DossierOwners()
+    ticket, handover = handed_over_ticket()
+    async with owners.hold("100", LIVE):
+        waiting = asyncio.create_task(owners.hold("100", ticket).__aenter__())
+        await asyncio.sleep(0.05)
+        handover.request()
+
+        with pytest.raises(HandedOver):
+            await asyncio.wait_for(waiting, 1.0)
+    async with asyncio.timeout(1.0), owners.hold("100", LIVE):
+        pass
+
+
+async def test_an_event_waiting_for_a_lease_another_replica_holds_stops_at_its_handover(
+    replica: Replica,
+) -> None:
+    first, second = replica(), replica()
+    ticket, handover = handed_over_ticket()
+    async with first.hold("100", LIVE):
+        waiting = asyncio.create_task(second.hold("100", ticket).__aenter__())
+        await asyncio.sleep(0.1)
+        handover.request()
+
+        with pytest.raises(HandedOver):
+            await asyncio.wait_for(waiting, 1.0)
+    async with asyncio.timeout(1.0), second.hold("100", LIVE):
+        pass
