@@ -104,7 +104,15 @@ async def test_live_events_during_a_backfill_finish_before_most_of_it_and_every_
     for live_id, finished_before in finished_at_publish.items():
         live_done_at = position[live_id]
         assert results[live_id][1].data.status == "succeeded"
-        assert results[live_id][1].data.operations, "the live event's phone change was written"
+        # The dossier's backfill event may be running as the portal changes: then it writes
+        # the new phone, and the live event finds nothing left to write.
+        dossier = results[live_id][1].subject
+        same_dossier = [i for i in backfill_ids if results[i][1].subject == dossier]
+        assert [
+            i
+            for i in (live_id, *same_dossier)
+            if any(o.path.endswith("/telefoonnummers") for o in results[i][1].data.operations)
+        ] in ([live_id], same_dossier), "the live event's phone change was written once"
         latency_s = results[live_id][0] - published_at[live_id]
         assert latency_s < LIVE_LATENCY_BOUND_S, f"live event {live_id} took {latency_s:.1f} s"
         unfinished = backfill_ids - finished_before
