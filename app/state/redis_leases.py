@@ -83,6 +83,11 @@ class Lease:
     lost: bool = False
     """Redis answered a renewal: another token holds the dossier now."""
     renewing: asyncio.Task[None] | None = field(default=None, repr=False)
+    released: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    """Set by `release`: the renewals end, rather than being cancelled — redis-py completes a
+    command whose task is cancelled and carries on, so a cancelled renewal loop renewed on
+    and its release waited for it for ever (the event whose writes were all made, held
+    without a result)."""
 
     def check(self, write: bool) -> None:
         """Raise `OwnershipLost` unless the lease is known valid by the local clock; before
@@ -94,6 +99,15 @@ class Lease:
                 + ("was taken over" if self.lost else "is not known to hold long enough")
                 + "; another replica may own it now"
             )
+
+
+async def _set_within(event: asyncio.Event, seconds: float) -> bool:
+    """Whether `event` is set within `seconds`."""
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 class RedisLeases:
@@ -184,8 +198,7 @@ class RedisLeases:
         the local clock: either way the holder's next step boundary stops its sync."""
         keys = self._keys(lease.dossier_number)
         loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self._ttl_ms / 3000)
+        while not await _set_within(lease.released, self._ttl_ms / 3000):
             asked_at = loop.time()
             try:
                 renewed = await self._renew(keys=keys, args=[lease.token, self._ttl_ms])
@@ -215,8 +228,8 @@ class RedisLeases:
 
     async def release(self, lease: Lease) -> None:
         """Best effort: a lease not released ends after its time to live."""
+        lease.released.set()
         if lease.renewing is not None:
-            lease.renewing.cancel()
             await asyncio.gather(lease.renewing, return_exceptions=True)
         try:
             await self._release(keys=self._keys(lease.dossier_number), args=[lease.token])
