@@ -68,6 +68,15 @@ SEND_LEASE_MS = 2000
 NEXT_SEND_SLACK_MS = 1000
 """The next-send key outlives its time by this much; a Redis clock that jumped back
 therefore holds grants up for at most this long."""
+def raise_if_cancelled() -> None:
+    """Raise `CancelledError` in a task cancelled while it awaited Redis: redis-py completes a
+    command whose task is cancelled and returns its answer, so a loop that goes on after it
+    would never end, and whoever awaits its end (a close, a release) would wait for ever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 REDIS_UNREACHABLE: tuple[type[BaseException], ...] = (
     RedisConnectionError,
     RedisTimeoutError,
@@ -342,6 +351,7 @@ class RedisSlots:
     async def _refresh_forever(self) -> None:
         while True:
             await self.refresh()
+            raise_if_cancelled()
             await asyncio.sleep(self._refresh_s)
 
     async def start(self) -> None:

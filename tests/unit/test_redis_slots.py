@@ -287,3 +287,34 @@ async def test_a_worker_whose_redis_does_not_answer_pauses_intake_and_counts_it(
         assert 'elements_sync_limiter_redis_errors_total{operation="refresh"} 1.0' in metrics
     finally:
         await runtime.pipeline.close()
+
+
+async def test_a_limiter_closed_while_it_hears_the_days_count_closes_at_once(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py completes a command whose task is cancelled: the refresh loop, cancelled as
+    its count was asked, went on asking, and the close waited for it for ever."""
+    slots = RedisSlots.from_url(
+        redis_url,
+        rate_per_s=RATE,
+        daily_limit=10_000,
+        margin_s=0.05,
+        backoff=BACKOFF,
+        key_prefix=f"test-{uuid.uuid4().hex[:8]}:{{limiter}}",
+        refresh_s=0.05,
+    )
+    asked = asyncio.Event()
+    script = slots._script
+
+    async def counted(**arguments: object) -> object:
+        asked.set()
+        return await script(**arguments)
+
+    monkeypatch.setattr(slots, "_script", counted)
+    await slots.start()
+    for _ in range(3):
+        asked.clear()
+        await asked.wait()
+
+    async with asyncio.timeout(2.0):
+        await slots.close()
