@@ -68,6 +68,8 @@ SEND_LEASE_MS = 2000
 NEXT_SEND_SLACK_MS = 1000
 """The next-send key outlives its time by this much; a Redis clock that jumped back
 therefore holds grants up for at most this long."""
+
+
 def raise_if_cancelled() -> None:
     """Raise `CancelledError` in a task cancelled while it awaited Redis: redis-py completes a
     command whose task is cancelled and returns its answer, so a loop that goes on after it
