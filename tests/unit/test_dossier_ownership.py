@@ -171,39 +171,33 @@ async def test_a_renewed_lease_allows_writes_for_longer_than_its_time_to_live(
                 await asyncio.sleep(0.2)
 
 
-def handed_over_ticket() -> tuple[Ticket, Handover]:
+async def a_waiter_stops_at_its_handover(holder: DossierOwners, waiter: DossierOwners) -> None:
+    """`waiter` waits for the dossier `holder` holds; its handover ends the wait at once, and
+    the dossier is free for whoever comes next once `holder` lets it go."""
     handover = Handover("customer-events[0]")
-    return Ticket(arrived=0.0, handover=handover), handover
-
-
-async def test_an_event_waiting_for_a_dossier_held_here_stops_at_its_handover() -> None:
-    owners = DossierOwners()
-    ticket, handover = handed_over_ticket()
-    async with owners.hold("100", LIVE):
-        waiting = asyncio.create_task(owners.hold("100", ticket).__aenter__())
-        await asyncio.sleep(0.05)
-        handover.request()
-
-        with pytest.raises(HandedOver):
-            await asyncio.wait_for(waiting, 1.0)
-    async with asyncio.timeout(1.0), owners.hold("100", LIVE):
-        pass
-
-
-async def test_an_event_waiting_for_a_lease_another_replica_holds_stops_at_its_handover(
-    replica: Replica,
-) -> None:
-    first, second = replica(), replica()
-    ticket, handover = handed_over_ticket()
-    async with first.hold("100", LIVE):
-        waiting = asyncio.create_task(second.hold("100", ticket).__aenter__())
+    async with holder.hold("100", LIVE):
+        waiting = asyncio.create_task(
+            waiter.hold("100", Ticket(arrived=0.0, handover=handover)).__aenter__()
+        )
         await asyncio.sleep(0.1)
         handover.request()
 
         with pytest.raises(HandedOver):
             await asyncio.wait_for(waiting, 1.0)
-    async with asyncio.timeout(1.0), second.hold("100", LIVE):
+    async with asyncio.timeout(1.0), waiter.hold("100", LIVE):
         pass
+
+
+async def test_an_event_waiting_for_a_dossier_held_here_stops_at_its_handover() -> None:
+    owners = DossierOwners()
+
+    await a_waiter_stops_at_its_handover(owners, owners)
+
+
+async def test_an_event_waiting_for_a_lease_another_replica_holds_stops_at_its_handover(
+    replica: Replica,
+) -> None:
+    await a_waiter_stops_at_its_handover(replica(), replica())
 
 
 async def test_a_lease_released_while_it_is_being_renewed_is_released_at_once(
