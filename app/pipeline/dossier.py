@@ -305,6 +305,7 @@ async def remember_dossier(
         previous=known.previous,
         medewerker_id=applied.medewerker_id,
         portal=portal,
+        created=applied.created_dossier,
     )
     await context.memory.remember(record)
 
@@ -404,9 +405,11 @@ def record_of(
     previous: DossierRecord | None,
     medewerker_id: int | None = None,
     portal: PortalLocator | None = None,
+    created: bool = False,
 ) -> DossierRecord:
     """The record of `state`; contracts and medewerker carry over from `previous` when it
-    describes the same dossier, the portal locator when no new one is given."""
+    describes the same dossier, the portal locator when no new one is given. Only a dossier
+    this sync `created` is known to hold no contract besides those the record names."""
     same = previous if previous is not None and previous.dossier_id == state.dossier_id else None
     return DossierRecord(
         dossier_number=state.dossier_number,
@@ -417,6 +420,7 @@ def record_of(
         if medewerker_id is not None or same is None
         else same.medewerker_id,
         contracts=dict(same.contracts) if same else {},
+        contracts_complete=created or (same is not None and same.contracts_complete),
         upstream=upstream,
         portal=portal or (previous.portal if previous else None),
         read_at=read_at,

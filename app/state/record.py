@@ -37,6 +37,11 @@ class DossierRecord(DossierState):
     replaces the record it holds only by a newer one (`app.state.memory`)."""
     medewerker_id: int | None = None
     contracts: dict[str, KnownContract] = Field(default_factory=dict)
+    contracts_complete: bool = False
+    """`contracts` holds every contract this worker put in the dossier: true only when this
+    worker created the dossier, and kept while the record describes it. A dossier found in
+    Elements may hold contracts no record names (written before go-live, before a tombstone,
+    or by a write whose answer was lost), so a contract it lacks is searched for, not created."""
     upstream: DesiredCustomer | None = None
     """The customer as ANVA and the portal gave it at the last sync: what "changed
     upstream since the last sync" is measured against."""

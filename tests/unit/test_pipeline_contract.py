@@ -6,8 +6,9 @@ import pytest
 
 from app.clients.limiter import today_in_amsterdam
 from app.errors import UpstreamRejected, UpstreamUnavailable
-from app.events import ContractChanged
+from app.events import ContractChanged, CustomerChanged
 from app.pipeline.contract import sync_contract
+from app.pipeline.customer import sync_customer
 from app.sandbox.core import Core
 from app.sandbox.simulators.recording import RecordedRequest
 from app.service import Outcome
@@ -277,3 +278,40 @@ async def test_a_medewerker_created_before_its_contract_failed_is_not_created_ag
     assert last_parts([w.path for w in again.writes]) == ["contracten", "registraties"]
     (contract,) = core.dossier(business.dossier_number)["contracten"]
     assert contract["eersteAanvrager"] == {"id": medewerker["id"]}
+
+
+async def test_a_contract_elements_holds_is_found_not_created_when_a_customer_sync_made_the_record(
+    core: Core,
+) -> None:
+    """A customer sync of a dossier it found (go-live, or a record a tombstone dropped) reads
+    no contracts: its record must not say the dossier holds none."""
+    customer = await core.synced_customer(0)
+    event = core.new_contract(customer.dossier_number, CONTRACT_ID)
+    await sync_contract(core.context, event)
+    core.context.memory = DossierMemory(max_age_s=86_400)
+    await sync_customer(core.context, CustomerChanged(dossierNumber=customer.dossier_number))
+
+    result = (await handle(core, event)).result.data
+
+    assert result.status == "succeeded"
+    assert len(contract_posts(core)) == 1
+    assert len(core.dossier(customer.dossier_number)["contracten"]) == 1
+
+
+async def test_a_contract_whose_post_lost_its_answer_is_found_after_a_customer_sync_in_between(
+    core: Core,
+) -> None:
+    """The soak's twins: the contract's POST was applied and answered 502; before the
+    contract's next attempt a customer sync of the dossier (on another topic) saved a
+    trusted record, and the attempt took that record's word that the contract was new."""
+    customer = await core.synced_customer(0)
+    event = core.new_contract(customer.dossier_number, CONTRACT_ID)
+    core.elements.faults.apply_then_fail_next(1, status=502)
+    with pytest.raises(UpstreamUnavailable):
+        await sync_contract(core.context, event)
+    await sync_customer(core.context, CustomerChanged(dossierNumber=customer.dossier_number))
+
+    await sync_contract(core.context, event)
+
+    assert [r.status for r in contract_posts(core)] == [502]
+    assert len(core.dossier(customer.dossier_number)["contracten"]) == 1
