@@ -57,7 +57,8 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def duplicate_entities(dossiers: list[dict[str, Any]]) -> list[str]:
     """Every entity Elements holds more than once: dossiers per relatienummer, klanten per
     dossier, and per klant addresses, e-mail addresses and phone numbers with equal values,
-    contracts per contractnummer."""
+    contracts per contractnummer, and per contract registraties with equal subjects (the
+    worker's subject carries the fingerprint of the change it records)."""
     found: list[str] = []
 
     def report(kind: str, counts: Counter[Any]) -> None:
@@ -82,6 +83,11 @@ def duplicate_entities(dossiers: list[dict[str, Any]]) -> list[str]:
             )
             report(f"phone of {where}", Counter(p["naam"] for p in klant["telefoonnummers"]))
         contracts.update(c["contractnummer"] for c in dossier["contracten"])
+        for contract in dossier["contracten"]:
+            report(
+                f"registratie of contract {contract['id']}",
+                Counter(r["onderwerp"] for r in contract["registraties"]),
+            )
     report("contract", contracts)
     return found
 
