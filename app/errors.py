@@ -108,6 +108,13 @@ class OwnershipLost(RetryableError):
     code = "ownership_lost"
 
 
+class LeaseWanted(OwnershipLost):
+    """A live event, on this replica or another, waits for the dossier this backfill holds:
+    the backfill lets it go at its next step boundary and tries again after it."""
+
+    code = "lease_wanted"
+
+
 class DailyBudgetExhausted(RetryableError):
     """The daily Elements request budget is spent until it resets."""
 

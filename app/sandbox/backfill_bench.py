@@ -4,6 +4,10 @@ Two runs on fresh sandboxes at the same Elements rate: live `customer.changed` e
 (each a changed phone number, so each makes a write) published every few seconds while a
 backfill of new customers runs, and the same live events on an idle worker. Each live
 event's latency runs from its publication to its result on the result topic.
+
+With `--replicas N` the worker is N `python -m app worker` processes in one group, sharing
+the limit and the dossier leases through one redis-server: the backfill's events spread
+over all of them, so a live event competes with other replicas' backfill events too.
 """
 
 from __future__ import annotations
@@ -11,15 +15,21 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
+
+from pydantic import SecretStr
 
 from app.commands.backfill import backfill
 from app.events import ResultEvent
 from app.logs import configure_logging
 from app.sandbox.background import InBackground
 from app.sandbox.figures import table
+from app.sandbox.redis_server import RedisServer
 from app.sandbox.simulators.seed import SampleCustomer, seed_customer, seed_customers
+from app.sandbox.worker_process import WorkerProcess, worker_environment
 from app.sandbox.world import Sandbox, SandboxOptions
 
 
@@ -95,14 +105,35 @@ LIVE_CUSTOMERS = 4
 """Already synced before the run; the live events change their phone numbers in turn."""
 
 
+@asynccontextmanager
+async def _workers(sandbox: Sandbox, replicas: int) -> AsyncIterator[None]:
+    """The worker in this process, or `replicas` worker processes sharing one Redis."""
+    if replicas == 1:
+        await sandbox.start_worker()
+        yield
+        return
+    with RedisServer() as redis:
+        settings = sandbox.settings()
+        settings.elements.limiter_redis_url = SecretStr(redis.url)
+        workers = [
+            WorkerProcess(worker_environment(settings, LOG_LEVEL="WARNING"))
+            for _ in range(replicas)
+        ]
+        try:
+            await asyncio.gather(*(worker.start() for worker in workers))
+            yield
+        finally:
+            for worker in workers:
+                await worker.close()
+
+
 async def _run(
-    *, backfill_customers: int, live_count: int, every_s: float, rate: int
+    *, backfill_customers: int, live_count: int, every_s: float, rate: int, replicas: int
 ) -> RunFigures:
     """One run; with `backfill_customers`, a backfill of that many (the live ones included)."""
     async with Sandbox(SandboxOptions(rate_limit=rate)) as sandbox:
         live = seed_customers(sandbox.anva, sandbox.portal, LIVE_CUSTOMERS)
-        await sandbox.start_worker()
-        async with ResultTap(sandbox) as tap:
+        async with _workers(sandbox, replicas), ResultTap(sandbox) as tap:
             await _sync_first(sandbox, tap, live)
             before = len(tap.arrived)
             started = asyncio.get_running_loop().time()
@@ -134,13 +165,17 @@ def _latency(latencies: list[float]) -> str:
     return f"median {statistics.median(latencies):.2f} s, max {max(latencies):.2f} s"
 
 
-async def run_backfill_bench(*, customers: int, live: int, every_s: float, rate: int) -> int:
+async def run_backfill_bench(
+    *, customers: int, live: int, every_s: float, rate: int, replicas: int
+) -> int:
     configure_logging("console", "WARNING")
-    busy = await _run(backfill_customers=customers, live_count=live, every_s=every_s, rate=rate)
-    idle = await _run(backfill_customers=0, live_count=live, every_s=every_s, rate=rate)
+    runs = partial(_run, live_count=live, every_s=every_s, rate=rate, replicas=replicas)
+    busy = await runs(backfill_customers=customers)
+    idle = await runs(backfill_customers=0)
+    workers = "one worker" if replicas == 1 else f"{replicas} worker processes sharing Redis"
     print(
         f"backfill benchmark: {customers} customers at {rate} Elements requests/s, "
-        f"a live event every {every_s:g} s ({live} in all)"
+        f"a live event every {every_s:g} s ({live} in all), {workers}"
     )
     print(
         table(
@@ -156,6 +191,7 @@ async def run_backfill_bench(*, customers: int, live: int, every_s: float, rate:
         json.dumps(
             {
                 "customers": customers,
+                "replicas": replicas,
                 "live_events": live,
                 "live_during_backfill_s": [round(x, 3) for x in busy.live_latencies_s],
                 "live_idle_s": [round(x, 3) for x in idle.live_latencies_s],

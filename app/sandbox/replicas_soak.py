@@ -174,7 +174,10 @@ class Churn:
             paths.append(path)
         return paths
 
-    async def close(self) -> None:
+    async def __aenter__(self) -> Churn:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
         for worker in {id(w): w for w in [*self.workers, *self.retired]}.values():
             await worker.close()
 
@@ -223,46 +226,57 @@ async def _one_run(*, replicas: int, dossiers: int, rate: int, seed: int) -> Run
         async with Sandbox(SandboxOptions(rate_limit=rate)) as sandbox:
             people = _people(sandbox, dossiers)
             sandbox.elements.faults.random(error_rate=0.05, apply_then_502_rate=0.05, seed=seed)
-            churn = Churn(sandbox, redis.url, replicas)
-            results = ResultLog(sandbox)
-            following = asyncio.create_task(results.follow())
-            disruptions: list[Callable[[], Awaitable[None]]] = [
-                lambda: churn.terminate(0, restart=True),
-                lambda: churn.kill(1 % replicas),
-                lambda: churn.terminate(2 % replicas, restart=False),
-            ]
-            published: list[str] = []
-            try:
-                await churn.start()
-                started = time.monotonic()
-                for wave, disrupt in enumerate(disruptions):
-                    events = await _wave(sandbox, people, wave)
-                    published.extend(events)
-                    await results.until(events, len(events) // 3, timeout_s=RESULTS_TIMEOUT_S)
-                    await disrupt()
-                with contextlib.suppress(TimeoutError):
-                    await results.until(published, len(published), timeout_s=RESULTS_TIMEOUT_S)
-                wall_s = time.monotonic() - started
-                await churn.stop_all()
-            finally:
-                following.cancel()
-                await asyncio.gather(following, return_exceptions=True)
-            figures = traffic_figures(sandbox.elements, rate)
-            outcome = RunOutcome(
-                events=len(published),
-                answered=sum(1 for e in published if e in results.statuses),
-                answered_twice=sum(1 for e in published if len(results.statuses.get(e, [])) > 1),
-                duplicates=duplicate_entities(sandbox.elements.dossiers()),
-                http_429=figures.too_many_requests,
-                requests=figures.requests,
-                stops=churn.stops,
-                wall_s=wall_s,
-            )
-            if not outcome.ok:
-                directory = Path(tempfile.mkdtemp(prefix="soak-"))
-                outcome.logs = [*churn.keep_logs(directory), _keep_requests(sandbox, directory)]
-            await churn.close()
-            return outcome
+            async with Churn(sandbox, redis.url, replicas) as churn:
+                results = ResultLog(sandbox)
+                following = asyncio.create_task(results.follow())
+                try:
+                    published, wall_s = await _churned(sandbox, churn, people, results)
+                finally:
+                    following.cancel()
+                    await asyncio.gather(following, return_exceptions=True)
+                figures = traffic_figures(sandbox.elements, rate)
+                outcome = RunOutcome(
+                    events=len(published),
+                    answered=sum(1 for e in published if e in results.statuses),
+                    answered_twice=sum(
+                        1 for e in published if len(results.statuses.get(e, [])) > 1
+                    ),
+                    duplicates=duplicate_entities(sandbox.elements.dossiers()),
+                    http_429=figures.too_many_requests,
+                    requests=figures.requests,
+                    stops=churn.stops,
+                    wall_s=wall_s,
+                )
+                if not outcome.ok:
+                    directory = Path(tempfile.mkdtemp(prefix="soak-"))
+                    outcome.logs = [*churn.keep_logs(directory), _keep_requests(sandbox, directory)]
+    return outcome
+
+
+async def _churned(
+    sandbox: Sandbox, churn: Churn, people: list[tuple[int, SampleCustomer]], results: ResultLog
+) -> tuple[list[str], float]:
+    """Publish the waves, disrupting one worker during each; the events and the wall time
+    until all had a result (or the wait gave up), then SIGTERM for the workers left."""
+    replicas = len(churn.workers)
+    disruptions: list[Callable[[], Awaitable[None]]] = [
+        lambda: churn.terminate(0, restart=True),
+        lambda: churn.kill(1 % replicas),
+        lambda: churn.terminate(2 % replicas, restart=False),
+    ]
+    published: list[str] = []
+    await churn.start()
+    started = time.monotonic()
+    for wave, disrupt in enumerate(disruptions):
+        events = await _wave(sandbox, people, wave)
+        published.extend(events)
+        await results.until(events, len(events) // 3, timeout_s=RESULTS_TIMEOUT_S)
+        await disrupt()
+    with contextlib.suppress(TimeoutError):
+        await results.until(published, len(published), timeout_s=RESULTS_TIMEOUT_S)
+    wall_s = time.monotonic() - started
+    await churn.stop_all()
+    return published, wall_s
 
 
 def _keep_requests(sandbox: Sandbox, directory: Path) -> Path:

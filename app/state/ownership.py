@@ -85,7 +85,9 @@ class DossierOwners:
                     "(another replica holds it, or Redis does not answer)"
                 )
                 with self._waiting_for(ticket, elsewhere):
-                    lease = await self._leases.acquire(dossier_number, pause=ticket.pause)
+                    lease = await self._leases.acquire(
+                        dossier_number, pause=ticket.pause, priority=ticket.priority
+                    )
                 self._held[dossier_number] = lease
                 try:
                     yield Owned(newest_revision=lease.revision, check=lease.check)

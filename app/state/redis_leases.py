@@ -1,11 +1,16 @@
 """Per-dossier owner leases in the Redis every replica shares (see `app.state.ownership`).
 
 Three keys per dossier, in one hash slot (`{dossier/<number>}`) so the scripts also run on
-a Redis Cluster: the lease (the owner's token, with a time to live), and the newest
-revision of the dossier's record that an owner confirmed. The lease is taken with
-`SET NX PX`, renewed by its holder every third of its time to live, and released by
-compare-and-delete, like redis-py's `Lock`; `confirm` checks the token and moves the
-revision in one script, which is what makes the lease a fence.
+a Redis Cluster: the lease (the owner's token, with a time to live), the newest revision
+of the dossier's record that an owner confirmed, and a mark that a live event waits for
+the lease. The lease is taken with `SET NX PX`, renewed by its holder every third of its
+time to live, and released by compare-and-delete, like redis-py's `Lock`; `confirm` checks
+the token and moves the revision in one script, which is what makes the lease a fence.
+
+Live events come before a backfill on every replica, not only on the one that runs them: a
+live event that finds the lease held marks it wanted (for `WANTED_TTL_MS`, renewed by each
+try); a backfill does not take a wanted lease, and a backfill that holds one gives it up at
+its next step boundary (`LeaseWanted`) and tries again after the live event.
 
 Redis unreachable: a lease cannot be had, so no sync starts (the limiter, on the same
 Redis, pauses intake meanwhile); each failure is counted (`on_error`) and the call is
@@ -30,8 +35,9 @@ from redis.backoff import NoBackoff
 from tenacity.wait import wait_base
 
 from app.clients.redis_slots import REDIS_UNREACHABLE
-from app.errors import OwnershipLost
+from app.errors import LeaseWanted, OwnershipLost
 from app.retry import retrying_on
+from app.ticket import Priority
 
 log = structlog.get_logger(__name__)
 
@@ -39,11 +45,26 @@ KEY_PREFIX = "elements-sync"
 LEASE_TTL_MS = 30_000
 ACQUIRE_POLL_S = (0.02, 0.5)
 """The first and the longest pause between two tries for a lease another replica holds."""
+WANTED_TTL_MS = 2_000
+"""How long a live event's try marks the lease wanted: longer than its longest pause."""
+WANTED_POLL_S = 0.25
+"""How often a backfill that holds a lease looks whether a live event wants it."""
 
 ACQUIRE_SCRIPT = """
--- KEYS[1] the lease, KEYS[2] the newest confirmed revision; ARGV token, time to live (ms)
+-- KEYS[1] the lease, KEYS[2] the newest confirmed revision, KEYS[3] wanted by a live event;
+-- ARGV token, time to live (ms), priority, how long a live try marks the lease wanted (ms)
+local live = ARGV[3] == 'live'
+if not live and redis.call('EXISTS', KEYS[3]) == 1 then
+  return -1
+end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if live then
+    redis.call('DEL', KEYS[3])
+  end
   return tonumber(redis.call('GET', KEYS[2]) or '0')
+end
+if live then
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
 end
 return -1
 """
@@ -82,7 +103,10 @@ class Lease:
     write_margin_s: float
     lost: bool = False
     """Redis answered a renewal: another token holds the dossier now."""
+    wanted: bool = False
+    """A backfill's lease a live event waits for (on any replica)."""
     renewing: asyncio.Task[None] | None = field(default=None, repr=False)
+    watching: asyncio.Task[None] | None = field(default=None, repr=False)
     released: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     """Set by `release`: the renewals end, rather than being cancelled — redis-py completes a
     command whose task is cancelled and carries on, so a cancelled renewal loop renewed on
@@ -92,6 +116,11 @@ class Lease:
     def check(self, write: bool) -> None:
         """Raise `OwnershipLost` unless the lease is known valid by the local clock; before
         a write, for `write_margin_s` more, so that the write ends while it holds."""
+        if self.wanted:
+            raise LeaseWanted(
+                f"a live event waits for dossier {self.dossier_number}: this backfill gives "
+                "it up and tries again after it"
+            )
         margin_s = self.write_margin_s if write else 0.0
         if self.lost or asyncio.get_running_loop().time() + margin_s >= self.valid_until:
             raise OwnershipLost(
@@ -146,7 +175,7 @@ class RedisLeases:
 
     def _keys(self, dossier_number: str) -> list[str]:
         slot = f"{self._prefix}:{{dossier/{dossier_number}}}"
-        return [f"{slot}:lease", f"{slot}:revision"]
+        return [f"{slot}:lease", f"{slot}:revision", f"{slot}:wanted"]
 
     async def _answered(self, operation: str, script: Any, keys: list[str], args: list[Any]) -> int:
         """The script's answer, asked again with the backoff while Redis does not answer."""
@@ -165,19 +194,25 @@ class RedisLeases:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def acquire(
-        self, dossier_number: str, *, pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self,
+        dossier_number: str,
+        *,
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        priority: Priority = "live",
     ) -> Lease:
         """Wait until this replica holds the dossier's lease (another holder's lease ends when
-        it releases it, or at the latest after its time to live). The waits between two tries
-        are `pause`, which the waiting event's handover ends (`Ticket.pause`); a try itself
-        runs to its answer, so a lease Redis gave is never left behind unheld."""
+        it releases it, or at the latest after its time to live; a backfill's, at its next
+        step boundary once a live event waits). The waits between two tries are `pause`,
+        which the waiting event's handover ends (`Ticket.pause`); a try itself runs to its
+        answer, so a lease Redis gave is never left behind unheld."""
         token = uuid.uuid4().hex
         poll_s = ACQUIRE_POLL_S[0]
         keys = self._keys(dossier_number)
         loop = asyncio.get_running_loop()
+        arguments = [token, self._ttl_ms, priority, WANTED_TTL_MS]
         while True:
             asked_at = loop.time()
-            revision = await self._answered("lease", self._acquire, keys, [token, self._ttl_ms])
+            revision = await self._answered("lease", self._acquire, keys, arguments)
             if revision >= 0:
                 break
             await pause(poll_s)
@@ -190,7 +225,25 @@ class RedisLeases:
             write_margin_s=self._ttl_ms / 2000,
         )
         lease.renewing = asyncio.create_task(self._keep(lease))
+        if priority == "backfill":
+            lease.watching = asyncio.create_task(self._watch_for_live(lease))
         return lease
+
+    async def _watch_for_live(self, lease: Lease) -> None:
+        """Mark a backfill's lease wanted once a live event waits for it; a look Redis does
+        not answer is simply made again."""
+        wanted = self._keys(lease.dossier_number)[2]
+        while not await _set_within(lease.released, WANTED_POLL_S):
+            try:
+                if await self._redis.exists(wanted):
+                    lease.wanted = True
+                    log.info(
+                        "a live event waits for this backfill's dossier; it steps aside",
+                        dossier_number=lease.dossier_number,
+                    )
+                    return
+            except REDIS_UNREACHABLE:
+                continue
 
     async def _keep(self, lease: Lease) -> None:
         """Renew the lease every third of its time to live while it is held. A renewal Redis
@@ -229,8 +282,10 @@ class RedisLeases:
     async def release(self, lease: Lease) -> None:
         """Best effort: a lease not released ends after its time to live."""
         lease.released.set()
-        if lease.renewing is not None:
-            await asyncio.gather(lease.renewing, return_exceptions=True)
+        await asyncio.gather(
+            *(task for task in (lease.renewing, lease.watching) if task is not None),
+            return_exceptions=True,
+        )
         try:
             await self._release(keys=self._keys(lease.dossier_number), args=[lease.token])
         except REDIS_UNREACHABLE:

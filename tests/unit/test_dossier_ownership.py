@@ -7,12 +7,13 @@ a key prefix of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from app.errors import OwnershipLost
+from app.errors import LeaseWanted, OwnershipLost
 from app.handover import HandedOver, Handover
 from app.retry import exponential_backoff
 from app.settings import RetrySettings
@@ -222,3 +223,71 @@ async def test_a_lease_released_while_it_is_being_renewed_is_released_at_once(
 
     async with asyncio.timeout(2.0):
         await holding.__aexit__(None, None, None)
+
+
+async def test_a_backfill_steps_aside_for_a_live_event_waiting_on_another_replica(
+    replica: Replica,
+) -> None:
+    """Priority was per process: a live event waited for another replica's backfill as long
+    as that replica had live work of its own. Now the backfill holding the dossier stops at
+    its next step boundary, and the live event gets the dossier."""
+    first, second = replica(), replica()
+    backfill = Ticket(arrived=0.0, priority="backfill")
+
+    async def live_event() -> None:
+        async with second.hold("100", LIVE):
+            pass
+
+    async with first.hold("100", backfill) as owned:
+        with backfill.owning(owned.check):
+            waiting = asyncio.create_task(live_event())
+            with pytest.raises(LeaseWanted, match="live event waits for dossier 100"):
+                await step_boundaries(backfill, for_s=2.0)
+    await asyncio.wait_for(waiting, 2.0)
+
+
+async def test_a_backfill_does_not_take_a_dossier_a_live_event_waits_for(
+    replica: Replica,
+) -> None:
+    """The live event tries once a second, the backfill every 10 ms: once the holder lets
+    the dossier go, the backfill asks first, yet the live event gets it."""
+    holder, live_replica, backfill_replica = (replica()._leases for _ in range(3))
+    assert holder is not None and live_replica is not None and backfill_replica is not None
+    order: list[str] = []
+
+    async def take(leases: RedisLeases, name: str, every_s: float) -> None:
+        lease = await leases.acquire(
+            "100",
+            pause=lambda _: asyncio.sleep(every_s),
+            priority="backfill" if name == "backfill" else "live",
+        )
+        order.append(name)
+        await asyncio.sleep(0.05)
+        await leases.release(lease)
+
+    held = await holder.acquire("100")
+    live = asyncio.create_task(take(live_replica, "live", 1.0))
+    await asyncio.sleep(0.1)
+    backfill = asyncio.create_task(take(backfill_replica, "backfill", 0.01))
+    await asyncio.sleep(0.1)
+    await holder.release(held)
+    await asyncio.wait_for(asyncio.gather(backfill, live), 5.0)
+
+    assert order == ["live", "backfill"]
+
+
+async def test_a_live_event_holding_a_dossier_does_not_step_aside(replica: Replica) -> None:
+    first, second = replica(), replica()
+    ticket = Ticket(arrived=0.0)
+
+    async def other_live_event() -> None:
+        async with second.hold("100", LIVE):
+            pass
+
+    async with first.hold("100", ticket) as owned:
+        with ticket.owning(owned.check):
+            waiting = asyncio.create_task(other_live_event())
+            with contextlib.suppress(TimeoutError):
+                await step_boundaries(ticket, for_s=0.6)
+            assert not waiting.done()
+    await asyncio.wait_for(waiting, 2.0)
