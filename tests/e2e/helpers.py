@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 from typing import Any
 
-from app.sandbox.simulators.seed import SampleCustomer, seed_customer
+from aiokafka.partitioner import murmur2
+
+from app.sandbox.simulators.seed import SampleCustomer, sample_customer, seed_customer
 from app.sandbox.world import Sandbox
 
 ADRES_FORM = {"X-Customer-Id": "cst_000000000000", "X-Form-Id": "frm_adres"}
@@ -51,3 +54,19 @@ def standaard_adres(sandbox: Sandbox, dossier_number: str) -> tuple[str, str, st
     """Straat, nummer and plaatsnaam of the dossier's standaard correspondentieadres."""
     adres = only_dossier(sandbox, dossier_number)["_embedded"]["standaardcorrespondentieadres"]
     return adres["straat"], adres["nummer"], adres["plaatsnaam"]
+
+
+def split_pairs(count: int, *, partitions: int = 4) -> list[int]:
+    """Sample customers whose form (keyed by portal id) and customer events (keyed by dossier
+    number) land on different replicas: aiokafka's round-robin assignor gives two members
+    the even and the odd partitions of each topic, and the producer's partition is murmur2."""
+
+    def parity(key: str) -> int:
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions % 2
+
+    split = (
+        n
+        for n in itertools.count()
+        if parity(sample_customer(n).dossier_number) != parity(sample_customer(n).portal_id)
+    )
+    return list(itertools.islice(split, count))

@@ -5,7 +5,6 @@ replica joining mid-backlog and the first leaving on SIGTERM process every input
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import re
 from collections import Counter, defaultdict
@@ -13,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka.partitioner import DefaultPartitioner, murmur2
+from aiokafka.partitioner import DefaultPartitioner
 from pydantic import SecretStr
 
 from app.sandbox.figures import duplicate_entities, traffic_figures
@@ -22,7 +21,7 @@ from app.sandbox.simulators.seed import sample_customer, seed_customer, seed_cus
 from app.sandbox.worker_process import WorkerProcess, worker_environment
 from app.sandbox.world import Sandbox
 from tests.conftest import SandboxFactory
-from tests.e2e.helpers import sync
+from tests.e2e.helpers import split_pairs, sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150), pytest.mark.xdist_group("timing")]
 
@@ -104,22 +103,6 @@ async def test_two_workers_share_the_limit_and_a_killed_one_leaves_no_event_with
         f"{densest_second_gaps_ms(sandbox.elements)}"
     )
     assert figures.max_in_rolling_second <= RATE
-
-
-def split_pairs(count: int) -> list[int]:
-    """Sample customers whose form (keyed by portal id) and customer events (keyed by dossier
-    number) land on different replicas: aiokafka's round-robin assignor gives two members
-    the even and the odd partitions of each topic, and the producer's partition is murmur2."""
-
-    def parity(key: str) -> int:
-        return (murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS % 2
-
-    split = (
-        n
-        for n in itertools.count()
-        if parity(sample_customer(n).dossier_number) != parity(sample_customer(n).portal_id)
-    )
-    return list(itertools.islice(split, count))
 
 
 async def test_a_form_and_a_portal_change_of_one_dossier_at_once_on_two_replicas_both_stand(
