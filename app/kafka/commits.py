@@ -67,6 +67,8 @@ class Commits:
                 ):
                     with attempt:
                         await consumer.commit(dict(offsets))
+                for partition, point in offsets.items():
+                    self._offsets.committed(partition, point)
             except Exception as error:
                 self._failed(error)
                 log.warning("commit failed; the message may be redelivered after a restart")

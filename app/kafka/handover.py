@@ -65,8 +65,9 @@ Write = Callable[[str, bytes], Awaitable[None]]
 
 
 class HandoverRecord(BaseModel):
-    """A partition's owner let go at `resumes_at` (its commit point), with the offsets in
-    `done` finished above it (offset → the message's timestamp, ms)."""
+    """A partition's owner let go, with the offsets in `done` finished at or above
+    `resumes_at` (offset → the message's timestamp, ms): the last commit point Kafka took
+    before the record was written, so that a commit after it that fails is no rewind."""
 
     resumes_at: int
     done: dict[int, int]
@@ -227,7 +228,7 @@ class Handovers:
             points[partition] = let_go.commit_at
             if let_go.done_above:
                 records[partition] = HandoverRecord(
-                    resumes_at=let_go.commit_at, done=let_go.done_above
+                    resumes_at=let_go.resumes_at, done=let_go.done_above
                 )
         recorded = 0
         try:

@@ -11,8 +11,15 @@ out. The next owner fetches from 5 on and would give 6 and 7 a second result. So
 tracker also knows what finished above the commit point (`handover`), with each message's
 timestamp; the outgoing owner writes that down, and the next owner is told (`expect`) and
 skips those messages (`finished_elsewhere`) — only the very same message: the offset and
-its timestamp must match, and only when it resumes at or after that commit point (an
-operator who rewinds the group's offsets to process messages again gets them processed).
+its timestamp must match, and only when it resumes at or after the last commit point Kafka
+took (an operator who rewinds the group's offsets to process messages again gets them
+processed).
+
+The record is written before the commit, which may then fail: the next owner resumes at
+the last commit Kafka took, below the new point. So the tracker keeps what finished since
+the last commit Kafka took (`committed`), and the record names that point and all of it:
+a failed commit is not mistaken for a rewind, and 3 and 4, finished here but not
+committed, are skipped too.
 """
 
 from __future__ import annotations
@@ -26,9 +33,11 @@ class _Partition:
     pending: dict[int, int] = field(default_factory=dict)
     """Offsets taken and not finished → their messages' timestamps."""
     done: dict[int, int] = field(default_factory=dict)
-    """Offsets finished at or above the commit point → their timestamps."""
+    """Offsets finished at or above the last commit Kafka took → their timestamps."""
     highest_done: int = -1
     committable: int | None = None
+    taken: int | None = None
+    """The last commit point Kafka took, or, before any, the first offset fetched here."""
     expected: dict[int, int] = field(default_factory=dict)
     """Offsets the previous owner finished, not fetched here yet → their timestamps."""
     resumes_at: int | None = None
@@ -38,11 +47,14 @@ class _Partition:
 
 @dataclass(frozen=True)
 class LetGo:
-    """What a partition's owner leaves behind: the commit point, and the offsets finished
-    above it (offset → the message's timestamp)."""
+    """What a partition's owner leaves behind: the commit point, and the offsets finished at
+    or above `resumes_at` (offset → the message's timestamp)."""
 
     commit_at: int
     done_above: dict[int, int]
+    resumes_at: int
+    """Where the next owner resumes at the earliest: the last commit Kafka took, in case
+    `commit_at` is not taken."""
 
 
 class OffsetTracker:
@@ -63,15 +75,29 @@ class OffsetTracker:
         here without being processed (`start` then `finish` it)."""
         state = self._state(partition)
         if not state.fetched:
-            state.fetched = True
+            self._first_fetch(state, offset)
             if state.resumes_at is not None and offset < state.resumes_at:
                 state.expected.clear()  # rewound: process everything again
         return state.expected.pop(offset, None) == timestamp
 
     def start(self, partition: Hashable, offset: int, timestamp: int = 0) -> None:
         state = self._state(partition)
-        state.fetched = True
+        if not state.fetched:
+            self._first_fetch(state, offset)
         state.pending[offset] = timestamp
+
+    @staticmethod
+    def _first_fetch(state: _Partition, offset: int) -> None:
+        state.fetched = True
+        state.taken = offset
+
+    def committed(self, partition: Hashable, point: int) -> None:
+        """Kafka took the commit of `point`: what finished below it is nobody's concern."""
+        state = self._partitions.get(partition)
+        if state is None or (state.taken is not None and point <= state.taken):
+            return
+        state.taken = point
+        state.done = {o: ts for o, ts in state.done.items() if o >= point}
 
     def finish(self, partition: Hashable, offset: int) -> int | None:
         """Mark `offset` done; returns the new offset to commit when the commit point moved."""
@@ -84,7 +110,6 @@ class OffsetTracker:
         if state.committable is not None and point <= state.committable:
             return None
         state.committable = point
-        state.done = {o: ts for o, ts in state.done.items() if o >= point}
         return point
 
     @staticmethod
@@ -96,14 +121,17 @@ class OffsetTracker:
         return len(state.pending) if state else 0
 
     def handover(self, partition: Hashable) -> LetGo | None:
-        """The commit point and what finished above it — this owner's finished messages and
-        the previous owner's not fetched yet; None when nothing was taken from the partition."""
+        """The commit point and what finished since the last commit Kafka took — this
+        owner's finished messages and the previous owner's not fetched yet; None when
+        nothing was taken from the partition."""
         state = self._partitions.get(partition)
         if state is None or state.highest_done < 0:
             return None
         point = self._point(state)
+        resumes_at = point if state.taken is None else min(state.taken, point)
         above = {**state.expected, **state.done}
-        return LetGo(point, {o: ts for o, ts in sorted(above.items()) if o >= point})
+        done = {o: ts for o, ts in sorted(above.items()) if o >= resumes_at}
+        return LetGo(point, done, resumes_at)
 
     def forget(self, partition: Hashable) -> None:
         """The partition was revoked: whoever gets it next starts from the committed offset."""

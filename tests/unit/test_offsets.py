@@ -100,11 +100,12 @@ def test_a_handover_names_the_commit_point_and_what_finished_above_it_with_times
     assert (let_go.commit_at, let_go.done_above) == (5, {6: 1006, 8: 1008})
 
 
-def test_what_finished_below_the_commit_point_is_not_handed_over() -> None:
+def test_what_finished_below_a_commit_point_kafka_took_is_not_handed_over() -> None:
     tracked = OffsetTracker()
     for offset in (5, 6, 7):
         tracked.start(P, offset, offset)
     finish_all(tracked, 5, 7)
+    tracked.committed(P, 6)
 
     let_go = tracked.handover(P)
 
@@ -151,3 +152,38 @@ def test_what_the_previous_owner_finished_and_was_not_fetched_yet_is_handed_on()
 
     assert let_go is not None
     assert (let_go.commit_at, let_go.done_above) == (5, {6: 1006, 7: 1007, 9: 1009})
+
+
+def test_a_handover_whose_commit_fails_is_no_rewind_to_the_next_owner() -> None:
+    """The record is written before the commit. When that commit fails, the next owner
+    resumes at the last commit Kafka took (3), below the new point (5): that looked like an
+    operator's rewind, so it processed 6 and 7 again, and 3 and 4 too."""
+    first = OffsetTracker()
+    for offset in range(3, 8):
+        first.start(P, offset, 1000 + offset)
+    assert finish_all(first, 3, 4, 6, 7) == [4, 5, None, None]  # neither commit was taken
+    let_go = first.handover(P)
+    assert let_go is not None
+    assert (let_go.commit_at, let_go.resumes_at) == (5, 3)
+
+    nxt = OffsetTracker()
+    nxt.expect(P, resumes_at=let_go.resumes_at, done=let_go.done_above)
+    skipped = [nxt.finished_elsewhere(P, offset, 1000 + offset) for offset in range(3, 8)]
+
+    assert skipped == [True, True, False, True, True]
+
+
+def test_after_a_commit_kafka_took_the_next_owner_skips_what_finished_above_it() -> None:
+    first = OffsetTracker()
+    for offset in range(3, 8):
+        first.start(P, offset, 1000 + offset)
+    finish_all(first, 3, 4, 6, 7)
+    first.committed(P, 5)
+    let_go = first.handover(P)
+    assert let_go is not None
+
+    nxt = OffsetTracker()
+    nxt.expect(P, resumes_at=let_go.resumes_at, done=let_go.done_above)
+
+    assert let_go.done_above == {6: 1006, 7: 1007}
+    assert [nxt.finished_elsewhere(P, o, 1000 + o) for o in range(5, 8)] == [False, True, True]
