@@ -81,7 +81,10 @@ class Runtime:
         self.pipeline = pipeline = build_pipeline(
             settings,
             durable=Durable(
-                self.state.save_dossier, self.state.writable, self.daily_count.on_count
+                self.state.save_dossier,
+                self.state.save_medewerker,
+                self.state.writable,
+                self.daily_count.on_count,
             ),
             today=today,
             budget_poll_s=budget_poll_s,

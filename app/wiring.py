@@ -46,6 +46,7 @@ class Durable:
     worker's state topic). Without it (`plan`, the in-process core) both stay in memory."""
 
     save_record: Save = kept_in_process
+    save_medewerker: Save = kept_in_process
     writable: Callable[[], Awaitable[None]] = always_writable
     """Returns once records can be saved again: an event waits for it before it works."""
     count: Callable[[date, int], None] = lambda day, used: None
@@ -118,6 +119,7 @@ def build_pipeline(
         else DossierMemory(
             max_age_s=settings.state.max_age_s,
             save=durable.save_record,
+            save_medewerker=durable.save_medewerker,
             fence=owners.fence,
             on_save_failed=metrics.state_save_failures.inc,
         )

@@ -19,7 +19,13 @@ from pydantic import ValidationError
 from app.clients.limiter import ElementsLimiter, InProcessSlots
 from app.clients.portal import PortalDirectory
 from app.kafka.handover import HandoverRecords
-from app.kafka.state import DAILY_COUNT_KEY, DOSSIER_PREFIX, StateTopic, dossier_values
+from app.kafka.state import (
+    DAILY_COUNT_KEY,
+    DOSSIER_PREFIX,
+    MEDEWERKER_PREFIX,
+    StateTopic,
+    dossier_values,
+)
 from app.state.daily_count import DailyCountKeeper
 from app.state.memory import DossierMemory
 from app.state.record import RECORD_VERSION, PortalLocator
@@ -64,6 +70,8 @@ class MemoryLoad:
         values = await self.state_topic.load(timeout_s=self._timeout_s)
         dossiers = list(dossier_values(values))
         await load_in_slices(self._memory, dossiers)
+        for number, value in dossier_values(values, MEDEWERKER_PREFIX):
+            self._memory.followed_medewerker(number, value)
         for key, value in values.items():
             self._handover_records.read(key, value)
         self.state_topic.follow(self._followed)
@@ -99,6 +107,8 @@ class MemoryLoad:
     def _followed(self, key: str, value: bytes | None) -> None:
         if key.startswith(DOSSIER_PREFIX):
             self._memory.followed(key.removeprefix(DOSSIER_PREFIX), value)
+        elif key.startswith(MEDEWERKER_PREFIX):
+            self._memory.followed_medewerker(key.removeprefix(MEDEWERKER_PREFIX), value)
         self._handover_records.read(key, value)
 
 

@@ -1,7 +1,8 @@
 """The state topic: the worker's durable memory, one compacted record per key.
 
 Keys name what a record is about: `dossier/<dossier number>` for a dossier's record
-(`app.state.record`), `limiter/daily-count` for the day's Elements count. The whole
+(`app.state.record`), `medewerker/<dossier number>` for a medewerker the worker created in
+it, `limiter/daily-count` for the day's Elements count. The whole
 topic is read before the worker consumes its first event, so every event starts
 from what the last worker knew, and followed while it runs (`StateTopic`); records are
 written with `acks=all` and awaited. Writing a dossier's record is a step boundary of the
@@ -29,6 +30,7 @@ from app.state.daily_count import DailyCount
 log = structlog.get_logger(__name__)
 
 DOSSIER_PREFIX = "dossier/"
+MEDEWERKER_PREFIX = "medewerker/"
 DAILY_COUNT_KEY = "limiter/daily-count"
 PROBE_KEY = "probe/writable"
 """Written only to learn that the topic takes writes again after it did not."""
@@ -156,11 +158,14 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     return set(partitions)
 
 
-def dossier_values(values: dict[str, bytes]) -> Iterator[tuple[str, bytes]]:
-    """(dossier number, record bytes) of every dossier record among the topic's values."""
+def dossier_values(
+    values: dict[str, bytes], prefix: str = DOSSIER_PREFIX
+) -> Iterator[tuple[str, bytes]]:
+    """(dossier number, bytes) of every dossier record among the topic's values, or with
+    `prefix` of every other kind of value kept per dossier."""
     for key, value in values.items():
-        if key.startswith(DOSSIER_PREFIX):
-            yield key.removeprefix(DOSSIER_PREFIX), value
+        if key.startswith(prefix):
+            yield key.removeprefix(prefix), value
 
 
 class StateWriter:
@@ -211,6 +216,9 @@ class StateWriter:
 
     async def save_dossier(self, dossier_number: str, value: bytes) -> None:
         await self.write(dossier_key(dossier_number), value)
+
+    async def save_medewerker(self, dossier_number: str, value: bytes) -> None:
+        await self.write(MEDEWERKER_PREFIX + dossier_number, value)
 
     async def close(self) -> None:
         if self._probing is not None:

@@ -34,7 +34,7 @@ from app.pipeline.contract_plan import (
 )
 from app.pipeline.customer import resolved_customer, sync_dossier
 from app.pipeline.dossier import identity_confirmed
-from app.state.record import DossierRecord
+from app.state.record import DossierRecord, MedewerkerFact
 
 log = structlog.get_logger(__name__)
 
@@ -155,15 +155,6 @@ async def _found_or_created(
     return await _created_in(context, contract, desired, customer)
 
 
-def _medewerker_of(context: SyncContext, dossier_number: str, klant_id: int) -> int | None:
-    """The medewerker this worker created to apply for the klant's contracts (the API lists
-    none, so only the record knows it)."""
-    record = context.memory.get(dossier_number)
-    if record is None or record.klant is None or record.klant.id != klant_id:
-        return None
-    return record.medewerker_id
-
-
 async def _create_contract(
     context: SyncContext, contract: AnvaContract, dossier_number: str
 ) -> tuple[KnownContract, tuple[Operation, ...]]:
@@ -196,7 +187,7 @@ async def _created_in(
         dossier = ContractDossier(
             klant=customer.klant,
             adres_id=customer.standaard_adres_id,
-            medewerker_id=_medewerker_of(context, number, customer.klant[1]),
+            medewerker_id=context.memory.medewerker(number, customer.klant[1]),
         )
         steps = plan_new_contract(
             contract, desired, dossier, settings=context.contracts, today=today_in_amsterdam()
@@ -218,9 +209,10 @@ async def _applied_with_medewerker_kept(
     could never be removed."""
     split = next((i + 1 for i, s in enumerate(steps) if isinstance(s, CreateMedewerker)), 0)
     first = await apply_plan(context.elements, steps[:split], start)
-    if first.medewerker_id is not None and (record := context.memory.get(dossier_number)):
-        await context.memory.remember(
-            record.model_copy(update={"medewerker_id": first.medewerker_id})
+    if first.medewerker_id is not None and start.klant is not None:
+        await context.memory.keep_medewerker(
+            dossier_number,
+            MedewerkerFact(klant_id=start.klant[1], medewerker_id=first.medewerker_id),
         )
     with writes_kept(first.writes):
         rest = await apply_plan(context.elements, steps[split:], first)

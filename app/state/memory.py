@@ -30,7 +30,7 @@ import structlog
 from pydantic import ValidationError
 
 from app.errors import StateUnavailable
-from app.state.record import RECORD_VERSION, DossierRecord
+from app.state.record import RECORD_VERSION, DossierRecord, MedewerkerFact
 from app.ticket import Ticket
 
 log = structlog.get_logger(__name__)
@@ -74,6 +74,7 @@ class DossierMemory:
         *,
         max_age_s: float,
         save: Save = kept_in_process,
+        save_medewerker: Save = kept_in_process,
         fence: Fence = _unfenced,
         clock: Callable[[], float] = time.time,
         on_save_failed: Callable[[], None] = lambda: None,
@@ -82,6 +83,8 @@ class DossierMemory:
         self._raw: dict[str, bytes] = {}
         self._max_age_s = max_age_s
         self._save = save
+        self._save_medewerker = save_medewerker
+        self._medewerkers: dict[str, MedewerkerFact] = {}
         self._fence = fence
         self._clock = clock
         self._on_save_failed = on_save_failed
@@ -95,6 +98,44 @@ class DossierMemory:
     def load(self, values: Iterable[tuple[str, bytes]]) -> None:
         """The topic's latest value per dossier, kept unparsed (see the module's docstring)."""
         self._raw.update(values)
+
+    def followed_medewerker(self, dossier_number: str, value: bytes | None) -> None:
+        """A medewerker fact read from the state topic (at start-up or while running)."""
+        try:
+            fact = None if value is None else MedewerkerFact.model_validate_json(value)
+        except ValidationError:
+            log.warning("medewerker fact unreadable; counts as none", dossier=dossier_number)
+            fact = None
+        if fact is None:
+            self._medewerkers.pop(dossier_number, None)
+        else:
+            self._medewerkers[dossier_number] = fact
+
+    def medewerker(self, dossier_number: str, klant_id: int) -> int | None:
+        """The medewerker this worker created to apply for the klant's contracts, if any."""
+        fact = self._medewerkers.get(dossier_number)
+        if fact is not None and fact.klant_id == klant_id:
+            return fact.medewerker_id
+        record = self.get(dossier_number)
+        if record is None or record.klant is None or record.klant.id != klant_id:
+            return None
+        return record.medewerker_id
+
+    async def keep_medewerker(self, dossier_number: str, fact: MedewerkerFact) -> None:
+        """Keep a medewerker Elements acknowledged, outside the dossier's record and without
+        its fence: it exists whoever owns the dossier now, and a second one could never be
+        removed, so a lease lost at this moment must not lose it. A durable copy Kafka does
+        not take is logged, not raised (this process still knows it)."""
+        self._medewerkers[dossier_number] = fact
+        try:
+            await self._save_medewerker(dossier_number, fact.model_dump_json().encode())
+        except Exception as error:
+            self._on_save_failed()
+            log.warning(
+                "medewerker fact not saved; a restarted worker may create another",
+                dossier_number=dossier_number,
+                error=type(error).__name__,
+            )
 
     def followed(self, dossier_number: str, value: bytes | None) -> None:
         """A value read from the state topic while running.

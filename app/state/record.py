@@ -18,6 +18,16 @@ RECORD_VERSION = 1
 """The record format this worker writes and reads; a record of another version counts as none."""
 
 
+class MedewerkerFact(BaseModel):
+    """A medewerker this worker created in a dossier to apply for its zakelijk klant's
+    contracts. The API lists no medewerkers, so only this fact knows it exists."""
+
+    model_config = ConfigDict(frozen=True)
+
+    klant_id: int
+    medewerker_id: int
+
+
 class PortalLocator(BaseModel):
     """Where the portal lists the dossier's customer: spares a search after a restart."""
 

@@ -2,20 +2,63 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
 import pytest
 
 from app.clients.limiter import today_in_amsterdam
-from app.errors import UpstreamRejected, UpstreamUnavailable
+from app.errors import OwnershipLost, UpstreamRejected, UpstreamUnavailable
 from app.events import ContractChanged, CustomerChanged
 from app.pipeline.contract import sync_contract
 from app.pipeline.customer import sync_customer
 from app.sandbox.core import Core
 from app.sandbox.simulators.recording import RecordedRequest
 from app.service import Outcome
-from app.state.memory import DossierMemory
+from app.state.memory import DossierMemory, Fence
 
 CONTRACT_ID = "35255618453762"
 BUSINESS = 2  # the seed's first business: ANVA knows no person for it
+
+
+@dataclass
+class StateTopic:
+    """What the worker keeps on the state topic, to start a memory from as a restarted
+    worker, or another replica, does."""
+
+    values: dict[str, bytes] = field(default_factory=dict)
+
+    async def save_record(self, dossier_number: str, value: bytes) -> None:
+        self.values[f"dossier/{dossier_number}"] = value
+
+    async def save_medewerker(self, dossier_number: str, value: bytes) -> None:
+        self.values[f"medewerker/{dossier_number}"] = value
+
+    def memory(self, fence: Fence | None = None) -> DossierMemory:
+        memory = DossierMemory(
+            max_age_s=86_400,
+            save=self.save_record,
+            save_medewerker=self.save_medewerker,
+            **({"fence": fence} if fence else {}),
+        )
+        for key, value in self.values.items():
+            kind, number = key.split("/")
+            if kind == "dossier":
+                memory.load([(number, value)])
+            else:
+                memory.followed_medewerker(number, value)
+        return memory
+
+
+def lost_once(lost: Callable[[], bool]) -> Fence:
+    """A lease that confirms record writes until `lost()` holds, and none from then on."""
+
+    async def fence(dossier_number: str, revision: int) -> int:
+        if lost():
+            raise OwnershipLost(f"the lease on dossier {dossier_number} was lost")
+        return revision
+
+    return fence
 
 
 def last_parts(paths: list[str]) -> list[str]:
@@ -210,8 +253,8 @@ async def test_a_zakelijk_klant_applies_through_a_medewerker_created_once(core: 
         "registraties",
     ]
     assert last_parts([w.path for w in second.writes]) == ["contracten", "registraties"]
-    record = core.context.memory.get(business.dossier_number)
-    assert record is not None and record.medewerker_id == medewerker["id"]
+    memory = core.context.memory
+    assert memory.medewerker(business.dossier_number, organisatie["id"]) == medewerker["id"]
 
 
 async def test_a_zakelijk_contract_without_a_known_person_fails_before_any_contract_write(
@@ -260,17 +303,15 @@ async def test_a_failure_after_the_contract_is_created_carries_every_write_made_
 async def test_a_medewerker_created_before_its_contract_failed_is_not_created_again(
     core: Core,
 ) -> None:
+    topic = StateTopic()
+    core.context.memory = topic.memory()
     business = await core.synced_customer(BUSINESS)
     core.anva.update_account(BUSINESS + 1, firstName="Piet", middleName="de", lastName="Groen")
     core.fail_write(2, 400)  # the medewerker, then the contract
 
     with pytest.raises(UpstreamRejected):
         await sync_contract(core.context, core.new_contract(business.dossier_number, CONTRACT_ID))
-    restarted = DossierMemory(max_age_s=86_400)
-    restarted.load(
-        (r.dossier_number, r.model_dump_json().encode()) for r in core.context.memory.records()
-    )
-    core.context.memory = restarted
+    core.context.memory = topic.memory()  # a restart
     again = await sync_contract(core.context, core.new_contract(business.dossier_number, "K-2"))
 
     (organisatie,) = core.dossier(business.dossier_number)["klanten"]["zakelijk"]
@@ -315,3 +356,29 @@ async def test_a_contract_whose_post_lost_its_answer_is_found_after_a_customer_s
 
     assert [r.status for r in contract_posts(core)] == [502]
     assert len(core.dossier(customer.dossier_number)["contracten"]) == 1
+
+
+async def test_a_medewerker_created_as_the_lease_is_lost_is_not_created_again_by_the_next_owner(
+    core: Core,
+) -> None:
+    """The medewerker was recorded in the dossier's record, through the lease's fence: a
+    lease lost at that moment lost the medewerker, and the next owner made a second one,
+    which can never be removed."""
+    topic = StateTopic()
+    core.context.memory = topic.memory()
+    business = await core.synced_customer(BUSINESS)
+    core.anva.update_account(BUSINESS + 1, firstName="Piet", middleName="de", lastName="Groen")
+    event = core.new_contract(business.dossier_number, CONTRACT_ID)
+    core.context.memory = topic.memory(
+        fence=lost_once(lambda: any(r.path.endswith("/medewerkers") for r in core.writes()))
+    )
+
+    with pytest.raises(OwnershipLost):
+        await sync_contract(core.context, event)
+    core.context.memory = topic.memory()  # the next owner
+    await sync_contract(core.context, event)
+
+    (organisatie,) = core.dossier(business.dossier_number)["klanten"]["zakelijk"]
+    (medewerker,) = organisatie["medewerkers"]
+    (contract,) = core.dossier(business.dossier_number)["contracten"]
+    assert contract["eersteAanvrager"] == {"id": medewerker["id"]}
