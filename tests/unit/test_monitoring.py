@@ -44,6 +44,7 @@ REQUIRED_ALERTS = {
     "ElementsSyncDeadLetters",
     "ElementsSyncFallingBehind",
     "ElementsSyncNoProgress",
+    "ElementsSyncEventStuck",
     "ElementsSyncIntakePaused",
     "ElementsSyncLimiterRedisUnavailable",
     "ElementsSyncStateTopicUnavailable",
