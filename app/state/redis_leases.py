@@ -177,8 +177,17 @@ class RedisLeases:
         slot = f"{self._prefix}:{{dossier/{dossier_number}}}"
         return [f"{slot}:lease", f"{slot}:revision", f"{slot}:wanted"]
 
-    async def _answered(self, operation: str, script: Any, keys: list[str], args: list[Any]) -> int:
-        """The script's answer, asked again with the backoff while Redis does not answer."""
+    async def _answered(
+        self,
+        operation: str,
+        script: Any,
+        keys: list[str],
+        args: list[Any],
+        *,
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> int:
+        """The script's answer, asked again with the backoff while Redis does not answer; the
+        waits between two tries are `pause` (an event's handover ends them)."""
 
         def unanswered(error: BaseException, _: int) -> None:
             self._on_error(operation)
@@ -187,7 +196,7 @@ class RedisLeases:
             )
 
         async for attempt in retrying_on(
-            REDIS_UNREACHABLE, wait=self._backoff, on_retry=unanswered
+            REDIS_UNREACHABLE, wait=self._backoff, on_retry=unanswered, sleep=pause
         ):
             with attempt:
                 return int(await script(keys=keys, args=args))
@@ -212,7 +221,7 @@ class RedisLeases:
         arguments = [token, self._ttl_ms, priority, WANTED_TTL_MS]
         while True:
             asked_at = loop.time()
-            revision = await self._answered("lease", self._acquire, keys, arguments)
+            revision = await self._answered("lease", self._acquire, keys, arguments, pause=pause)
             if revision >= 0:
                 break
             await pause(poll_s)

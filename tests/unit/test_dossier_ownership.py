@@ -291,3 +291,26 @@ async def test_a_live_event_holding_a_dossier_does_not_step_aside(replica: Repli
                 await step_boundaries(ticket, for_s=0.6)
             assert not waiting.done()
     await asyncio.wait_for(waiting, 2.0)
+
+
+async def test_an_event_waiting_for_a_lease_while_redis_does_not_answer_stops_at_its_handover(
+    replica: Replica, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tries for a lease Redis did not answer were retried with a backoff no handover
+    could end: the event held its partition for as long as Redis was away."""
+    owners = replica()
+    assert owners._leases is not None
+
+    async def unanswered(**_: object) -> int:
+        raise ConnectionError("Redis does not answer")
+
+    monkeypatch.setattr(owners._leases, "_acquire", unanswered)
+    handover = Handover("customer-events[0]")
+    waiting = asyncio.create_task(
+        owners.hold("100", Ticket(arrived=0.0, handover=handover)).__aenter__()
+    )
+    await asyncio.sleep(0.2)
+    handover.request()
+
+    with pytest.raises(HandedOver):
+        await asyncio.wait_for(waiting, 1.0)
