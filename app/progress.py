@@ -34,6 +34,13 @@ def _now() -> float:
 
 
 @dataclass(eq=False)
+class Wait:
+    """What an event waits for; told more once known (who holds the lease it waits for)."""
+
+    what: str
+
+
+@dataclass(eq=False)
 class InFlight:
     """One event being processed (event-loop times)."""
 
@@ -43,7 +50,7 @@ class InFlight:
     """When the consumer took the message."""
     last_progress: float
     step: str = "reading the message"
-    waits: list[str] = field(default_factory=list)
+    waits: list[Wait] = field(default_factory=list)
     """What it waits for now (several at once while it reads upstreams side by side)."""
     context: dict[str, Any] = field(default_factory=dict)
     """Its log context (event id and type, key, dossier number) as of its last progress or
@@ -58,13 +65,14 @@ class InFlight:
         self._note_context()
 
     @contextmanager
-    def waiting(self, what: str) -> Iterator[None]:
-        self.waits.append(what)
+    def waiting(self, what: str) -> Iterator[Wait]:
+        wait = Wait(what)
+        self.waits.append(wait)
         self._note_context()
         try:
-            yield
+            yield wait
         finally:
-            self.waits.remove(what)
+            self.waits.remove(wait)
             self.progressed()
 
     def _note_context(self) -> None:
@@ -114,7 +122,7 @@ class StallWatch:
             stall = {
                 "message": event.message,
                 "step": event.step,
-                "waiting_for": "; ".join(event.waits) or None,
+                "waiting_for": "; ".join(wait.what for wait in event.waits) or None,
                 "no_progress_s": round(now - event.last_progress, 1),
                 "in_flight_s": round(now - event.started, 1),
             }

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from app.handover import Handover
-from app.progress import InFlight
+from app.progress import InFlight, Wait
 
 T = TypeVar("T")
 
@@ -74,9 +74,9 @@ class Ticket:
         if self.in_flight is not None:
             self.in_flight.progressed(step)
 
-    def waiting(self, what: str) -> AbstractContextManager[None]:
+    def waiting(self, what: str) -> AbstractContextManager[Wait]:
         """The block waits for `what` ("an Elements rate slot"); its end is progress."""
-        return nullcontext() if self.in_flight is None else self.in_flight.waiting(what)
+        return nullcontext(Wait(what)) if self.in_flight is None else self.in_flight.waiting(what)
 
     def checkpoint(self) -> None:
         """A step boundary, which is progress: raises `HandedOver` once the event's partition

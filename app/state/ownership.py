@@ -21,12 +21,14 @@ and is passed over by every replica (`app.state.memory`).
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 
 from app.errors import OwnershipLost
+from app.progress import Wait
 from app.state.locks import KeyedLocks
 from app.state.redis_leases import Lease, RedisLeases
 from app.ticket import OwnershipCheck, Priority, Ticket
@@ -56,10 +58,12 @@ class DossierOwners:
         *,
         leases: RedisLeases | None = None,
         waiting: Callable[[Priority], AbstractContextManager[None]] = _no_step_aside,
+        replica: str = socket.gethostname(),
     ) -> None:
         """`waiting` wraps a wait, at the holder's priority, for a dossier someone else holds
         (see `KeyedLocks`)."""
         self._local = KeyedLocks()
+        self._replica = replica
         self._leases = leases
         self._waiting = waiting
         self._held: dict[str, Lease] = {}
@@ -80,13 +84,18 @@ class DossierOwners:
                 if self._leases is None:
                     yield Owned()
                     return
-                elsewhere = (
-                    f"the lease on dossier {dossier_number} in Redis "
-                    "(another replica holds it, or Redis does not answer)"
-                )
-                with self._waiting_for(ticket, elsewhere):
+                elsewhere = f"the lease on dossier {dossier_number} in Redis"
+                with self._waiting_for(ticket, elsewhere) as wait:
+
+                    def held_by(holder: str) -> None:
+                        wait.what = f"{elsewhere}, held by {holder}"
+
                     lease = await self._leases.acquire(
-                        dossier_number, pause=ticket.pause, priority=ticket.priority
+                        dossier_number,
+                        pause=ticket.pause,
+                        priority=ticket.priority,
+                        holder=f"{ticket.message} on {self._replica}",
+                        held_by=held_by,
                     )
                 self._held[dossier_number] = lease
                 try:
@@ -98,12 +107,12 @@ class DossierOwners:
                 del self._holders[dossier_number]
 
     @contextmanager
-    def _waiting_for(self, ticket: Ticket, what: str) -> Iterator[None]:
+    def _waiting_for(self, ticket: Ticket, what: str) -> Iterator[Wait]:
         """A wait for a dossier someone else holds: at the ticket's priority, said on it."""
-        with self._waiting(ticket.priority), ticket.waiting(what):
-            yield
+        with self._waiting(ticket.priority), ticket.waiting(what) as wait:
+            yield wait
 
-    def _held_here(self, ticket: Ticket, dossier_number: str) -> AbstractContextManager[None]:
+    def _held_here(self, ticket: Ticket, dossier_number: str) -> AbstractContextManager[Wait]:
         holder = self._holders.get(dossier_number, "another event")
         return self._waiting_for(ticket, f"dossier {dossier_number}, held here by {holder}")
 

@@ -54,19 +54,20 @@ ACQUIRE_SCRIPT = """
 -- KEYS[1] the lease, KEYS[2] the newest confirmed revision, KEYS[3] wanted by a live event;
 -- ARGV token, time to live (ms), priority, how long a live try marks the lease wanted (ms)
 local live = ARGV[3] == 'live'
+-- answers {1, the newest confirmed revision} when taken, else {0, who holds it}
 if not live and redis.call('EXISTS', KEYS[3]) == 1 then
-  return -1
+  return {0, redis.call('GET', KEYS[1]) or 'nobody; a live event waits for it'}
 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   if live then
     redis.call('DEL', KEYS[3])
   end
-  return tonumber(redis.call('GET', KEYS[2]) or '0')
+  return {1, tonumber(redis.call('GET', KEYS[2]) or '0')}
 end
 if live then
   redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
 end
-return -1
+return {0, redis.call('GET', KEYS[1]) or 'nobody'}
 """
 RENEW_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -130,6 +131,12 @@ class Lease:
             )
 
 
+def _holder_in(token: bytes | str) -> str:
+    """Who holds a lease, from its token (the holder's name, then a random part)."""
+    text = token.decode() if isinstance(token, bytes) else token
+    return text.rsplit(" ", 1)[0] if " " in text else text
+
+
 async def _set_within(event: asyncio.Event, seconds: float) -> bool:
     """Whether `event` is set within `seconds`."""
     try:
@@ -185,7 +192,7 @@ class RedisLeases:
         args: list[Any],
         *,
         pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> int:
+    ) -> Any:
         """The script's answer, asked again with the backoff while Redis does not answer; the
         waits between two tries are `pause` (an event's handover ends them)."""
 
@@ -199,7 +206,7 @@ class RedisLeases:
             REDIS_UNREACHABLE, wait=self._backoff, on_retry=unanswered, sleep=pause
         ):
             with attempt:
-                return int(await script(keys=keys, args=args))
+                return await script(keys=keys, args=args)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def acquire(
@@ -208,22 +215,29 @@ class RedisLeases:
         *,
         pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
         priority: Priority = "live",
+        holder: str = "",
+        held_by: Callable[[str], None] = lambda holder: None,
     ) -> Lease:
         """Wait until this replica holds the dossier's lease (another holder's lease ends when
         it releases it, or at the latest after its time to live; a backfill's, at its next
         step boundary once a live event waits). The waits between two tries are `pause`,
         which the waiting event's handover ends (`Ticket.pause`); a try itself runs to its
-        answer, so a lease Redis gave is never left behind unheld."""
-        token = uuid.uuid4().hex
+        answer, so a lease Redis gave is never left behind unheld. `holder` names this replica
+        and event in the lease, and `held_by` is told who else holds it while this waits."""
+        token = f"{holder} {uuid.uuid4().hex}".lstrip()
         poll_s = ACQUIRE_POLL_S[0]
         keys = self._keys(dossier_number)
         loop = asyncio.get_running_loop()
         arguments = [token, self._ttl_ms, priority, WANTED_TTL_MS]
         while True:
             asked_at = loop.time()
-            revision = await self._answered("lease", self._acquire, keys, arguments, pause=pause)
-            if revision >= 0:
+            taken, answer = await self._answered(
+                "lease", self._acquire, keys, arguments, pause=pause
+            )
+            if taken:
+                revision = int(answer)
                 break
+            held_by(_holder_in(answer))
             await pause(poll_s)
             poll_s = min(poll_s * 2, ACQUIRE_POLL_S[1])
         lease = Lease(
@@ -280,7 +294,9 @@ class RedisLeases:
     async def confirm(self, lease: Lease, revision: int) -> int:
         """The revision to write the record with, if `lease` still holds the dossier."""
         keys = self._keys(lease.dossier_number)
-        confirmed = await self._answered("confirm", self._confirm, keys, [lease.token, revision])
+        confirmed = int(
+            await self._answered("confirm", self._confirm, keys, [lease.token, revision])
+        )
         if confirmed < 0:
             raise OwnershipLost(
                 f"this replica's lease on dossier {lease.dossier_number} ran out; "

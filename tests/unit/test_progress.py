@@ -173,11 +173,15 @@ async def test_an_event_waiting_for_a_dossier_names_the_event_that_holds_it() ->
 
 
 @pytest.mark.timeout(20)
-async def test_an_event_waiting_for_a_lease_another_replica_holds_says_so(redis_url: str) -> None:
-    """On the real clock: the lease lives in a real redis-server."""
+async def test_an_event_waiting_for_a_lease_another_replica_holds_names_the_holder(
+    redis_url: str,
+) -> None:
+    """On the real clock: the lease lives in a real redis-server. The lease's token names
+    the replica and the work that holds it, so the stall's line can say who to look at."""
     backoff = exponential_backoff(RetrySettings(initial_backoff_s=0.02, max_backoff_s=0.1))
     here, there = (
-        DossierOwners(leases=RedisLeases.from_url(redis_url, backoff=backoff)) for _ in range(2)
+        DossierOwners(leases=RedisLeases.from_url(redis_url, backoff=backoff), replica=name)
+        for name in ("elements-sync-a", "elements-sync-b")
     )
     number = f"lease-{uuid.uuid4().hex}"
 
@@ -197,8 +201,7 @@ async def test_an_event_waiting_for_a_lease_another_replica_holds_says_so(redis_
 
     [stall] = stalls(logs)
     assert stall["waiting_for"] == (
-        f"the lease on dossier {number} in Redis (another replica holds it, or Redis does not "
-        "answer)"
+        f"the lease on dossier {number} in Redis, held by work outside an event on elements-sync-b"
     )
 
 
