@@ -28,7 +28,7 @@ from app.kafka.state import (
 )
 from app.state.daily_count import DailyCountKeeper
 from app.state.memory import DossierMemory
-from app.state.record import RECORD_VERSION, PortalLocator
+from app.state.record import PortalLocator, upgraded
 
 log = structlog.get_logger(__name__)
 
@@ -116,14 +116,15 @@ def portal_locator(value: bytes) -> PortalLocator | None:
     """Where a dossier record last found its portal customer, read without validating the
     rest of the record: at start-up every record is read for it, and orjson with the locator
     alone costs a third of a full parse (`python -m app bench-state`). A value that is no
-    JSON object, of another record version, or without a locator gives none. A record
+    JSON object, of a record version this release cannot read, or without a locator gives
+    none (the locator is the same in every version so far). A record
     unreadable elsewhere may still give its locator: it is only where to look first in the
     portal, which the directory checks on every lookup."""
     try:
         document = orjson.loads(value)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(document, dict) or document.get("version", RECORD_VERSION) != RECORD_VERSION:
+    if upgraded(document) is None:
         return None
     located = document.get("portal")
     if located is None:
