@@ -38,6 +38,7 @@ from aiokafka.structs import OffsetAndMetadata
 from app.kafka.connection import client_options
 from app.kafka.publisher import header_text
 from app.kafka.reading import records_until
+from app.kafka.state import REDRIVEN_PREFIX
 from app.settings import KafkaSettings, Settings
 
 REASON = "x-dead-letter-reason"
@@ -45,18 +46,17 @@ MESSAGE = "x-dead-letter-message"
 ORIGINAL_TOPIC = "x-original-topic"
 TRUNCATED = "x-dead-letter-truncated"
 EVENT_ID = "x-event-id"
-MARK_PREFIX = "redriven/"
 COLUMNS = (("time", 20), ("event type", 17), ("key", 20))
 
 
 def mark_key(topic: str, partition: int, offset: int) -> str:
     """The state topic's key for "the dead letter at topic/partition/offset was redriven"."""
-    return f"{MARK_PREFIX}{topic}/{partition}/{offset}"
+    return f"{REDRIVEN_PREFIX}{topic}/{partition}/{offset}"
 
 
 def _marked(key: str, topic: str) -> tuple[int, int] | None:
     """(partition, offset) of a mark of `topic`'s letters; None for any other key."""
-    prefix = f"{MARK_PREFIX}{topic}/"
+    prefix = f"{REDRIVEN_PREFIX}{topic}/"
     if not key.startswith(prefix):
         return None
     partition, _, offset = key.removeprefix(prefix).partition("/")

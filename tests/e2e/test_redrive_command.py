@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app.commands.redrive import redrive
+from app.kafka.connection import client_options
 from app.sandbox.simulators.seed import sample_customer, seed_customer
 from app.sandbox.worker_process import worker_environment
 from app.sandbox.world import Sandbox
@@ -189,3 +190,30 @@ async def test_a_dry_run_lists_what_it_would_redrive_and_publishes_and_marks_not
     assert await redrive_process(sandbox) == (0, "customer_not_found: 1\nredriven: 1\n")
     _, redriven = await sandbox.results(2)
     assert redriven.data.status == "succeeded"
+
+
+@pytest.mark.parametrize("group_suffix", ["-redrive", "-redrive-customer_not_found"])
+async def test_a_letter_the_old_offset_groups_redrove_counts_as_redriven(
+    sandbox: Sandbox, group_suffix: str
+) -> None:
+    first, second = sample_customer(0).dossier_number, sample_customer(1).dossier_number
+    await sandbox.start_worker()
+    await sync(sandbox, first)
+    (old,) = await sandbox.read(sandbox.topics.dead_letter, 1)
+    await sync(sandbox, second)
+    await sandbox.read(sandbox.topics.dead_letter, 2)
+    consumer = AIOKafkaConsumer(
+        **client_options(sandbox.kafka),
+        group_id=sandbox.group_id + group_suffix,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:  # what a redrive before marks committed once it had redriven the first letter
+        partition = TopicPartition(old.topic, old.partition)
+        consumer.assign([partition])
+        await consumer.commit({partition: old.offset + 1})
+    finally:
+        await consumer.stop()
+
+    assert await waiting_keys(sandbox) == [second]
+    assert await redrive_process(sandbox) == (0, "customer_not_found: 1\nredriven: 1\n")
