@@ -8,10 +8,12 @@ record on the state topic under `redriven/<dead-letter topic>/<partition>/<offse
 state topic is compacted and replicated already, the worker passes over keys it does not
 know, and one key per letter is never read, changed and written back, so two runs cannot
 undo each other's marks. `redrive` writes a letter's mark only once Kafka acknowledged its
-re-publish: a crash in between redrives it again (at least once), never skips it. Marks of
-letters that the dead-letter topic's retention removed are tombstoned by the next redrive,
-so the state topic never holds more marks than there are letters. Finding the marks reads
-the whole state topic (about 2 s at 100,000 dossier records).
+re-publish: a crash in between redrives it again (at least once), never skips it. A mark
+holds its letter's timestamp and counts only for a letter with that timestamp, so a
+dead-letter topic deleted and made again, whose offsets start over, has no letter hidden
+by an old mark. Marks of letters that the topic's retention removed are tombstoned by the
+next redrive, so they do not pile up beyond the letters' retention. Finding the marks
+reads the whole state topic (the worker reads 100,000 dossier records in about 2 s).
 
 Letters redriven before marks existed were bookkept as committed offsets of the groups
 `<KAFKA_GROUP_ID>-redrive` (unfiltered runs) and `<KAFKA_GROUP_ID>-redrive-<CODE>`
@@ -54,6 +56,22 @@ def mark_key(topic: str, partition: int, offset: int) -> str:
     return f"{REDRIVEN_PREFIX}{topic}/{partition}/{offset}"
 
 
+def mark_value(letter_timestamp_ms: int, *, redriven_at: datetime, to: str) -> bytes:
+    """When the letter was redriven and where to (for a person who looks), and which letter."""
+    at = redriven_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return orjson.dumps({"letterTimestamp": letter_timestamp_ms, "redrivenAt": at, "to": to})
+
+
+def _mark_timestamp(value: bytes) -> int | None:
+    """The letter timestamp a mark holds; None for a value that is not a mark of ours."""
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    stamp = document.get("letterTimestamp") if isinstance(document, dict) else None
+    return stamp if isinstance(stamp, int) else None
+
+
 def _marked(key: str, topic: str) -> tuple[int, int] | None:
     """(partition, offset) of a mark of `topic`'s letters; None for any other key."""
     prefix = f"{REDRIVEN_PREFIX}{topic}/"
@@ -65,8 +83,9 @@ def _marked(key: str, topic: str) -> tuple[int, int] | None:
     return int(partition), int(offset)
 
 
-Marks = dict[int, set[int]]
-"""Per partition of the dead-letter topic, the offsets of the letters marked redriven."""
+Marks = dict[int, dict[int, int]]
+"""Per partition of the dead-letter topic, the offsets of the letters marked redriven, each
+with the timestamp of the letter its mark was written for."""
 
 
 def expired_marks(topic: str, marks: Marks, first: Mapping[int, int]) -> list[str]:
@@ -266,11 +285,12 @@ async def read_marks(consumer: AIOKafkaConsumer, state_topic: str, topic: str) -
         where = _marked(record.key.decode("utf-8", "replace"), topic) if record.key else None
         if where is None:
             continue
-        offsets = marks.setdefault(where[0], set())
-        if record.value is None:
-            offsets.discard(where[1])
+        offsets = marks.setdefault(where[0], {})
+        stamp = _mark_timestamp(record.value) if record.value is not None else None
+        if stamp is None:
+            offsets.pop(where[1], None)
         else:
-            offsets.add(where[1])
+            offsets[where[1]] = stamp
     return marks
 
 
@@ -294,7 +314,7 @@ async def waiting(reader: Reader, settings: Settings, selection: Selection) -> W
         for tp in todo:
             consumer.seek(tp, start[tp])
         async for record in records_until(consumer, {tp: end[tp] for tp in todo}):
-            if record.offset in marks.get(record.partition, ()):
+            if marks.get(record.partition, {}).get(record.offset) == record.timestamp:
                 continue
             letter = DeadLetter.of(record)
             if selection.takes(letter) and not await _redriven_before(legacy, letter):

@@ -24,7 +24,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import RecordMetadata
 
@@ -35,6 +34,7 @@ from app.commands.dead_letters import (
     expired_marks,
     kafka_readers,
     mark_key,
+    mark_value,
     waiting,
 )
 from app.errors import TopicSetupError
@@ -135,14 +135,16 @@ async def _redrive_batch(
         await _republish(producer, letter) for letter in letters
     ]
     landed = await asyncio.gather(*sent)
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    now = datetime.now(UTC)
     marked = [
         await producer.send(
             settings.topics.state,
-            orjson.dumps({"redrivenAt": now, "to": f"{to.topic}/{to.partition}/{to.offset}"}),
-            key=mark_key(
-                letter.record.topic, letter.record.partition, letter.record.offset
-            ).encode(),
+            mark_value(
+                letter.record.timestamp,
+                redriven_at=now,
+                to=f"{to.topic}/{to.partition}/{to.offset}",
+            ),
+            key=mark_key(letter.record.topic, letter.partition, letter.offset).encode(),
         )
         for letter, to in zip(letters, landed, strict=True)
     ]

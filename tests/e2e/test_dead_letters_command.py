@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
-from app.commands.dead_letters import HEADER
+from app.commands.dead_letters import HEADER, mark_key, mark_value
 from app.sandbox.simulators.seed import sample_customer, seed_customer
 from app.sandbox.worker_process import worker_environment
 from app.sandbox.world import Sandbox
@@ -72,3 +73,24 @@ async def test_dead_letters_json_gives_one_object_per_line_and_reason_filters(
         "redrivable": True,
     }
     assert letter["eventId"] and letter["message"]
+
+
+async def test_a_mark_left_from_another_letter_at_the_same_offset_hides_nothing(
+    sandbox: Sandbox,
+) -> None:
+    """A dead-letter topic deleted and made again starts its offsets over: a mark written for
+    the old topic's letter at an offset must not hide the new letter there."""
+    unknown = sample_customer(0).dossier_number
+    await sandbox.start_worker()
+    await sync(sandbox, unknown)
+    (letter,) = await sandbox.read(sandbox.topics.dead_letter, 1)
+    key = mark_key(letter.topic, letter.partition, letter.offset)
+
+    async def mark_for(stamp: int) -> str:
+        """Mark the offset redriven for a letter of timestamp `stamp`; how many are listed."""
+        value = mark_value(stamp, redriven_at=datetime.now(UTC), to="elsewhere/0/0")
+        await sandbox.publish_raw(sandbox.topics.state, key, value)
+        return (await app(sandbox, "dead-letters")).out.splitlines()[-1]
+
+    assert await mark_for(letter.timestamp - 60_000) == "dead letters: 1"
+    assert await mark_for(letter.timestamp) == "dead letters: 0"
