@@ -239,7 +239,9 @@ def _run_operator_command(args: argparse.Namespace) -> int:
 def one_line(error: BaseException) -> str:
     """The error's type and text on one line (aiokafka's text names the type already)."""
     name, text = type(error).__name__, " ".join(str(error).split())
-    return text if text.startswith(name) else f"{name}: {text}" if text else name
+    if not text:
+        return name
+    return text if text.startswith(name) else f"{name}: {text}"
 
 
 async def _operator_command(args: argparse.Namespace, settings: Settings) -> int:
