@@ -1,5 +1,5 @@
-"""`python -m app worker | backfill | plan | redrive | results | demo | bench | bench-backfill |
-bench-scale | bench-state | bench-costs | bench-handover | soak | simulators`."""
+"""`python -m app worker | check | backfill | plan | redrive | results | demo | bench |
+bench-backfill | bench-scale | bench-state | bench-costs | bench-handover | soak | simulators`."""
 
 from __future__ import annotations
 
@@ -224,6 +224,16 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("worker", help="run the consumers and the HTTP server")
     commands.add_parser(
+        "check",
+        help="preflight: the settings, Kafka, the topics, the group, Redis and the three APIs",
+        description="Check, with this deployment's own settings, that they are complete, that "
+        "Kafka answers with its security settings, that every topic exists, that the consumer "
+        "group may be used, that the limiter's Redis answers (when configured) and that ANVA, "
+        "the portal and Elements accept the credentials. One line per check (ok, FAIL naming "
+        "the variable to fix, warn, skip), then a summary. Writes nothing to Elements and "
+        "publishes nothing. Exit 0 when every check passed, 1 otherwise.",
+    )
+    commands.add_parser(
         "backfill",
         help="publish a customer.changed for every customer ANVA or the portal knows",
         description=(
@@ -371,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "worker":
             return asyncio.run(run_worker())
+        if args.command == "check":
+            from app.commands.check import run_check
+
+            return asyncio.run(run_check())
         if args.command == "backfill":
             return asyncio.run(run_backfill())
         if args.command in OPERATOR_COMMANDS:
