@@ -98,6 +98,23 @@ def test_the_configmap_leaves_every_tenant_id_empty_and_the_settings_name_each(
     )
 
 
+def test_the_check_job_reads_the_settings_as_the_worker_does_and_runs_check() -> None:
+    """The same ConfigMap, Secret files and TLS files, so `check` checks what the worker uses;
+    none of the worker's labels, so the Service never routes to it."""
+    job = load(K8S / "examples" / "check-job.yaml")[0]
+    spec, worker = job["spec"]["template"]["spec"], pod()
+    container, worker_container = spec["containers"][0], worker["containers"][0]
+    same = ("envFrom", "env", "volumeMounts", "securityContext")
+
+    assert container["command"] == ["python", "-m", "app", "check"]
+    assert {k: container[k] for k in same} == {k: worker_container[k] for k in same}
+    assert spec["volumes"] == worker["volumes"]
+    assert spec["securityContext"] == worker["securityContext"]
+    assert (spec["restartPolicy"], job["spec"]["backoffLimit"]) == ("Never", 0)
+    selector = base()["Service"]["spec"]["selector"]
+    assert not selector.items() <= job["spec"]["template"]["metadata"]["labels"].items()
+
+
 def test_secret_is_mounted_as_files_where_the_settings_read_them() -> None:
     container = pod()["containers"][0]
     secrets_dir = {e["name"]: e["value"] for e in container["env"]}["SETTINGS_SECRETS_DIR"]
