@@ -63,7 +63,7 @@ default, since a wrong one files every new klantdossier or contract wrongly."""
 def _tenant_id_given(value: object) -> object:
     """A ConfigMap entry left empty for the operator to fill is named, not read as a number."""
     if isinstance(value, str) and not value.strip():
-        raise ValueError("empty: set this tenant's id (README, Configuration)")
+        raise ValueError("empty: set it to this tenant's id")
     return value
 
 

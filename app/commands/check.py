@@ -462,7 +462,7 @@ async def redis_line(elements: ElementsSettings) -> CheckLine:
     except (RedisError, OSError, TimeoutError) as error:
         return fail(
             REDIS,
-            f"no Redis answered at {address} within {TIMEOUT_S:g} s ({_short(error)})",
+            f"no Redis answered at {address} ({_short(error)})",
             "ELEMENTS_LIMITER_REDIS_URL",
         )
     finally:
@@ -599,10 +599,8 @@ async def elements_lines(
             ),
         ]
     if found:
-        return [
-            *lines,
-            ok(KANTOOR_CHECK, f"kantoor {kantoor} carried by {len(found)} klantdossiers"),
-        ]
+        carried = f"{len(found)} klantdossier{'s' * (len(found) != 1)}"
+        return [*lines, ok(KANTOOR_CHECK, f"kantoor {kantoor} carried by {carried}")]
     return [
         *lines,
         warn(

@@ -302,7 +302,7 @@ async def test_elements_costs_a_token_and_two_searches_through_the_limiter_and_w
 
     assert [str(line) for line in lines] == [
         "ok Elements credentials accepted: a token granted, klantdossiers searched",
-        "ok kantoor on existing klantdossiers: kantoor 3 carried by 1 klantdossiers",
+        "ok kantoor on existing klantdossiers: kantoor 3 carried by 1 klantdossier",
     ]
     assert counted == 3
     assert [(r.method, r.path, r.query) for r in elements.requests] == [

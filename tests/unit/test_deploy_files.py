@@ -94,7 +94,7 @@ def test_the_configmap_leaves_every_tenant_id_empty_and_the_settings_name_each(
 
     assert {name: config()[name] for name in tenant_ids} == dict.fromkeys(tenant_ids, "")
     assert {name: problems.get(name) for name in tenant_ids} == dict.fromkeys(
-        tenant_ids, "empty: set this tenant's id (README, Configuration)"
+        tenant_ids, "empty: set it to this tenant's id"
     )
 
 

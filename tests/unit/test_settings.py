@@ -173,7 +173,7 @@ def test_a_tenant_id_left_empty_in_a_configmap_is_named_as_empty(
     with pytest.raises(SettingsError) as raised:
         load(monkeypatch, **{name: ""})
 
-    assert str(raised.value) == (f"{name}: empty: set this tenant's id (README, Configuration)")
+    assert str(raised.value) == (f"{name}: empty: set it to this tenant's id")
 
 
 def test_every_problem_is_named_at_once_with_the_group_it_stops(
