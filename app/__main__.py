@@ -1,5 +1,5 @@
-"""`python -m app worker | backfill | plan | redrive | dead-letters | results | demo | bench |
-bench-backfill | bench-scale | bench-state | bench-costs | bench-handover | soak | simulators`."""
+"""`python -m app worker | check | backfill | plan | redrive | dead-letters | results | demo |
+bench | bench-backfill | bench-scale | bench-state | bench-costs | bench-handover | soak | simulators`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ EXIT_CODES: dict[str, list[tuple[int, str]]] = {
         (0, "stopped on SIGTERM/SIGINT, every event in flight finished or handed over"),
         (1, "an event had to be cancelled at KAFKA_HANDOVER_TIMEOUT_S"),
         USAGE_OR_SETTING,
+    ],
+    "check": [
+        (0, "every check passed (warnings pass)"),
+        (1, "a check failed or could not run (each line names what to fix)"),
+        (2, "a wrong command line"),
     ],
     "backfill": [(0, "published (counts on stdout)"), FAILED, USAGE_OR_SETTING],
     "plan": [
@@ -350,6 +355,16 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("worker", help="run the consumers and the HTTP server")
     commands.add_parser(
+        "check",
+        help="preflight: the settings, Kafka, the topics, the group, Redis and the three APIs",
+        description="Check, with this deployment's own settings, that they are complete, that "
+        "Kafka answers with its security settings, that every topic exists, that the consumer "
+        "group may be used, that the limiter's Redis answers (when configured) and that ANVA, "
+        "the portal and Elements accept the credentials. One line per check (ok, FAIL naming "
+        "the variable to fix, warn, skip), then a summary. Writes nothing to Elements and "
+        "publishes nothing.",
+    )
+    commands.add_parser(
         "backfill",
         help="publish a customer.changed for every customer ANVA or the portal knows",
         description=(
@@ -504,6 +519,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "worker":
             return asyncio.run(run_worker())
+        if args.command == "check":
+            from app.commands.check import run_check
+
+            return asyncio.run(run_check())
         if args.command in OPERATOR_COMMANDS:
             return _run_operator_command(args)
         return _run_on_sandbox(args)
