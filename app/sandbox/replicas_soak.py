@@ -57,7 +57,8 @@ class Stop:
     how: str
     exit_code: int | None
     seconds: float
-    at: float = field(default_factory=time.monotonic)
+    at: float = field(default_factory=time.time)
+    """When it was sent (epoch seconds, like a Kafka record's timestamp)."""
 
     @property
     def clean(self) -> bool:
@@ -115,7 +116,9 @@ class ResultLog:
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
         self.statuses: dict[str, list[str]] = defaultdict(list)
-        self.arrivals: dict[str, list[float]] = defaultdict(list)
+        self.published_at: dict[str, list[float]] = defaultdict(list)
+        """Per event id, when each of its results was published (the record's timestamp, set
+        by the worker's producer): a reader sees a result later than that."""
 
     async def follow(self) -> None:
         async with self._sandbox.reader(self._sandbox.topics.results) as consumer:
@@ -124,7 +127,7 @@ class ResultLog:
                     for record in records:
                         data = json.loads(record.value)["data"]
                         self.statuses[data["eventId"]].append(data["status"])
-                        self.arrivals[data["eventId"]].append(time.monotonic())
+                        self.published_at[data["eventId"]].append(record.timestamp / 1000)
 
     async def until(self, events: list[str], count: int, *, timeout_s: float) -> None:
         """Wait until `count` of `events` have a result (TimeoutError when they do not)."""
@@ -152,17 +155,18 @@ class Churn:
 
     async def terminate(self, index: int, *, restart: bool) -> None:
         worker = self.workers[index]
-        started = time.monotonic()
+        started, sent_at = time.monotonic(), time.time()
         try:
             code: int | None = await worker.terminate(timeout_s=HANDOVER_TIMEOUT_S + 30)
         except TimeoutError:
             code = None
-        self.stops.append(Stop("SIGTERM", code, time.monotonic() - started, at=started))
+        self.stops.append(Stop("SIGTERM", code, time.monotonic() - started, at=sent_at))
         await self._replace(index, restart=restart)
 
     async def kill(self, index: int) -> None:
+        sent_at = time.time()
         await self.workers[index].kill()
-        self.stops.append(Stop("SIGKILL", None, 0.0))
+        self.stops.append(Stop("SIGKILL", None, 0.0, at=sent_at))
         await self._replace(index, restart=True)
 
     async def _replace(self, index: int, *, restart: bool) -> None:
@@ -245,12 +249,15 @@ async def _one_run(*, replicas: int, dossiers: int, rate: int, seed: int) -> Run
                     following.cancel()
                     await asyncio.gather(following, return_exceptions=True)
                 figures = traffic_figures(sandbox.elements, rate)
-                twice = [e for e in published if len(results.arrivals.get(e, [])) > 1]
+                twice = [e for e in published if len(results.published_at.get(e, [])) > 1]
                 kills = [stop.at for stop in churn.stops if stop.how == "SIGKILL"]
                 over_a_kill = [
                     e
                     for e in twice
-                    if any(results.arrivals[e][0] < k < results.arrivals[e][-1] for k in kills)
+                    if any(
+                        min(results.published_at[e]) <= k <= max(results.published_at[e])
+                        for k in kills
+                    )
                 ]
                 outcome = RunOutcome(
                     events=len(published),
