@@ -32,7 +32,7 @@ class KeyedLocks:
         self,
         key: Hashable,
         *,
-        waiting: Callable[[], AbstractContextManager[None]] = nullcontext,
+        waiting: Callable[[], AbstractContextManager[object]] = nullcontext,
         interruptible: Interruptible = _to_the_end,
     ) -> AsyncIterator[None]:
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
