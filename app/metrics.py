@@ -203,6 +203,28 @@ class Metrics:
             "partition's next owner processes them.",
             registry=self.registry,
         )
+        self.assigned_partitions = Gauge(
+            "elements_sync_assigned_partitions",
+            "Partitions of each input topic (the backfill topic's too) that the consumer group "
+            "gave this pod; 0 for every one from the start, and while the pod is not in the group.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.committed_offset = Gauge(
+            "elements_sync_committed_offset",
+            "The offset this pod last committed for a live input partition it holds (every "
+            "message below it has its result); -1 from the partition's assignment until its "
+            "first commit here. The backfill topic's partitions are left out: they wait behind "
+            "live events and for the day's reserve by design.",
+            ["topic", "partition"],
+            registry=self.registry,
+        )
+        self.memory_records = Gauge(
+            "elements_sync_memory_records",
+            "Dossier records the worker holds in memory (read from the state topic and kept "
+            "since): what its memory grows with.",
+            registry=self.registry,
+        )
         self.oldest_in_flight = Gauge(
             "elements_sync_oldest_event_in_flight_seconds",
             "Seconds since the oldest event being processed was taken from Kafka (0 when none "
@@ -228,6 +250,15 @@ class Metrics:
     def track_in_flight(self, oldest_age_s: Callable[[], float]) -> None:
         """The oldest event's age, read from `oldest_age_s` when scraped."""
         self.oldest_in_flight.set_function(oldest_age_s)
+
+    def track_memory(self, records: Callable[[], int]) -> None:
+        """The dossier records held, read from `records` when scraped."""
+        self.memory_records.set_function(lambda: float(records()))
+
+    def track_inputs(self, topics: Iterable[str]) -> None:
+        """Every input topic's assigned partitions, at 0 until the group gives this pod some."""
+        for topic in topics:
+            self.assigned_partitions.labels(topic).set(0)
 
     def track_upstream(self, apis: Iterable[str], down: Callable[[], Iterable[str]]) -> None:
         """Each API's up gauge, read from `down` (the API names as the clients give them)

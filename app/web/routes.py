@@ -20,8 +20,8 @@ def http_app(runtime: Runtime) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        ready = await runtime.ready()
-        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+        readiness = await runtime.readiness()
+        return JSONResponse(readiness.body(), status_code=readiness.status_code)
 
     async def metrics(request: Request) -> Response:
         return Response(runtime.pipeline.metrics.render(), media_type=PROMETHEUS_TEXT)
