@@ -23,6 +23,7 @@ from app.clients.limiter import ElementsLimiter, today_in_amsterdam
 from app.errors import TopicSetupError
 from app.kafka.connection import broker_security, producer_options
 from app.kafka.consumer import EventConsumer
+from app.kafka.dead_letters import DeadLetterBacklog
 from app.kafka.flow import PauseReason
 from app.kafka.handover import HandoverRecords
 from app.kafka.memory_load import MemoryLoad
@@ -117,6 +118,12 @@ class Runtime:
             caught_up=lambda: self.memory_load.state_topic.caught_up(timeout_s=CATCH_UP_TIMEOUT_S),
         )
         self.stall_watch = StallWatch(self.consumer.in_flight, after_s=settings.log_stall_after_s)
+        self.dead_letters = DeadLetterBacklog(
+            settings.kafka,
+            settings.topics.dead_letter,
+            pipeline.metrics.report_dead_letters,
+            refresh_s=settings.dead_letters_refresh_s,
+        )
         self._phase: StartPhase = "connecting"
         self._start_failure: str | None = None
         """The last error that stopped `start()`, until a start succeeds: `/readyz` names it."""
@@ -190,6 +197,7 @@ class Runtime:
         self.consumer.flow.start()
         self.stall_watch.start()
         self.pipeline.probe.start()
+        self.dead_letters.start()
 
     async def start_when_kafka_answers(self) -> None:
         """Start, retrying while Kafka is unreachable or its topics are missing (an operator
@@ -211,6 +219,7 @@ class Runtime:
         at the handover's deadline."""
         drained = await self.consumer.drain()
         await self.stall_watch.stop()
+        await self.dead_letters.stop()
         await self.pipeline.probe.stop()
         await self.pipeline.portal.stop()
         await self.memory_load.stop()

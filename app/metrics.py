@@ -6,7 +6,7 @@ registered on this one, since the global registry is not served.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import get_args
 
@@ -153,6 +153,15 @@ class Metrics:
         for reason in dead_letter_reasons():
             # At zero from the start: a rule's increase() then counts a reason's first one.
             self.dead_letters.labels(reason)
+        self.dead_letters_outstanding = Gauge(
+            "elements_sync_dead_letters_outstanding",
+            "Dead letters on the dead-letter topic not yet handled (redriven, or dismissed by "
+            "moving their reason's redrive group past them), by reason; the whole topic's "
+            "figure, the same on every pod, refreshed every DEAD_LETTERS_REFRESH_S. Absent "
+            "until the worker first counted them.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.upstream_up = Gauge(
             "elements_sync_upstream_up",
             "0 while an upstream API is down (five unreachable answers in a row, until one "
@@ -225,6 +234,7 @@ class Metrics:
             "since): what its memory grows with.",
             registry=self.registry,
         )
+        self._outstanding_reasons: set[str] = set()
         self.oldest_in_flight = Gauge(
             "elements_sync_oldest_event_in_flight_seconds",
             "Seconds since the oldest event being processed was taken from Kafka (0 when none "
@@ -250,6 +260,12 @@ class Metrics:
     def track_in_flight(self, oldest_age_s: Callable[[], float]) -> None:
         """The oldest event's age, read from `oldest_age_s` when scraped."""
         self.oldest_in_flight.set_function(oldest_age_s)
+
+    def report_dead_letters(self, outstanding: Mapping[str, int]) -> None:
+        """Each reason's count; every known reason, and every one seen before, at 0 when none."""
+        self._outstanding_reasons |= {*dead_letter_reasons(), *outstanding}
+        for reason in sorted(self._outstanding_reasons):
+            self.dead_letters_outstanding.labels(reason).set(outstanding.get(reason, 0))
 
     def track_memory(self, records: Callable[[], int]) -> None:
         """The dossier records held, read from `records` when scraped."""

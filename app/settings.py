@@ -426,6 +426,8 @@ class Settings(BaseSettings):
     """An event that makes no progress for this long is logged, once per stall, with its step
     and what it waits for (`app.progress`)."""
     shutdown_grace_period_s: Annotated[float, Field(gt=0)] = 25.0
+    dead_letters_refresh_s: Annotated[float, Field(gt=0)] = 60.0
+    """How often the worker counts the dead letters not yet handled (`app.kafka.dead_letters`)."""
 
     @field_validator("log_level")
     @classmethod

@@ -102,6 +102,7 @@ async def worker(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Worker]:
     monkeypatch.setattr(runtime.broker, "start", join_the_group)
     monkeypatch.setattr(runtime.broker, "ping", ping)
     monkeypatch.setattr(runtime.consumer, "_caught_up", gated(gates.catch_up))
+    monkeypatch.setattr(runtime.dead_letters, "start", lambda: None)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=http_app(runtime)), base_url="http://worker"
     ) as http:
