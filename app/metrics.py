@@ -29,6 +29,7 @@ from app.events import RejectReason
 UPSTREAM_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30)
 FORMS_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 RATE_LIMITED = "429"
+FORMS_WATCHED_CODES = ("401", "500", "503")
 
 
 def _codes(error: type[SyncError]) -> Iterator[str]:
@@ -249,6 +250,13 @@ class Metrics:
     def observe_forms(self, route: str, code: str, seconds: float) -> None:
         self.forms_requests.labels(route, code).inc()
         self.forms_seconds.labels(route).observe(seconds)
+
+    def track_forms(self, routes: Iterable[str]) -> None:
+        """The answers the forms alerts watch, at 0 from the start per route, so a rule's
+        increase() counts the first: 401 (a secret that does not match), 500 and 503."""
+        for route in routes:
+            for code in FORMS_WATCHED_CODES:
+                self.forms_requests.labels(route, code)
 
     def track_budget(
         self, remaining: Callable[[], int], *, daily_limit: int, rate_per_s: float

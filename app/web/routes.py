@@ -30,6 +30,8 @@ def http_app(runtime: Runtime) -> Starlette:
         return Response(runtime.asyncapi_json(), media_type="application/json")
 
     forms = forms_routes(runtime.forms, runtime.pipeline.prefill, runtime.settings.forms)
+    forms_paths = [route.path for route in forms if isinstance(route, Route)]
+    runtime.pipeline.metrics.track_forms(forms_paths)
     return Starlette(
         routes=[
             *forms,
@@ -41,7 +43,7 @@ def http_app(runtime: Runtime) -> Starlette:
         middleware=[
             Middleware(
                 RouteMetrics,
-                routes=[route.path for route in forms if isinstance(route, Route)],
+                routes=forms_paths,
                 observe=runtime.pipeline.metrics.observe_forms,
             )
         ],
