@@ -174,7 +174,14 @@ class DeadLetterBacklog:
             self._task = None
         consumer, self._consumer = self._consumer, None
         admin, self._admin = self._admin, None
-        if consumer is not None:
-            await consumer.stop()
-        if admin is not None:
-            await admin.close()
+        try:
+            if consumer is not None:
+                await consumer.stop()
+            if admin is not None:
+                await admin.close()
+        except asyncio.CancelledError:
+            # aiokafka's fetcher lets a fetch to a broker that is gone end this way (as the
+            # state topic's reader knows): only a cancellation of our own goes on up
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
