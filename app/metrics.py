@@ -156,10 +156,10 @@ class Metrics:
             self.dead_letters.labels(reason)
         self.dead_letters_outstanding = Gauge(
             "elements_sync_dead_letters_outstanding",
-            "Dead letters on the dead-letter topic not yet handled (redriven, or dismissed by "
-            "moving their reason's redrive group past them), by reason; the whole topic's "
-            "figure, the same on every pod, refreshed every DEAD_LETTERS_REFRESH_S. Absent "
-            "until the worker first counted them.",
+            "Dead letters on the dead-letter topic not yet handled (no redrive mark on the "
+            "state topic, nor below their reason's older redrive group, which a dismissal "
+            "moves), by reason; the whole topic's figure, the same on every pod, refreshed "
+            "every DEAD_LETTERS_REFRESH_S. Absent until the worker first counted them.",
             ["reason"],
             registry=self.registry,
         )

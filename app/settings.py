@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
     AnyHttpUrl,
@@ -52,6 +53,18 @@ def _read_pem(path: Path, marker: str, what: str) -> str:
     if f"{marker}-----" not in text:
         raise ValueError(f"{path} is not a PEM file with {what}")
     return text
+
+
+TenantId = Annotated[int, Field(ge=1)]
+"""An id of the tenant's own Elements (a kantoor, a status, a propositie, …): required, no
+default, since a wrong one files every new klantdossier or contract wrongly."""
+
+
+def _tenant_id_given(value: object) -> object:
+    """A ConfigMap entry left empty for the operator to fill is named, not read as a number."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("empty: set it to this tenant's id")
+    return value
 
 
 def _no_key_password() -> bytes:
@@ -267,8 +280,8 @@ class ElementsSettings(BaseSettings):
     organisation: str
     webservice: str = "data"
     scope: str = "klantdossier.read klantdossier.write"
-    kantoor_id: Annotated[int, Field(ge=1)]
-    dossierstatus_id: Annotated[int, Field(ge=1)] = 1
+    kantoor_id: TenantId
+    dossierstatus_id: TenantId
     rate_limit: Annotated[int, Field(ge=1)] = 5
     daily_limit: Annotated[int, Field(ge=1)] = 100_000
     rate_margin_s: Annotated[float, Field(ge=0)] = 0.05
@@ -278,6 +291,10 @@ class ElementsSettings(BaseSettings):
     limiter_shared: bool = False
     """Several replicas run (k8s/replicas/): without `limiter_redis_url` each would allow the
     whole limit, so the worker does not start."""
+
+    _tenant_ids_given = field_validator("kantoor_id", "dossierstatus_id", mode="before")(
+        _tenant_id_given
+    )
 
     @field_validator("limiter_redis_url", mode="before")
     @classmethod
@@ -312,11 +329,28 @@ DEFAULT_CONTRACT_STATUS_MAP = {
 }
 
 
+CONTRACT_TENANT_IDS = (
+    "default_status_id",
+    "propositie_id",
+    "accountmanager_id",
+    "bronvermelding_id",
+    "leverancier_id",
+    "inkoop_via_id",
+    "accountbeheerder_workflowgroep_id",
+    "registratie_activiteit_id",
+    "registratie_type_id",
+    "medewerker_functie_id",
+)
+"""The fields of `ContractSettings` that are tenant ids (`ELEMENTS_CONTRACT_<NAME>`)."""
+
+
 class ContractSettings(BaseSettings):
     """Tenant ids a new Elements contract needs, which ANVA cannot provide; set them per tenant.
 
-    `status_map` maps an ANVA contract status (case-insensitive) to an Elements status id,
-    e.g. `ELEMENTS_CONTRACT_STATUS_MAP='{"lopend": 2}'`; unknown statuses get `default_status_id`.
+    Every id is required: a default would be some other tenant's id (or none), and every
+    contract the worker creates would carry it. `status_map` maps an ANVA contract status
+    (case-insensitive) to an Elements status id, e.g.
+    `ELEMENTS_CONTRACT_STATUS_MAP='{"lopend": 2}'`; unknown statuses get `default_status_id`.
     `medewerker_functie_id` is the `functie` of the medewerker that applies for a contract of
     a zakelijk klant (the medewerker schema requires one).
     """
@@ -324,16 +358,18 @@ class ContractSettings(BaseSettings):
     model_config = _config("ELEMENTS_CONTRACT_")
 
     status_map: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CONTRACT_STATUS_MAP))
-    default_status_id: Annotated[int, Field(ge=1)] = 1
-    propositie_id: Annotated[int, Field(ge=1)] = 1
-    accountmanager_id: Annotated[int, Field(ge=1)] = 1
-    bronvermelding_id: Annotated[int, Field(ge=1)] = 1
-    leverancier_id: Annotated[int, Field(ge=1)] = 1
-    inkoop_via_id: Annotated[int, Field(ge=1)] = 1
-    accountbeheerder_workflowgroep_id: Annotated[int, Field(ge=1)] = 1
-    registratie_activiteit_id: Annotated[int, Field(ge=1)] = 1
-    registratie_type_id: Annotated[int, Field(ge=1)] = 1
-    medewerker_functie_id: Annotated[int, Field(ge=1)] = 1
+    default_status_id: TenantId
+    propositie_id: TenantId
+    accountmanager_id: TenantId
+    bronvermelding_id: TenantId
+    leverancier_id: TenantId
+    inkoop_via_id: TenantId
+    accountbeheerder_workflowgroep_id: TenantId
+    registratie_activiteit_id: TenantId
+    registratie_type_id: TenantId
+    medewerker_functie_id: TenantId
+
+    _tenant_ids_given = field_validator(*CONTRACT_TENANT_IDS, mode="before")(_tenant_id_given)
 
     def status_id(self, anva_status: str | None) -> int:
         key = (anva_status or "").strip().casefold()
@@ -468,24 +504,59 @@ def environment_names() -> tuple[str, ...]:
     return (*(_prefix(group) for group in _groups().values()), *top_level, SECRETS_DIR_VARIABLE)
 
 
-def _describe(error: ValidationError, prefix: str) -> str:
-    """One line per problem, each naming its variable; a check of several variables
+@dataclass(frozen=True)
+class SettingsProblem:
+    """One variable missing or malformed, or a rule that several of them break together."""
+
+    group: str
+    """The field of the tree it keeps from being read (`kafka`, `elements`, …); "" for a
+    top-level variable."""
+    message: str
+    variable: str | None = None
+    """The variable to fix; None when the message names the variables itself."""
+
+    def __str__(self) -> str:
+        return f"{self.variable}: {self.message}" if self.variable else self.message
+
+
+G = TypeVar("G", bound=BaseSettings)
+
+
+@dataclass(frozen=True)
+class SettingsRead:
+    """Everything the environment gave: each group that could be read, the problems of those
+    that could not (all of them, not only the first), and the whole tree when there are none.
+    `python -m app check` reports the problems and runs every check whose group was read."""
+
+    groups: dict[str, BaseSettings]
+    problems: tuple[SettingsProblem, ...]
+    settings: Settings | None
+
+    def group(self, cls: type[G]) -> G | None:
+        """The group of this class, or None when its variables could not be read."""
+        found = next((g for g in self.groups.values() if isinstance(g, cls)), None)
+        return found
+
+    def unread(self, group: str) -> bool:
+        return any(problem.group == group for problem in self.problems)
+
+
+def _problems(error: ValidationError, group: str, prefix: str) -> list[SettingsProblem]:
+    """One problem per error, each naming its variable; a check of several variables
     (an empty `loc`) names them in its own message."""
-    lines = []
+    problems = []
     for item in error.errors():
         cause = item.get("ctx", {}).get("error")
         message = str(cause) if item["type"] == "value_error" and cause else item["msg"]
-        if not item["loc"]:
-            lines.append(message)
-            continue
-        name = (prefix + "_".join(str(part) for part in item["loc"])).upper()
-        lines.append(f"{name}: {message}")
-    return "; ".join(lines)
+        variable = (prefix + "_".join(str(part) for part in item["loc"])).upper() or None
+        problems.append(SettingsProblem(group, message, variable if item["loc"] else None))
+    return problems
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Read the tree once; a missing or malformed variable is named in the error."""
-    groups: dict[str, Any] = {}
+def read_settings(**overrides: Any) -> SettingsRead:
+    """Read every group once; one that cannot be read leaves its problems, not an exception."""
+    groups: dict[str, BaseSettings] = {}
+    problems: list[SettingsProblem] = []
     for field, cls in _groups().items():
         if field in overrides:
             groups[field] = overrides.pop(field)
@@ -493,8 +564,23 @@ def load_settings(**overrides: Any) -> Settings:
         try:
             groups[field] = cls()
         except ValidationError as error:
-            raise SettingsError(_describe(error, _prefix(cls))) from None
+            problems += _problems(error, field, _prefix(cls))
+    # An unread group stands in as an empty shell, so the top level is still checked.
+    tree: dict[str, Any] = {
+        field: groups[field] if field in groups else cls.model_construct()
+        for field, cls in _groups().items()
+    }
     try:
-        return Settings(**groups, **overrides)
+        settings = Settings(**tree, **overrides)
     except ValidationError as error:
-        raise SettingsError(_describe(error, "")) from None
+        problems += _problems(error, "", "")
+        settings = None
+    return SettingsRead(groups, tuple(problems), None if problems else settings)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the tree once; SettingsError names every missing or malformed variable."""
+    read = read_settings(**overrides)
+    if read.settings is None:
+        raise SettingsError("; ".join(str(problem) for problem in read.problems))
+    return read.settings

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import httpx
-from opentelemetry.trace import Tracer, TracerProvider
+from opentelemetry.trace import NoOpTracerProvider, Tracer, TracerProvider
 
 from app import __version__
 from app.clients.anva import API as ANVA
@@ -33,7 +33,14 @@ from app.pipeline.customer_plan import DossierDefaults
 from app.pipeline.prefill import Prefill
 from app.retry import exponential_backoff
 from app.service import SyncService, always_writable
-from app.settings import ElementsSettings, PortalSettings, Settings
+from app.settings import (
+    AnvaSettings,
+    BackfillSettings,
+    ElementsSettings,
+    PortalSettings,
+    RetrySettings,
+    Settings,
+)
 from app.state.memory import DossierMemory, Save, kept_in_process
 from app.state.ownership import DossierOwners
 from app.state.redis_leases import RedisLeases
@@ -104,7 +111,15 @@ def build_pipeline(
     tracer = provider.get_tracer(TRACER_NAME, __version__)
     health = UpstreamHealth()
     metrics.track_upstream((ANVA, PORTAL, ELEMENTS), lambda: health.down)
-    limiter = _limiter(settings, metrics, durable, today=today, budget_poll_s=budget_poll_s)
+    limiter = _limiter(
+        settings.elements,
+        backfill_reserve=settings.backfill.daily_reserve,
+        retry=settings.retry,
+        metrics=metrics,
+        durable=durable,
+        today=today,
+        budget_poll_s=budget_poll_s,
+    )
     http = _http_clients(settings, health, metrics, tracer, transports or {})
     anva = AnvaClient(
         http[ANVA], settings.anva.token, listing_min_interval_s=settings.anva.listing_min_interval_s
@@ -164,6 +179,83 @@ def build_pipeline(
         ),
         owned_tracer_provider=None if tracer_provider else provider,
     )
+
+
+@dataclass(frozen=True)
+class ApiClients:
+    """A client per API whose settings were read, built as the pipeline builds its own (the
+    same transports, limiter and token handling), for `python -m app check`, which runs with
+    whatever settings groups could be read and needs no pipeline around them."""
+
+    anva: AnvaClient | None
+    portal: PortalClient | None
+    elements: ElementsClient | None
+    limiter: ElementsLimiter | None
+    http: tuple[httpx.AsyncClient, ...]
+
+    async def close(self) -> None:
+        for client in self.http:
+            await client.aclose()
+        if self.limiter is not None:
+            await self.limiter.close()
+
+
+def build_api_clients(
+    *,
+    anva: AnvaSettings | None,
+    portal: PortalSettings | None,
+    elements: ElementsSettings | None,
+    retry: RetrySettings | None,
+    backfill: BackfillSettings | None,
+    timeout_s: float,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> ApiClients:
+    """Each API's client, None where its settings are missing (Elements also needs the retry
+    and backfill groups, which its limiter reads). Every request gives up after `timeout_s`,
+    or the API's own timeout when that is shorter. Nothing touches the network here."""
+    metrics, health = Metrics(), UpstreamHealth()
+    tracer = NoOpTracerProvider().get_tracer(TRACER_NAME, __version__)
+    given = transports or {}
+    http: list[httpx.AsyncClient] = []
+
+    def client(api: str, base_url: object, api_timeout_s: float) -> httpx.AsyncClient:
+        made = _http_client(
+            str(base_url),
+            min(api_timeout_s, timeout_s),
+            api=api,
+            health=health,
+            metrics=metrics,
+            tracer=tracer,
+            transport=given.get(api),
+        )
+        http.append(made)
+        return made
+
+    anva_client = (
+        None
+        if anva is None
+        else AnvaClient(client(ANVA, anva.base_url, anva.timeout_s), anva.token)
+    )
+    portal_client = (
+        None
+        if portal is None
+        else PortalClient(client(PORTAL, portal.base_url, portal.timeout_s), portal.token)
+    )
+    limiter = elements_client = None
+    if elements is not None and retry is not None and backfill is not None:
+        limiter = _limiter(
+            elements,
+            backfill_reserve=backfill.daily_reserve,
+            retry=retry,
+            metrics=metrics,
+            durable=Durable(),
+            today=today_in_amsterdam,
+            budget_poll_s=5.0,
+        )
+        elements_client = _elements_client(
+            elements, client(ELEMENTS, elements.base_url, elements.timeout_s), limiter
+        )
+    return ApiClients(anva_client, portal_client, elements_client, limiter, tuple(http))
 
 
 def _http_clients(
@@ -240,15 +332,16 @@ def _http_client(
 
 
 def _limiter(
-    settings: Settings,
+    elements: ElementsSettings,
+    *,
+    backfill_reserve: float,
+    retry: RetrySettings,
     metrics: Metrics,
     durable: Durable,
-    *,
     today: Callable[[], date],
     budget_poll_s: float,
 ) -> ElementsLimiter:
     """Redis' shared slots when `ELEMENTS_LIMITER_REDIS_URL` is set, else this process's own."""
-    elements = settings.elements
     url = elements.limiter_redis_url
     limiter = ElementsLimiter(
         rate_per_s=elements.rate_limit,
@@ -256,7 +349,7 @@ def _limiter(
         margin_s=elements.rate_margin_s,
         today=today,
         budget_poll_s=budget_poll_s,
-        backfill_reserve=settings.backfill.daily_reserve,
+        backfill_reserve=backfill_reserve,
         slots=None
         if url is None
         else RedisSlots.from_url(
@@ -264,7 +357,7 @@ def _limiter(
             rate_per_s=elements.rate_limit,
             daily_limit=elements.daily_limit,
             margin_s=elements.rate_margin_s,
-            backoff=exponential_backoff(settings.retry),
+            backoff=exponential_backoff(retry),
             on_error=lambda operation: metrics.limiter_redis_errors.labels(operation).inc(),
         ),
         on_count=durable.count,

@@ -111,11 +111,11 @@ class AnvaClient:
             self._read_account_index, min_interval_s=listing_min_interval_s
         )
 
-    async def _raw_items(self, path: str) -> list[Any] | None:
-        """`data.items` as sent, or None when ANVA answers 404."""
+    async def _raw_items(self, path: str, *, missing_ok: bool = True) -> list[Any] | None:
+        """`data.items` as sent, or None when ANVA answers 404 (an error unless `missing_ok`)."""
         request = self._http.build_request("GET", path.lstrip("/"), headers=self._headers())
         response = await send(self._http, request, api=API)
-        if response.status_code == 404:
+        if response.status_code == 404 and missing_ok:
             return None
         raise_for_status(response, api=API)
         data = json_object(response, api=API).get("data")
@@ -171,6 +171,13 @@ class AnvaClient:
     async def probe(self) -> None:
         """The organisations: the smallest listing, enough to show whether ANVA answers."""
         await self._raw_items("/organization/organizations/mine")
+
+    async def organisations_seen(self) -> int:
+        """How many organisations the token may see, for `python -m app check`: the probe's
+        read, where a 404 is an error (a base URL that misses the spec's paths), not "none"."""
+        return len(
+            await self._raw_items("/organization/organizations/mine", missing_ok=False) or []
+        )
 
     async def organisations(self) -> list[AnvaOrganisation]:
         return await self._items("/organization/organizations/mine", AnvaOrganisation) or []

@@ -28,6 +28,7 @@ from app.errors import (
     AuthenticationFailed,
     DailyBudgetExhausted,
     ElementsValidationError,
+    GrantRefused,
     RateLimited,
     UpstreamRejected,
     UpstreamUnavailable,
@@ -162,6 +163,22 @@ def _basic_auth(client_id: str, secret: SecretStr) -> str:
     return "Basic " + base64.b64encode(pair).decode()
 
 
+def _grant_refused(response: httpx.Response, grant: str) -> GrantRefused:
+    """The token endpoint's refusal, with its OAuth 2 `error` code (never a token)."""
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    error = document.get("error") if isinstance(document, dict) else None
+    code = error if isinstance(error, str) else None
+    status = response.status_code
+    return GrantRefused(
+        f"{API} refused the {grant} grant ({status}{f' {code}' if code else ''})",
+        status=status,
+        oauth_error=code,
+    )
+
+
 def _daily_limit_hit(response: httpx.Response) -> bool:
     return "in one day" in response.text
 
@@ -237,7 +254,7 @@ class ElementsClient:
         )
         response = await self._send(request)
         if response.status_code in (400, 401):
-            raise AuthenticationFailed(f"{API} refused the {form['grant_type']} grant")
+            raise _grant_refused(response, form["grant_type"])
         raise_for_status(response, api=API)
         document = json_object(response, api=API)
         try:

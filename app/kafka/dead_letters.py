@@ -1,17 +1,17 @@
 """Dead letters not yet handled, by reason: the gauge `elements_sync_dead_letters_outstanding`,
 which the alert ElementsSyncDeadLetters fires on until every letter is handled.
 
-A dead letter counts as handled by the redrive bookkeeping's own rule (`app.commands.redrive`):
-its offset is below the committed offset of the unfiltered redrive group or of its reason's
-group. `python -m app redrive` moves them; so does an operator who dismisses a reason's letters
-by moving that reason's group to the end of the topic (README, runbook of the alert). Nothing
-here writes: the worker only reads the dead-letter topic and the groups' committed offsets.
+A dead letter counts as handled by the bookkeeping `python -m app dead-letters` and `redrive`
+keep (`app.commands.dead_letters`): a mark for it on the state topic, holding its timestamp, or
+an offset below the redrive group of before the marks (unfiltered, or of its reason). The
+worker follows the state topic anyway, so it keeps the marks as they come (`RedriveMarks`, fed
+by `MemoryLoad`); nothing here writes.
 
-Every `DEAD_LETTERS_REFRESH_S` the worker reads what the topic gained since, from the
-unfiltered group's offset on (older letters are handled whatever their reason), keeps the
-partition, offset and reason of each letter (never its value), and asks the committed offsets
-of the groups of the reasons it holds letters of. Every replica computes the same figure for
-the whole topic: the alert takes the highest, never the sum.
+Every `DEAD_LETTERS_REFRESH_S` the worker reads what the dead-letter topic gained since, from
+the older unfiltered group's offset on (letters below it are handled whatever their reason),
+keeps the partition, offset, timestamp and reason of each letter (never its value), and counts
+those with no mark and above their reason's older group. Every replica computes the same figure
+for the whole topic: the alert takes the highest, never the sum.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
-from app.commands.redrive import REASON, Positions
+from app.commands.dead_letters import REASON, LegacyGroups, Marks, mark_of, read_mark
 from app.kafka.connection import client_options
 from app.kafka.publisher import header_text
 from app.kafka.reading import records_until
@@ -39,24 +39,38 @@ log = structlog.get_logger(__name__)
 class Letter:
     partition: int
     offset: int
+    timestamp: int
     reason: str
+
+
+class RedriveMarks:
+    """The marks of the dead-letter topic's letters as the state topic holds them, tombstones
+    honoured: `read` is given every state-topic record, at start and while following."""
+
+    def __init__(self, topic: str) -> None:
+        self._topic = topic
+        self.marks: Marks = {}
+
+    def read(self, key: str, value: bytes | None) -> None:
+        if (mark := mark_of(self._topic, key, value)) is not None:
+            read_mark(self.marks, mark)
 
 
 def outstanding(
     letters: Iterable[Letter],
-    unfiltered: Mapping[int, int],
-    by_reason: Mapping[str, Mapping[int, int]],
+    marks: Marks,
+    older_groups: Mapping[str, Mapping[int, int]],
 ) -> Counter[str]:
-    """Letters at or above both their partition's unfiltered redrive offset and their reason's
-    (each offset: the first not handled; a missing one is 0), counted by reason."""
+    """Letters with no mark of their own timestamp and at or above their reason's older
+    redrive group (per partition, the first offset it had not redriven; missing: 0), by reason.
+    The unfiltered group's letters are left out before (`DeadLetterBacklog`)."""
     counts: Counter[str] = Counter()
     for letter in letters:
-        done_below = max(
-            unfiltered.get(letter.partition, 0),
-            by_reason.get(letter.reason, {}).get(letter.partition, 0),
-        )
-        if letter.offset >= done_below:
-            counts[letter.reason] += 1
+        if marks.get(letter.partition, {}).get(letter.offset) == letter.timestamp:
+            continue
+        if letter.offset < older_groups.get(letter.reason, {}).get(letter.partition, 0):
+            continue
+        counts[letter.reason] += 1
     return counts
 
 
@@ -67,19 +81,19 @@ class DeadLetterBacklog:
         self,
         kafka: KafkaSettings,
         topic: str,
+        marks: RedriveMarks,
         report: Callable[[Counter[str]], None],
         *,
         refresh_s: float,
     ) -> None:
         self._kafka = kafka
         self._topic = topic
+        self._marks = marks
         self._report = report
         self._refresh_s = refresh_s
         self._letters: list[Letter] = []
-        self._read_to: dict[TopicPartition, int] = {}
+        self._read_to: dict[int, int] = {}
         """Where the next refresh reads on from, per partition."""
-        self._kept_from: dict[TopicPartition, int] = {}
-        """The unfiltered group's offsets when last asked: letters below them were dropped."""
         self._consumer: AIOKafkaConsumer | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._task: asyncio.Task[None] | None = None
@@ -94,42 +108,37 @@ class DeadLetterBacklog:
         ]
         if not partitions:
             return Counter()
-        positions = Positions(admin, self._kafka, partitions)
-        unfiltered = await positions.of(None)
+        older = LegacyGroups(admin, self._kafka, partitions)
+        unfiltered = await older.below(None)
         begin: dict[TopicPartition, int] = await consumer.beginning_offsets(partitions)
         end: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
-        for tp in partitions:
-            if unfiltered[tp] < self._kept_from.get(tp, 0):  # an operator moved it back
-                self._read_to.pop(tp, None)
-                self._letters = [x for x in self._letters if x.partition != tp.partition]
-        self._kept_from = dict(unfiltered)
-        start = {tp: max(self._read_to.get(tp, 0), unfiltered[tp], begin[tp]) for tp in partitions}
-        todo = {tp: end[tp] for tp in partitions if start[tp] < end[tp]}
+        first = {tp.partition: max(begin[tp], unfiltered[tp.partition]) for tp in partitions}
+        todo = {
+            tp: end[tp]
+            for tp in partitions
+            if max(self._read_to.get(tp.partition, 0), first[tp.partition]) < end[tp]
+        }
         consumer.assign(partitions)
         for tp in todo:
-            consumer.seek(tp, start[tp])
+            consumer.seek(tp, max(self._read_to.get(tp.partition, 0), first[tp.partition]))
         found = [
             Letter(
-                record.partition, record.offset, header_text(record.headers or ()).get(REASON, "")
+                record.partition,
+                record.offset,
+                record.timestamp,
+                header_text(record.headers or ()).get(REASON, ""),
             )
             async for record in records_until(consumer, todo)
         ]
-        self._read_to.update(todo)
+        self._read_to.update({tp.partition: offset for tp, offset in todo.items()})
         self._letters = [
             letter
             for letter in [*self._letters, *found]
-            if letter.offset >= max(unfiltered[self._tp(letter)], begin[self._tp(letter)])
+            if letter.offset >= first.get(letter.partition, 0)
         ]
         reasons = sorted({letter.reason for letter in self._letters if letter.reason})
-        by_reason = {reason: await positions.of(reason) for reason in reasons}
-        return outstanding(
-            self._letters,
-            {tp.partition: offset for tp, offset in unfiltered.items()},
-            {r: {tp.partition: o for tp, o in offs.items()} for r, offs in by_reason.items()},
-        )
-
-    def _tp(self, letter: Letter) -> TopicPartition:
-        return TopicPartition(self._topic, letter.partition)
+        older_groups = {reason: await older.below(reason) for reason in reasons}
+        return outstanding(self._letters, self._marks.marks, older_groups)
 
     async def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
         if self._consumer is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import orjson
 import structlog
@@ -28,7 +28,7 @@ from app.kafka.state import (
 )
 from app.state.daily_count import DailyCountKeeper
 from app.state.memory import DossierMemory
-from app.state.record import RECORD_VERSION, PortalLocator
+from app.state.record import PortalLocator, upgraded
 
 log = structlog.get_logger(__name__)
 
@@ -52,8 +52,12 @@ class MemoryLoad:
         daily_count: DailyCountKeeper,
         *,
         timeout_s: float,
+        redrive_marks: Callable[[str, bytes | None], None] = lambda key, value: None,
     ) -> None:
+        """`redrive_marks` is given every record too: the marks of redriven dead letters
+        (`app.kafka.dead_letters.RedriveMarks`)."""
         self.state_topic = state_topic
+        self._redrive_marks = redrive_marks
         self._memory = memory
         self._portal = portal
         self._handover_records = handover_records
@@ -74,6 +78,7 @@ class MemoryLoad:
             self._memory.followed_medewerker(number, value)
         for key, value in values.items():
             self._handover_records.read(key, value)
+            self._redrive_marks(key, value)
         self.state_topic.follow(self._followed)
         slots = self._limiter.slots
         saved = DailyCountKeeper.read(values.get(DAILY_COUNT_KEY))
@@ -110,20 +115,22 @@ class MemoryLoad:
         elif key.startswith(MEDEWERKER_PREFIX):
             self._memory.followed_medewerker(key.removeprefix(MEDEWERKER_PREFIX), value)
         self._handover_records.read(key, value)
+        self._redrive_marks(key, value)
 
 
 def portal_locator(value: bytes) -> PortalLocator | None:
     """Where a dossier record last found its portal customer, read without validating the
     rest of the record: at start-up every record is read for it, and orjson with the locator
     alone costs a third of a full parse (`python -m app bench-state`). A value that is no
-    JSON object, of another record version, or without a locator gives none. A record
+    JSON object, of a record version this release cannot read, or without a locator gives
+    none (the locator is the same in every version so far). A record
     unreadable elsewhere may still give its locator: it is only where to look first in the
     portal, which the directory checks on every lookup."""
     try:
         document = orjson.loads(value)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(document, dict) or document.get("version", RECORD_VERSION) != RECORD_VERSION:
+    if upgraded(document) is None:
         return None
     located = document.get("portal")
     if located is None:

@@ -2,7 +2,8 @@
 
 Keys name what a record is about: `dossier/<dossier number>` for a dossier's record
 (`app.state.record`), `medewerker/<dossier number>` for a medewerker the worker created in
-it, `limiter/daily-count` for the day's Elements count. The whole
+it, `limiter/daily-count` for the day's Elements count; `redriven/…` marks are
+`python -m app redrive`'s (`app.commands.dead_letters`), and the worker passes over them. The whole
 topic is read before the worker consumes its first event, so every event starts
 from what the last worker knew, and followed while it runs (`StateTopic`); records are
 written with `acks=all` and awaited. Writing a dossier's record is a step boundary of the
@@ -32,6 +33,7 @@ log = structlog.get_logger(__name__)
 DOSSIER_PREFIX = "dossier/"
 MEDEWERKER_PREFIX = "medewerker/"
 DAILY_COUNT_KEY = "limiter/daily-count"
+REDRIVEN_PREFIX = "redriven/"
 PROBE_KEY = "probe/writable"
 """Written only to learn that the topic takes writes again after it did not."""
 SAVE_ATTEMPTS = 3

@@ -27,6 +27,7 @@ from app.sandbox.simulators.anva import AnvaSimulator
 from app.sandbox.simulators.elements import ElementsSimulator, RecordedRequest
 from app.sandbox.simulators.portal import PortalSimulator
 from app.sandbox.simulators.seed import SampleCustomer, seed_customer
+from app.sandbox.tenant import sandbox_contracts
 from app.service import Outcome, SyncService
 from app.settings import (
     AnvaSettings,
@@ -175,7 +176,7 @@ def core_settings(*, contracts: ContractSettings | None, retry: RetrySettings) -
             rate_margin_s=0,
             limiter_redis_url=None,
         ),
-        contracts=contracts or ContractSettings(),
+        contracts=contracts or sandbox_contracts(),
         retry=retry,
         tracing=TracingSettings(exporter_otlp_endpoint=None),
     )

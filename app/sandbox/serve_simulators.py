@@ -16,12 +16,12 @@ from app.sandbox.simulators.anva import AnvaSimulator
 from app.sandbox.simulators.elements import ElementsSimulator
 from app.sandbox.simulators.portal import PortalSimulator
 from app.sandbox.simulators.seed import SampleCustomer, seed_customers
+from app.sandbox.tenant import tenant_environment
 from app.sandbox.world import (
     ANVA_TOKEN,
     ELEMENTS_CLIENT_ID,
     ELEMENTS_ORGANISATION,
     ELEMENTS_SECRET,
-    KANTOOR_ID,
     PORTAL_TOKEN,
 )
 from app.web.server import serve
@@ -47,7 +47,7 @@ def worker_settings(
         "ELEMENTS_CLIENT_ID": ELEMENTS_CLIENT_ID,
         "ELEMENTS_CLIENT_SECRET": ELEMENTS_SECRET,
         "ELEMENTS_ORGANISATION": ELEMENTS_ORGANISATION,
-        "ELEMENTS_KANTOOR_ID": str(KANTOOR_ID),
+        **tenant_environment(),
         "ELEMENTS_RATE_LIMIT": str(elements_rate_limit),
     }
 

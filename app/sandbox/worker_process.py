@@ -9,6 +9,7 @@ checkout's worker (same interpreter), so a benchmark can measure the code before
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -20,7 +21,7 @@ from typing import IO, Any
 import httpx
 from pydantic import SecretStr
 
-from app.settings import KafkaSettings, Settings, environment_names
+from app.settings import CONTRACT_TENANT_IDS, KafkaSettings, Settings, environment_names
 
 
 def free_port() -> int:
@@ -62,12 +63,20 @@ def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
         ELEMENTS_CLIENT_SECRET=elements.client_secret.get_secret_value(),
         ELEMENTS_ORGANISATION=elements.organisation,
         ELEMENTS_KANTOOR_ID=str(elements.kantoor_id),
+        ELEMENTS_DOSSIERSTATUS_ID=str(elements.dossierstatus_id),
+        ELEMENTS_CONTRACT_STATUS_MAP=json.dumps(settings.contracts.status_map),
         ELEMENTS_RATE_LIMIT=str(elements.rate_limit),
         ELEMENTS_DAILY_LIMIT=str(elements.daily_limit),
         HTTP_PORT=str(free_port()),
         LOG_FORMAT="json",
         LOG_LEVEL="DEBUG",
         SHUTDOWN_GRACE_PERIOD_S="10",
+    )
+    env.update(
+        {
+            f"ELEMENTS_CONTRACT_{name.upper()}": str(getattr(settings.contracts, name))
+            for name in CONTRACT_TENANT_IDS
+        }
     )
     env.update({name: value for name, value in _optional_kafka(kafka).items() if value})
     if elements.limiter_redis_url is not None:

@@ -29,6 +29,7 @@ from app.sandbox.broker import EmbeddedBroker
 from app.sandbox.simulators.anva import AnvaSimulator
 from app.sandbox.simulators.elements import ElementsSimulator
 from app.sandbox.simulators.portal import PortalSimulator
+from app.sandbox.tenant import DOSSIERSTATUS_ID, KANTOOR_ID, sandbox_contracts
 from app.sandbox.tls import BrokerTls, Certificates, issue_certificates
 from app.settings import (
     AnvaSettings,
@@ -55,7 +56,6 @@ PORTAL_TOKEN = "portal-sandbox-token"
 ELEMENTS_CLIENT_ID = "elements-sync"
 ELEMENTS_SECRET = "elements-sandbox-secret"
 ELEMENTS_ORGANISATION = "4242"
-KANTOOR_ID = 14830
 KafkaTls = Literal["server", "mutual"]
 
 
@@ -226,9 +226,11 @@ class Sandbox:
                 client_secret=SecretStr(self.elements_secret),
                 organisation=ELEMENTS_ORGANISATION,
                 kantoor_id=KANTOOR_ID,
+                dossierstatus_id=DOSSIERSTATUS_ID,
                 rate_limit=self.options.rate_limit,
                 daily_limit=self.options.daily_limit,
             ),
+            contracts=sandbox_contracts(),
             retry=self.options.retry,
             forms=FormsSettings(allow_anonymous=True),
             http_port=0,

@@ -22,6 +22,7 @@ hundred thousand records on the event loop before `/healthz` can answer.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -30,7 +31,7 @@ import structlog
 from pydantic import ValidationError
 
 from app.errors import StateUnavailable
-from app.state.record import RECORD_VERSION, DossierRecord, MedewerkerFact
+from app.state.record import RECORD_VERSION, DossierRecord, MedewerkerFact, upgraded
 from app.ticket import Ticket
 
 log = structlog.get_logger(__name__)
@@ -56,16 +57,24 @@ async def _unfenced(dossier_number: str, revision: int) -> int:
 
 
 def parse_record(value: bytes) -> DossierRecord | None:
-    """The record these bytes hold; None when unreadable or of another format version."""
+    """The record these bytes hold, upgraded from an older format version; None when
+    unreadable or of a version this release does not know. A record of the running version
+    is parsed in one pass (a sync parses its record on every read)."""
     try:
         record = DossierRecord.model_validate_json(value)
-    except ValidationError as error:
-        log.warning("state record unreadable; counts as none", errors=error.error_count())
+        if record.version == RECORD_VERSION:
+            return record
+    except ValidationError:
+        pass
+    try:
+        document = upgraded(json.loads(value))
+        if document is None:
+            log.warning("state record of an unknown version; counts as none")
+            return None
+        return DossierRecord.model_validate(document)
+    except (ValueError, AttributeError) as error:  # ValidationError is a ValueError
+        log.warning("state record unreadable; counts as none", error=type(error).__name__)
         return None
-    if record.version != RECORD_VERSION:
-        log.warning("state record of an unknown version; counts as none", version=record.version)
-        return None
-    return record
 
 
 class DossierMemory:

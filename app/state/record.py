@@ -10,12 +10,39 @@ list was never read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.domain.model import DesiredCustomer, DossierState, KnownContract
 
-RECORD_VERSION = 1
-"""The record format this worker writes and reads; a record of another version counts as none."""
+RECORD_VERSION = 2
+"""The record format this worker writes. Bump it only for a change the previous release would
+misread (a field it ignores is no such change: unknown fields are ignored), and add the
+upgrade from the previous version to `UPGRADES`: a new release then keeps every record, and
+the previous release, after a rollback, counts the new ones as none (it reads Elements again,
+writing nothing twice)."""
+
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: lambda document: {**document, "version": 2, "contracts_complete": False},
+}
+"""Per older version, what makes its record one of the next version. 1 → 2: a version 1
+record's contracts were taken as every contract of the dossier, which only holds for a
+dossier this worker created, and the record does not say whether it did."""
+
+
+def upgraded(document: Any) -> dict[str, Any] | None:
+    """The record document in `RECORD_VERSION`'s format, upgraded step by step from an older
+    version; None for a version this release cannot read (a newer one, after a rollback) or
+    for what is no JSON object."""
+    if not isinstance(document, dict):
+        return None
+    version = document.get("version", RECORD_VERSION)
+    while isinstance(version, int) and version in UPGRADES:
+        document = UPGRADES[version](document)
+        version = document["version"]
+    return document if version == RECORD_VERSION else None
 
 
 class MedewerkerFact(BaseModel):

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiokafka.partitioner import murmur2
 
 from app.sandbox.simulators.seed import SampleCustomer, sample_customer, seed_customer
 from app.sandbox.world import Sandbox
+
+ROOT = Path(__file__).parents[2]
 
 ADRES_FORM = {"X-Customer-Id": "cst_000000000000", "X-Form-Id": "frm_adres"}
 """The headers of sample customer 0's address form, as the portal posts it."""
@@ -70,3 +75,29 @@ def split_pairs(count: int, *, partitions: int = 4) -> list[int]:
         if parity(sample_customer(n).dossier_number) != parity(sample_customer(n).portal_id)
     )
     return list(itertools.islice(split, count))
+
+
+@dataclass(frozen=True)
+class Ran:
+    """How a `python -m app` process ended."""
+
+    code: int
+    out: str
+    err: str
+
+
+async def run_app(env: dict[str, str], *args: str, timeout_s: float = 60.0) -> Ran:
+    """`python -m app ARGS` as its own process, configured by `env` as in production."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app",
+        *args,
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=timeout_s)
+    assert process.returncode is not None
+    return Ran(process.returncode, stdout.decode(), stderr.decode())

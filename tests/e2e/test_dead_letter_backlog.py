@@ -1,7 +1,8 @@
 """`elements_sync_dead_letters_outstanding{reason}` — what ElementsSyncDeadLetters fires on —
-counts a worker's dead letters until they are handled: redriven by `python -m app redrive`, or
-dismissed by moving their reason's redrive group to the end of the dead-letter topic (what
-`kafka-consumer-groups.sh --reset-offsets --to-latest` does), through the real broker."""
+counts a worker's dead letters until they are handled: redriven by `python -m app redrive` (a
+mark on the state topic, which the worker follows), or dismissed by moving their reason's older
+redrive group to the end of the dead-letter topic (what `kafka-consumer-groups.sh
+--reset-offsets --to-latest` does), through the real broker."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from app.commands.redrive import redrive, redrive_group
+from app.commands.dead_letters import Selection, kafka_readers, waiting
+from app.commands.redrive import redrive
 from app.kafka.connection import client_options
 from app.sandbox.simulators.seed import sample_customer, seed_customer
 from app.sandbox.world import CLOUDEVENTS_PRODUCER_HEADERS, Sandbox
@@ -25,7 +27,7 @@ async def dismiss(sandbox: Sandbox, reason: str) -> None:
     settings = sandbox.settings()
     consumer = AIOKafkaConsumer(
         **client_options(settings.kafka),
-        group_id=redrive_group(settings.kafka, reason),
+        group_id=f"{settings.kafka.group_id}-redrive-{reason}",
         enable_auto_commit=False,
     )
     await consumer.start()
@@ -57,13 +59,16 @@ async def test_dead_letters_are_outstanding_until_redriven_or_dismissed(sandbox:
     await eventually(lambda: (outstanding("customer_not_found"), outstanding("not_json")) == (1, 1))
     seed_customer(sandbox.anva, sandbox.portal, 0)
 
-    tally = await redrive(sandbox.settings(), reason="customer_not_found")
+    tally = await redrive(sandbox.settings(), selection=Selection(reason="customer_not_found"))
     await eventually(lambda: outstanding("customer_not_found") == 0)
     still = outstanding("not_json")
     await dismiss(sandbox, "not_json")
     await eventually(lambda: outstanding("not_json") == 0)
     results = await sandbox.results(3)
+    async with kafka_readers(sandbox.kafka) as reader:
+        listed = await waiting(reader, sandbox.settings(), Selection())
 
     assert dict(tally.redriven) == {"customer_not_found": 1}
     assert still == 1, "a redrive of another reason leaves it"
     assert [r.data.status for r in results].count("succeeded") == 1, "the redriven one"
+    assert listed.letters == [], "dead-letters and redrive pass the dismissed one over too"

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.sandbox.core import Core, running_core
+from app.sandbox.tenant import tenant_environment
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def contract_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "ELEMENTS_CLIENT_ID": "client",
         "ELEMENTS_CLIENT_SECRET": "secret",
         "ELEMENTS_ORGANISATION": "org",
-        "ELEMENTS_KANTOOR_ID": "3",
+        **tenant_environment(),
     }.items():
         monkeypatch.setenv(name, value)
 

@@ -22,6 +22,7 @@ from app.events import ResultData, ResultEvent
 from app.kafka.consumer import EventConsumer
 from app.kafka.handover import HandoverRecord, HandoverRecords, handover_key
 from app.metrics import Metrics
+from app.sandbox.tenant import sandbox_contracts
 from app.service import Outcome
 from app.settings import AnvaSettings, ElementsSettings, KafkaSettings, PortalSettings, Settings
 from app.ticket import Ticket
@@ -46,7 +47,9 @@ def settings(*, max_in_flight: int = 8, handover_timeout_s: float = 5.0) -> Sett
             client_secret=SecretStr("s"),
             organisation="1",
             kantoor_id=1,
+            dossierstatus_id=1,
         ),
+        contracts=sandbox_contracts(),
     )
 
 

@@ -16,7 +16,7 @@ from app.pipeline.contract_plan import (
     contract_payload,
     medewerker_payload,
 )
-from app.settings import ContractSettings
+from app.sandbox.tenant import sandbox_contracts
 
 TODAY = date(2026, 3, 2)
 
@@ -119,7 +119,7 @@ def test_a_date_that_is_no_date_counts_as_not_given(value: object) -> None:
 def test_particulier_contract_names_the_klant_as_aanvrager_and_eerste_aanvrager() -> None:
     payload = {
         **contract_payload(
-            anva_contract(omschrijving="AVP"), adres_id=9, settings=ContractSettings(), today=TODAY
+            anva_contract(omschrijving="AVP"), adres_id=9, settings=sandbox_contracts(), today=TODAY
         ),
         **Aanvragers(7).payload(),
     }
@@ -132,7 +132,7 @@ def test_particulier_contract_names_the_klant_as_aanvrager_and_eerste_aanvrager(
 
 def test_zakelijk_contract_names_the_organisation_and_its_medewerker_as_eerste_aanvrager() -> None:
     payload = {
-        **contract_payload(anva_contract(), adres_id=9, settings=ContractSettings(), today=TODAY),
+        **contract_payload(anva_contract(), adres_id=9, settings=sandbox_contracts(), today=TODAY),
         **Aanvragers(12, organisatie_id=5).payload(),
     }
 
@@ -153,7 +153,7 @@ def test_a_medewerker_created_by_the_plan_is_named_eerste_aanvrager_once_its_id_
 
 
 def test_medewerker_payload_adds_the_configured_functie() -> None:
-    settings = ContractSettings(medewerker_functie_id=4)
+    settings = sandbox_contracts(medewerker_functie_id=4)
 
     assert medewerker_payload({"achternaam": "Groen", "voornaam": "Piet"}, settings) == {
         "achternaam": "Groen",

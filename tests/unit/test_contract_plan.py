@@ -24,10 +24,10 @@ from app.pipeline.contract_plan import (
     registratie_payload,
     synced_from,
 )
-from app.settings import ContractSettings
+from app.sandbox.tenant import sandbox_contracts
 
 TODAY = date(2026, 3, 2)
-SETTINGS = ContractSettings(medewerker_functie_id=4)
+SETTINGS = sandbox_contracts(medewerker_functie_id=4)
 GROEN = Persoon(voornaam="Piet", tussenvoegsel="de", achternaam="Groen")
 
 

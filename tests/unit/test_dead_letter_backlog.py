@@ -1,35 +1,57 @@
-"""Which dead letters count as not yet handled: the redrive bookkeeping's rule (a letter below
-the unfiltered redrive group's offset or its reason's group's is handled), and how the counts
-become the gauge the alert ElementsSyncDeadLetters reads."""
+"""Which dead letters count as not yet handled: the bookkeeping of `dead-letters` and `redrive`
+(a mark on the state topic for the letter, with its timestamp; or an offset below its reason's
+redrive group of before the marks), and how the counts become the gauge the alert
+ElementsSyncDeadLetters reads."""
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 
-from app.kafka.dead_letters import Letter, outstanding
+from app.commands.dead_letters import mark_key, mark_value
+from app.kafka.dead_letters import Letter, RedriveMarks, outstanding
 from app.metrics import Metrics, dead_letter_reasons
 
+TOPIC = "sync-dead-letter"
+REDRIVEN_AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
-def test_a_letter_is_outstanding_until_the_unfiltered_group_or_its_reasons_group_passed_it() -> (
-    None
-):
+
+def marked(*letters: Letter) -> RedriveMarks:
+    marks = RedriveMarks(TOPIC)
+    for letter in letters:
+        marks.read(
+            mark_key(TOPIC, letter.partition, letter.offset),
+            mark_value(letter.timestamp, redriven_at=REDRIVEN_AT, to="customer-events"),
+        )
+    return marks
+
+
+def test_a_letter_is_outstanding_until_marked_or_below_its_reasons_older_group() -> None:
+    redriven = Letter(0, 3, 1_003, "customer_not_found")
     letters = [
-        Letter(0, 3, "customer_not_found"),  # below the unfiltered group's 5: redriven
-        Letter(0, 5, "customer_not_found"),  # below its reason's group's 7: redriven
-        Letter(0, 7, "customer_not_found"),
-        Letter(0, 6, "not_json"),  # customer_not_found's group passing it says nothing of it
-        Letter(1, 0, "not_json"),  # partition 1: no group has committed there
+        redriven,
+        Letter(0, 5, 1_005, "customer_not_found"),  # below its reason's older group's 6
+        Letter(0, 7, 1_007, "customer_not_found"),
+        Letter(0, 4, 1_004, "not_json"),  # customer_not_found's group passing it says nothing
+        Letter(1, 0, 2_000, "not_json"),
     ]
 
-    counts = outstanding(letters, {0: 5}, {"customer_not_found": {0: 7}})
+    counts = outstanding(letters, marked(redriven).marks, {"customer_not_found": {0: 6}})
 
     assert counts == Counter({"customer_not_found": 1, "not_json": 2})
 
 
-def test_nothing_is_outstanding_once_a_dismissal_moved_the_reasons_group_to_the_end() -> None:
-    letters = [Letter(0, offset, "not_json") for offset in range(4)]
+def test_a_mark_counts_only_for_its_own_letter_and_a_tombstone_takes_it_away() -> None:
+    old = Letter(0, 0, 1_000, "not_json")
+    again = Letter(0, 0, 9_000, "not_json")  # the topic made again: its offsets start over
+    marks = marked(old)
+    before = outstanding([old], marks.marks, {})
+    marks.read(mark_key(TOPIC, 0, 0), None)
+    marks.read("dossier/100234", b"{}")  # not a mark: passed over
 
-    assert outstanding(letters, {}, {"not_json": {0: 4}}) == Counter()
+    assert before == Counter()
+    assert outstanding([again], marked(old).marks, {}) == Counter({"not_json": 1})
+    assert outstanding([old], marks.marks, {}) == Counter({"not_json": 1})
 
 
 def test_the_gauge_reports_every_known_reason_and_drops_a_handled_one_to_zero() -> None:

@@ -12,13 +12,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
 from app.events import InputEvent, parse_event
 from app.sandbox.serve_simulators import SimulatorPorts, worker_settings
 from app.sandbox.simulators.seed import sample_customer
-from app.settings import KafkaSettings, Settings, environment_names
+from app.sandbox.tenant import tenant_environment
+from app.settings import KafkaSettings, Settings, environment_names, read_settings
 
 ROOT = Path(__file__).parents[2]
 K8S = ROOT / "k8s"
@@ -79,6 +81,39 @@ def test_secret_example_carries_every_secret_and_the_configmap_none() -> None:
     assert secret_variables() <= set(secret)
     assert not set(secret) & set(config())
     assert [name for name in config() if not name.startswith(environment_names())] == []
+
+
+def test_the_configmap_leaves_every_tenant_id_empty_and_the_settings_name_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No placeholder id is taken for the tenant's: the worker does not start until they are set."""
+    tenant_ids = set(tenant_environment())
+    for name, value in config().items():
+        monkeypatch.setenv(name, value)
+
+    problems = {p.variable: p.message for p in read_settings().problems}
+
+    assert {name: config()[name] for name in tenant_ids} == dict.fromkeys(tenant_ids, "")
+    assert {name: problems.get(name) for name in tenant_ids} == dict.fromkeys(
+        tenant_ids, "empty: set it to this tenant's id"
+    )
+
+
+def test_the_check_job_reads_the_settings_as_the_worker_does_and_runs_check() -> None:
+    """The same ConfigMap, Secret files and TLS files, so `check` checks what the worker uses;
+    none of the worker's labels, so the Service never routes to it."""
+    job = load(K8S / "examples" / "check-job.yaml")[0]
+    spec, worker = job["spec"]["template"]["spec"], pod()
+    container, worker_container = spec["containers"][0], worker["containers"][0]
+    same = ("envFrom", "env", "volumeMounts", "securityContext")
+
+    assert container["command"] == ["python", "-m", "app", "check"]
+    assert {k: container[k] for k in same} == {k: worker_container[k] for k in same}
+    assert spec["volumes"] == worker["volumes"]
+    assert spec["securityContext"] == worker["securityContext"]
+    assert (spec["restartPolicy"], job["spec"]["backoffLimit"]) == ("Never", 0)
+    selector = base()["Service"]["spec"]["selector"]
+    assert not selector.items() <= job["spec"]["template"]["metadata"]["labels"].items()
 
 
 def test_secret_is_mounted_as_files_where_the_settings_read_them() -> None:

@@ -17,6 +17,7 @@ PRODUCTION_ENTRY_POINTS = (
     "app.kafka.consumer",
     "app.service",
     "app.commands.backfill",
+    "app.commands.check",
 )
 
 

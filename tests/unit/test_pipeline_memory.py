@@ -3,12 +3,14 @@ record spares, when it is not trusted, and what it keeps a form's change from.""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
 from app.events import CustomerChanged, FormSubmitted, input_event_bytes
+from app.kafka.memory_load import portal_locator
 from app.pipeline.customer import sync_customer
 from app.pipeline.form import sync_form
 from app.sandbox.core import FAST_RETRY, Core, running_core
@@ -298,3 +300,34 @@ async def test_a_tombstone_beats_a_sync_already_in_flight(
     kept = memory.get(customer.dossier_number)
     assert kept is not None
     assert memory.trusted(customer.dossier_number) is None
+
+
+def as_the_previous_release_wrote(record: DossierRecord) -> bytes:
+    """Version 1 of the record: no `contracts_complete`."""
+    document = record.model_dump(mode="json", exclude={"contracts_complete"})
+    return json.dumps({**document, "version": 1}).encode()
+
+
+async def test_records_of_the_previous_release_are_kept_upgraded_and_still_spare_the_reads(
+    core: Core,
+) -> None:
+    """A release that bumps the record's version would have forgotten every dossier at once:
+    each next event of a hundred thousand dossiers paying the full reads again."""
+    customer = await core.synced_customer(0)
+    number = customer.dossier_number
+    written = core.context.memory.get(number)
+    assert written is not None and written.portal is not None
+    upgraded_memory = DossierMemory(max_age_s=86_400)
+    upgraded_memory.load([(number, as_the_previous_release_wrote(written))])
+    core.context.memory = upgraded_memory
+    seen = len(core.data_requests())
+
+    again = await sync_customer(core.context, changed(number))
+
+    record = upgraded_memory.trusted(number)
+    assert record is not None
+    assert (record.version, record.contracts_complete) == (RECORD_VERSION, False)
+    assert record.klant == written.klant
+    assert portal_locator(as_the_previous_release_wrote(written)) == written.portal
+    assert again.writes == ()
+    assert core.data_requests()[seen:] == []

@@ -13,8 +13,9 @@ from pydantic import SecretStr
 from app.__main__ import main
 from app.errors import SettingsError
 from app.kafka.connection import producer_options
+from app.sandbox.tenant import tenant_environment
 from app.sandbox.tls import Certificates
-from app.settings import Settings, load_settings
+from app.settings import PortalSettings, Settings, load_settings, read_settings
 
 PREFIXES = ("KAFKA_", "TOPIC_", "ANVA_", "PORTAL_", "ELEMENTS_")
 TOP_LEVEL = (
@@ -34,8 +35,11 @@ REQUIRED = {
     "ELEMENTS_CLIENT_ID": "client-7",
     "ELEMENTS_CLIENT_SECRET": "elements-secret-value",
     "ELEMENTS_ORGANISATION": "acme-org",
+    **tenant_environment(),
     "ELEMENTS_KANTOOR_ID": "3",
 }
+TENANT_IDS = sorted(name for name in tenant_environment())
+"""The tenant ids: required, no default."""
 SECRETS = ("anva-secret-token", "portal-secret-token", "elements-secret-value")
 
 
@@ -90,7 +94,6 @@ def test_unset_variables_take_the_contract_defaults(monkeypatch: pytest.MonkeyPa
     assert str(settings.portal.base_url) == "https://api.mijnklantportaal.nl/v1"
     assert settings.elements.webservice == "data"
     assert settings.elements.scope == "klantdossier.read klantdossier.write"
-    assert settings.elements.dossierstatus_id == 1
     assert settings.elements.rate_limit == 5
     assert settings.elements.daily_limit == 100_000
     assert settings.http_port == 8080
@@ -159,6 +162,66 @@ def test_malformed_variable_raises_settings_error_naming_it(
 ) -> None:
     with pytest.raises(SettingsError, match=name):
         load(monkeypatch, **{name: value})
+
+
+@pytest.mark.parametrize("name", TENANT_IDS)
+def test_a_tenant_id_has_no_default_and_an_unset_one_is_named(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load(monkeypatch, **{name: None})
+
+    assert str(raised.value) == f"{name}: Field required"
+
+
+@pytest.mark.parametrize("name", TENANT_IDS)
+def test_a_tenant_id_left_empty_in_a_configmap_is_named_as_empty(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load(monkeypatch, **{name: ""})
+
+    assert str(raised.value) == (f"{name}: empty: set it to this tenant's id")
+
+
+def test_every_problem_is_named_at_once_with_the_group_it_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {**REQUIRED, "HTTP_PORT": "70000", "KAFKA_MAX_IN_FLIGHT": "many"}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("ANVA_TOKEN", "ELEMENTS_DOSSIERSTATUS_ID", "ELEMENTS_CONTRACT_PROPOSITIE_ID"):
+        monkeypatch.delenv(name)
+
+    read = read_settings()
+
+    assert [(p.group, p.variable) for p in read.problems] == [
+        ("kafka", "KAFKA_MAX_IN_FLIGHT"),
+        ("anva", "ANVA_TOKEN"),
+        ("elements", "ELEMENTS_DOSSIERSTATUS_ID"),
+        ("contracts", "ELEMENTS_CONTRACT_PROPOSITIE_ID"),
+        ("", "HTTP_PORT"),
+    ]
+    assert read.settings is None
+    assert read.group(PortalSettings) is not None
+    assert {read.unread(group) for group in ("kafka", "anva", "elements", "contracts")} == {True}
+    assert not read.unread("portal")
+
+
+def test_the_worker_exits_2_naming_every_unset_tenant_id(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ELEMENTS_CONTRACT_LEVERANCIER_ID")
+    monkeypatch.delenv("ELEMENTS_DOSSIERSTATUS_ID")
+
+    status = main(["worker"])
+
+    assert status == 2
+    assert capsys.readouterr().err == (
+        "configuration error: ELEMENTS_DOSSIERSTATUS_ID: Field required; "
+        "ELEMENTS_CONTRACT_LEVERANCIER_ID: Field required\n"
+    )
 
 
 def test_settings_error_does_not_leak_secret_values(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -118,12 +118,12 @@ def test_a_records_portal_locator_is_read_alone() -> None:
     [
         b"not json",
         b"[1, 2]",
-        orjson.dumps({"version": 2, "portal": {"customer_id": "cst_1", "page": 1}}),
-        orjson.dumps({"version": 1, "portal": {"customer_id": "cst_1"}}),
-        orjson.dumps({"version": 1, "portal": "cst_1"}),
+        orjson.dumps({"version": 99, "portal": {"customer_id": "cst_1", "page": 1}}),
+        orjson.dumps({"version": 2, "portal": {"customer_id": "cst_1"}}),
+        orjson.dumps({"version": 2, "portal": "cst_1"}),
     ],
 )
-def test_no_locator_from_a_value_that_is_unreadable_of_another_version_or_malformed(
+def test_no_locator_from_a_value_that_is_unreadable_of_an_unknown_version_or_malformed(
     value: bytes,
 ) -> None:
     assert portal_locator(value) is None

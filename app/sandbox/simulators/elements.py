@@ -35,7 +35,7 @@ from app.sandbox.simulators.elements_faults import INJECTED_FAULT_BODY, Faults
 from app.sandbox.simulators.elements_oauth import READ, WRITE, TokenServer
 from app.sandbox.simulators.elements_routes import ElementsApi
 from app.sandbox.simulators.elements_schemas import ValidationFailed
-from app.sandbox.simulators.elements_state import Store, inspect_dossier, stamp
+from app.sandbox.simulators.elements_state import Dossier, Store, inspect_dossier, stamp
 
 __all__ = ["ElementsSimulator", "Faults", "RecordedRequest"]
 
@@ -108,6 +108,18 @@ class ElementsSimulator:
     def unset_correspondentieadres(self, dossier_id: int) -> None:
         """A hand edit in the Elements UI: the dossier no longer points at an address."""
         self._store.dossiers[dossier_id].standaard_correspondentieadres = None
+
+    def add_dossier(self, relatienummer: str, *, kantoor_id: int, dossierstatus_id: int = 1) -> int:
+        """A klantdossier a person made in the Elements UI (no request recorded); its id."""
+        data = {
+            "omschrijving": f"Klantdossier {relatienummer}",
+            "relatienummer": relatienummer,
+            "dossierstatus": {"id": dossierstatus_id},
+            "kantoor": {"id": kantoor_id},
+        }
+        dossier = Dossier(self._store.new_id(), data, datetime.now(AMSTERDAM))
+        self._store.dossiers[dossier.id] = dossier
+        return dossier.id
 
     def delete_dossier(self, dossier_id: int) -> None:
         """A person deletes the klantdossier in the Elements UI: it keeps its relatienummer,

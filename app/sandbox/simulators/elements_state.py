@@ -227,6 +227,7 @@ _FILTERS: dict[str, Callable[[Dossier], Iterable[object]]] = {
     "relatienummer": lambda d: [d.data.get("relatienummer")],
     "omschrijving": lambda d: [d.data["omschrijving"]],
     "dossierstatus": lambda d: [d.data["dossierstatus"]["id"]],
+    "kantoor": lambda d: [(d.data.get("kantoor") or {}).get("id")],
     "contractnummer": lambda d: [c.data.get("contractnummer") for c in d.contracten.values()],
     "achternaam": lambda d: [k.data.get("achternaam") for k in d.klanten_of("particulier")],
     "organisatie": lambda d: [k.data.get("naam") for k in d.klanten_of("zakelijk")],
