@@ -6,7 +6,7 @@ registered on this one, since the global registry is not served.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import get_args
 
@@ -29,6 +29,7 @@ from app.events import RejectReason
 UPSTREAM_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30)
 FORMS_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 RATE_LIMITED = "429"
+FORMS_WATCHED_CODES = ("401", "500", "503")
 
 
 def _codes(error: type[SyncError]) -> Iterator[str]:
@@ -153,6 +154,15 @@ class Metrics:
         for reason in dead_letter_reasons():
             # At zero from the start: a rule's increase() then counts a reason's first one.
             self.dead_letters.labels(reason)
+        self.dead_letters_outstanding = Gauge(
+            "elements_sync_dead_letters_outstanding",
+            "Dead letters on the dead-letter topic not yet handled (no redrive mark on the "
+            "state topic, nor below their reason's older redrive group, which a dismissal "
+            "moves), by reason; the whole topic's figure, the same on every pod, refreshed "
+            "every DEAD_LETTERS_REFRESH_S. Absent until the worker first counted them.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.upstream_up = Gauge(
             "elements_sync_upstream_up",
             "0 while an upstream API is down (five unreachable answers in a row, until one "
@@ -203,6 +213,29 @@ class Metrics:
             "partition's next owner processes them.",
             registry=self.registry,
         )
+        self.assigned_partitions = Gauge(
+            "elements_sync_assigned_partitions",
+            "Partitions of each input topic (the backfill topic's too) that the consumer group "
+            "gave this pod; 0 for every one from the start, and while the pod is not in the group.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.committed_offset = Gauge(
+            "elements_sync_committed_offset",
+            "The offset this pod last committed for a live input partition it holds (every "
+            "message below it has its result); -1 from the partition's assignment until its "
+            "first commit here. The backfill topic's partitions are left out: they wait behind "
+            "live events and for the day's reserve by design.",
+            ["topic", "partition"],
+            registry=self.registry,
+        )
+        self.memory_records = Gauge(
+            "elements_sync_memory_records",
+            "Dossier records the worker holds in memory (read from the state topic and kept "
+            "since): what its memory grows with.",
+            registry=self.registry,
+        )
+        self._outstanding_reasons: set[str] = set()
         self.oldest_in_flight = Gauge(
             "elements_sync_oldest_event_in_flight_seconds",
             "Seconds since the oldest event being processed was taken from Kafka (0 when none "
@@ -218,6 +251,13 @@ class Metrics:
         self.forms_requests.labels(route, code).inc()
         self.forms_seconds.labels(route).observe(seconds)
 
+    def track_forms(self, routes: Iterable[str]) -> None:
+        """The answers the forms alerts watch, at 0 from the start per route, so a rule's
+        increase() counts the first: 401 (a secret that does not match), 500 and 503."""
+        for route in routes:
+            for code in FORMS_WATCHED_CODES:
+                self.forms_requests.labels(route, code)
+
     def track_budget(
         self, remaining: Callable[[], int], *, daily_limit: int, rate_per_s: float
     ) -> None:
@@ -228,6 +268,21 @@ class Metrics:
     def track_in_flight(self, oldest_age_s: Callable[[], float]) -> None:
         """The oldest event's age, read from `oldest_age_s` when scraped."""
         self.oldest_in_flight.set_function(oldest_age_s)
+
+    def report_dead_letters(self, outstanding: Mapping[str, int]) -> None:
+        """Each reason's count; every known reason, and every one seen before, at 0 when none."""
+        self._outstanding_reasons |= {*dead_letter_reasons(), *outstanding}
+        for reason in sorted(self._outstanding_reasons):
+            self.dead_letters_outstanding.labels(reason).set(outstanding.get(reason, 0))
+
+    def track_memory(self, records: Callable[[], int]) -> None:
+        """The dossier records held, read from `records` when scraped."""
+        self.memory_records.set_function(lambda: float(records()))
+
+    def track_inputs(self, topics: Iterable[str]) -> None:
+        """Every input topic's assigned partitions, at 0 until the group gives this pod some."""
+        for topic in topics:
+            self.assigned_partitions.labels(topic).set(0)
 
     def track_upstream(self, apis: Iterable[str], down: Callable[[], Iterable[str]]) -> None:
         """Each API's up gauge, read from `down` (the API names as the clients give them)

@@ -268,7 +268,8 @@ class ElementsSettings(BaseSettings):
     `limiter_redis_url` (`ELEMENTS_LIMITER_REDIS_URL`, e.g. `redis://:password@redis:6379/0`,
     `rediss://` for TLS) makes every replica share the rate limit and the daily count
     through that Redis; unset, both live in the process, which is right for one replica only.
-    A URL can carry a password, so it is a secret.
+    A URL can carry a password, so it is a secret: in Kubernetes a file of the mounted Secret,
+    read through `SETTINGS_SECRETS_DIR` like every secret, never an environment variable.
     """
 
     model_config = _config("ELEMENTS_")
@@ -287,6 +288,9 @@ class ElementsSettings(BaseSettings):
     timeout_s: Annotated[float, Field(gt=0)] = 15.0
     token_refresh_margin_s: Annotated[float, Field(ge=0)] = 60.0
     limiter_redis_url: SecretStr | None = None
+    limiter_shared: bool = False
+    """Several replicas run (k8s/replicas/): without `limiter_redis_url` each would allow the
+    whole limit, so the worker does not start."""
 
     _tenant_ids_given = field_validator("kantoor_id", "dossierstatus_id", mode="before")(
         _tenant_id_given
@@ -297,6 +301,16 @@ class ElementsSettings(BaseSettings):
     def _empty_url_is_unset(cls, value: object) -> object:
         """An empty Secret key means one replica, not a Redis at ""."""
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _shared_limiter_has_its_redis(self) -> Self:
+        if self.limiter_shared and self.limiter_redis_url is None:
+            raise ValueError(
+                "ELEMENTS_LIMITER_REDIS_URL is required with ELEMENTS_LIMITER_SHARED=true: the "
+                "replicas share the Elements limit through that Redis (a key of the Secret, read "
+                "as a file from SETTINGS_SECRETS_DIR)"
+            )
+        return self
 
 
 DEFAULT_CONTRACT_STATUS_MAP = {
@@ -462,6 +476,8 @@ class Settings(BaseSettings):
     """An event that makes no progress for this long is logged, once per stall, with its step
     and what it waits for (`app.progress`)."""
     shutdown_grace_period_s: Annotated[float, Field(gt=0)] = 25.0
+    dead_letters_refresh_s: Annotated[float, Field(gt=0)] = 60.0
+    """How often the worker counts the dead letters not yet handled (`app.kafka.dead_letters`)."""
 
     @field_validator("log_level")
     @classmethod

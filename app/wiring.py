@@ -139,6 +139,7 @@ def build_pipeline(
             on_save_failed=metrics.state_save_failures.inc,
         )
     )
+    metrics.track_memory(lambda: len(memory))
     context = SyncContext(
         anva=anva,
         portal=portal,

@@ -25,6 +25,10 @@ TARGET_LABELS = frozenset({"namespace", "pod", "container", "endpoint", "job", "
 """Labels Prometheus adds to every scraped series (the PodMonitor's target labels)."""
 PROMETHEUS_SERIES = frozenset({"up"})
 """Series Prometheus writes itself for each target, not the worker."""
+OTHER_EXPORTERS_SERIES = frozenset(
+    {"kube_pod_container_resource_limits", "container_spec_memory_limit_bytes"}
+)
+"""Series of kube-state-metrics and the kubelet's cAdvisor (the containers' memory limits)."""
 GRAFANA_DURATIONS = {"$__rate_interval": "2m", "$__range": "6h", "$__interval": "1m"}
 
 
@@ -145,3 +149,13 @@ def variable_metrics() -> list[tuple[str, str]]:
         if match := re.fullmatch(r"label_values\((\w+),\s*(\w+)\)", text):
             found.append((match.group(1), match.group(2)))
     return found
+
+
+def aggregation_labels(expr: str) -> list[tuple[str, ...]]:
+    """The labels each aggregation (`sum by (…)`, `max by (…)`, …) of `expr` keeps; () for one
+    that keeps none."""
+    return [
+        tuple(node.modifier.labels) if node.modifier is not None else ()
+        for node in _nodes(promql_parser.parse(expr))
+        if isinstance(node, promql_parser.AggregateExpr)
+    ]

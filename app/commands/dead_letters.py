@@ -83,6 +83,18 @@ def _marked(key: str, topic: str) -> tuple[int, int] | None:
     return int(partition), int(offset)
 
 
+def mark_of(topic: str, key: str, value: bytes | None) -> tuple[int, int, int | None] | None:
+    """(partition, offset, the letter's timestamp) of a state-topic record that marks one of
+    `topic`'s letters, the timestamp None when the record takes the mark away (a tombstone, or a
+    value that is no mark); None for a record of any other key. The worker's count of the
+    letters not yet redriven (`app.kafka.dead_letters`) reads the marks with this too."""
+    where = _marked(key, topic)
+    if where is None:
+        return None
+    stamp = _mark_timestamp(value) if value is not None else None
+    return where[0], where[1], stamp
+
+
 Marks = dict[int, dict[int, int]]
 """Per partition of the dead-letter topic, the offsets of the letters marked redriven, each
 with the timestamp of the letter its mark was written for."""
@@ -282,16 +294,20 @@ async def read_marks(consumer: AIOKafkaConsumer, state_topic: str, topic: str) -
     await consumer.seek_to_beginning(*partitions)
     end = await consumer.end_offsets(partitions)
     async for record in records_until(consumer, end):
-        where = _marked(record.key.decode("utf-8", "replace"), topic) if record.key else None
-        if where is None:
-            continue
-        offsets = marks.setdefault(where[0], {})
-        stamp = _mark_timestamp(record.value) if record.value is not None else None
-        if stamp is None:
-            offsets.pop(where[1], None)
-        else:
-            offsets[where[1]] = stamp
+        key = record.key.decode("utf-8", "replace") if record.key else ""
+        if (mark := mark_of(topic, key, record.value)) is not None:
+            read_mark(marks, mark)
     return marks
+
+
+def read_mark(marks: Marks, mark: tuple[int, int, int | None]) -> None:
+    """Keep a mark `mark_of` read, or take it away."""
+    partition, offset, stamp = mark
+    offsets = marks.setdefault(partition, {})
+    if stamp is None:
+        offsets.pop(offset, None)
+    else:
+        offsets[offset] = stamp
 
 
 async def waiting(reader: Reader, settings: Settings, selection: Selection) -> Waiting:

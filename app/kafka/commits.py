@@ -35,14 +35,16 @@ class Commits:
         held: Callable[[], Collection[TopicPartition]],
         retry: RetrySettings,
         failed: Callable[[BaseException], None],
+        committed: Callable[[TopicPartition, int], None] = lambda partition, offset: None,
     ) -> None:
         """`held`: the partitions this replica holds now; `failed` is told of every failed
-        commit (retried or not)."""
+        commit (retried or not), `committed` of every offset Kafka took."""
         self._offsets = offsets
         self._consumer = consumer
         self._held = held
         self._retry = retry
         self._failed = failed
+        self._committed = committed
         self._lock = asyncio.Lock()
 
     async def release(self, partition: TopicPartition, offset: int) -> None:
@@ -69,6 +71,7 @@ class Commits:
                         await consumer.commit(dict(offsets))
                 for partition, point in offsets.items():
                     self._offsets.committed(partition, point)
+                    self._committed(partition, point)
             except Exception as error:
                 self._failed(error)
                 log.warning("commit failed; the message may be redelivered after a restart")

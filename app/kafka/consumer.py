@@ -19,8 +19,9 @@ taken before its partition went but not yet started is dropped: the next owner f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Collection, Hashable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -117,6 +118,7 @@ class EventConsumer:
             held=lambda: self.assigned,
             retry=settings.retry,
             failed=lambda error: outcomes.failed("commit", error),
+            committed=self._committed,
         )
         self._handovers = Handovers(
             self._offsets, handover_records, commit=self._commits.commit, metrics=metrics
@@ -130,6 +132,10 @@ class EventConsumer:
         self._generation = 0
         """Counts the times partitions were taken away: a message taken before one is dropped."""
         self.assigned: set[TopicPartition] = set()
+        self.assignments = 0
+        """How many times the group gave this consumer its partitions (an empty set counts)."""
+        self._assigned_once = asyncio.Event()
+        metrics.track_inputs([*settings.topics.inputs, settings.topics.backfill])
         self._taking: set[TopicPartition] = set()
         """Assigned partitions whose messages are taken: caught up, and not being let go."""
         self._subscriber = self._subscribe(broker)
@@ -171,14 +177,40 @@ class EventConsumer:
 
     @property
     def consuming(self) -> bool:
-        """In the consumer group and not stopping — also while the group has yet to give this
-        replica its partitions: that waits for every other member to hand its events over
-        (and a replica beyond the partition count gets none), which readiness must not."""
-        return self._in_group and not self._stopping
+        """The group gave this consumer its partitions, once at least, and it is not stopping.
+        An empty assignment counts (a replica beyond the partition count gets none; the
+        alerts tell of that), and so does one whose later rebalances are under way: every
+        member waits in those at once, and readiness must not empty the forms' Service."""
+        return self.assignments > 0 and not self._stopping
+
+    @property
+    def in_group(self) -> bool:
+        """Taking part in the group: joined it, its partitions perhaps not given yet."""
+        return self._in_group
+
+    @property
+    def catching_up(self) -> bool:
+        """Newly assigned partitions wait for the state topic to be read to its end."""
+        return not self._memory_ready.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     def left_group(self) -> None:
         """The consumer's start failed or was abandoned: not in the group any more."""
         self._in_group = False
+        self.assignments = 0
+        self._assigned_once.clear()
+
+    async def given_partitions(self) -> None:
+        """Return once the group gave this consumer its partitions and they are taken (the
+        state topic read for them): aiokafka's start returns before its listener is done."""
+        await self._assigned_once.wait()
+
+    def _given(self) -> None:
+        self.assignments += 1
+        self._assigned_once.set()
 
     def _live_consumer(self) -> AIOKafkaConsumer | None:
         consumer = self._subscriber.consumer
@@ -348,7 +380,7 @@ class EventConsumer:
         self._taking -= revoked
         if revoked:
             await self._let_go(revoked, reason="rebalance")
-            self.assigned -= revoked
+            self._assignment_changed(gone=revoked)
 
     async def _let_go(self, partitions: set[TopicPartition], *, reason: Reason) -> bool:
         timeout_s = self._settings.kafka.handover_timeout_s
@@ -359,9 +391,10 @@ class EventConsumer:
     async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         """Take the partitions once the durable memory read what their previous owner wrote
         (its dossier records and its handover records); meanwhile messages wait."""
-        self.assigned |= assigned
+        self._assignment_changed(added=assigned)
         self.flow.joined(assigned)
         if not assigned or self._stopping:
+            self._given()
             return
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -377,11 +410,46 @@ class EventConsumer:
             self._taking |= assigned
         finally:
             self._memory_ready.set()
+            self._given()
         log.info(
             "partitions assigned",
             partitions=len(assigned),
             caught_up_s=round(loop.time() - started, 3),
         )
+
+    def _assignment_changed(
+        self,
+        *,
+        added: Collection[TopicPartition] = (),
+        gone: Collection[TopicPartition] = (),
+    ) -> None:
+        """Keep `assigned` and its metrics: partitions per topic, and the committed offset
+        of each live partition held (-1 until its first commit here)."""
+        self.assigned = (self.assigned - set(gone)) | set(added)
+        topics = [*self._settings.topics.inputs, self._settings.topics.backfill]
+        for topic in topics:
+            held = sum(1 for p in self.assigned if p.topic == topic)
+            self._metrics.assigned_partitions.labels(topic).set(held)
+        for partition in gone:
+            if self._live(partition):
+                with contextlib.suppress(KeyError):
+                    self._metrics.committed_offset.remove(partition.topic, str(partition.partition))
+        for partition in added:
+            if self._live(partition):
+                self._metrics.committed_offset.labels(
+                    partition.topic, str(partition.partition)
+                ).set(-1)
+
+    def _live(self, partition: TopicPartition) -> bool:
+        topic: str = partition.topic
+        return topic != self._settings.topics.backfill
+
+    def _committed(self, partition: TopicPartition, offset: int) -> None:
+        """Kafka took this pod's commit of `offset` for `partition`."""
+        if self._live(partition) and partition in self.assigned:
+            self._metrics.committed_offset.labels(partition.topic, str(partition.partition)).set(
+                offset
+            )
 
     async def drain(self) -> bool:
         """Stop taking messages and hand every partition over, as a rebalance would (the
@@ -391,7 +459,9 @@ class EventConsumer:
         self._generation += 1
         self._taking.clear()
         await self.flow.stop()
-        return await self._let_go(set(self.assigned), reason="shutdown")
+        drained = await self._let_go(set(self.assigned), reason="shutdown")
+        self._assignment_changed(gone=set(self.assigned))
+        return drained
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

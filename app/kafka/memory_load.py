@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import orjson
 import structlog
@@ -52,8 +52,12 @@ class MemoryLoad:
         daily_count: DailyCountKeeper,
         *,
         timeout_s: float,
+        redrive_marks: Callable[[str, bytes | None], None] = lambda key, value: None,
     ) -> None:
+        """`redrive_marks` is given every record too: the marks of redriven dead letters
+        (`app.kafka.dead_letters.RedriveMarks`)."""
         self.state_topic = state_topic
+        self._redrive_marks = redrive_marks
         self._memory = memory
         self._portal = portal
         self._handover_records = handover_records
@@ -74,6 +78,7 @@ class MemoryLoad:
             self._memory.followed_medewerker(number, value)
         for key, value in values.items():
             self._handover_records.read(key, value)
+            self._redrive_marks(key, value)
         self.state_topic.follow(self._followed)
         slots = self._limiter.slots
         saved = DailyCountKeeper.read(values.get(DAILY_COUNT_KEY))
@@ -110,6 +115,7 @@ class MemoryLoad:
         elif key.startswith(MEDEWERKER_PREFIX):
             self._memory.followed_medewerker(key.removeprefix(MEDEWERKER_PREFIX), value)
         self._handover_records.read(key, value)
+        self._redrive_marks(key, value)
 
 
 def portal_locator(value: bytes) -> PortalLocator | None:

@@ -20,8 +20,8 @@ def http_app(runtime: Runtime) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        ready = await runtime.ready()
-        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+        readiness = await runtime.readiness()
+        return JSONResponse(readiness.body(), status_code=readiness.status_code)
 
     async def metrics(request: Request) -> Response:
         return Response(runtime.pipeline.metrics.render(), media_type=PROMETHEUS_TEXT)
@@ -30,6 +30,8 @@ def http_app(runtime: Runtime) -> Starlette:
         return Response(runtime.asyncapi_json(), media_type="application/json")
 
     forms = forms_routes(runtime.forms, runtime.pipeline.prefill, runtime.settings.forms)
+    forms_paths = [route.path for route in forms if isinstance(route, Route)]
+    runtime.pipeline.metrics.track_forms(forms_paths)
     return Starlette(
         routes=[
             *forms,
@@ -41,7 +43,7 @@ def http_app(runtime: Runtime) -> Starlette:
         middleware=[
             Middleware(
                 RouteMetrics,
-                routes=[route.path for route in forms if isinstance(route, Route)],
+                routes=forms_paths,
                 observe=runtime.pipeline.metrics.observe_forms,
             )
         ],

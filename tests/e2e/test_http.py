@@ -116,6 +116,7 @@ async def test_health_metrics_and_asyncapi_are_served(sandbox: Sandbox) -> None:
         asyncapi = (await http.get("/asyncapi.json")).json()
 
     assert health.status_code == ready.status_code == 200
+    assert ready.json() == {"ready": True, "assignedPartitions": 4 * 4}
     assert 'elements_sync_events_total{status="succeeded",type="customer.changed"} 1.0' in metrics
     for line in (
         'elements_sync_upstream_requests_total{api="anva",code="200"}',
@@ -152,6 +153,11 @@ async def test_readyz_goes_non_200_when_the_broker_is_gone(sandbox: Sandbox) -> 
         answer = await http.get("/readyz")
 
     assert answer.status_code == 503
+    assert answer.json() == {
+        "ready": False,
+        "reason": "kafka_not_connected",
+        "detail": "the broker does not answer",
+    }
 
 
 @pytest.mark.own_broker

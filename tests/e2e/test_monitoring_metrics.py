@@ -2,7 +2,8 @@
 a running worker exports on /metrics: read from `python -m app worker` as its own process,
 after it synced a customer, failed one, rejected a message, finished a backfill event and
 a form submission, and answered the forms routes. A renamed metric, label or label value breaks this test rather than
-leaving an alert that can never fire or a panel that stays empty.
+leaving an alert that can never fire or a panel that stays empty. The series of other exporters
+(kube-state-metrics' and cAdvisor's memory limits) and Prometheus' own `up` are left out.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.sandbox.world import CLOUDEVENTS_PRODUCER_HEADERS, Sandbox
 from tests.conftest import SandboxFactory
 from tests.e2e.helpers import sync
 from tests.monitoring_queries import (
+    OTHER_EXPORTERS_SERIES,
     PROMETHEUS_SERIES,
     TARGET_LABELS,
     label_uses,
@@ -98,7 +100,7 @@ def problems(exported: Exported) -> list[str]:
     found = []
     for where, expr in queries():
         for selector in selectors(expr):
-            if selector.metric in PROMETHEUS_SERIES:
+            if selector.metric in PROMETHEUS_SERIES | OTHER_EXPORTERS_SERIES:
                 continue
             if selector.metric not in exported.names:
                 found.append(f"{where}: no series {selector.metric}")
@@ -126,7 +128,9 @@ async def test_every_metric_and_label_of_the_alerts_and_the_dashboard_is_exporte
 ) -> None:
     sandbox: Sandbox = await make_sandbox(rate_limit=20)
     customers = [seed_customer(sandbox.anva, sandbox.portal, i) for i in range(2)]
-    env = worker_environment(sandbox.settings(), FORMS_ALLOW_ANONYMOUS="true")
+    env = worker_environment(
+        sandbox.settings(), FORMS_ALLOW_ANONYMOUS="true", DEAD_LETTERS_REFRESH_S="0.5"
+    )
 
     async with WorkerProcess(env) as worker, httpx.AsyncClient(base_url=worker.url) as http:
         await sync(sandbox, customers[0].dossier_number)
@@ -149,7 +153,9 @@ async def test_every_metric_and_label_of_the_alerts_and_the_dashboard_is_exporte
         text = await metrics_once(
             http,
             lambda text: (
-                finished(text) == 5 and sample(text, "elements_sync_backfill_finished_total") == 1
+                finished(text) == 5
+                and sample(text, "elements_sync_backfill_finished_total") == 1
+                and sample(text, "elements_sync_dead_letters_outstanding", reason="not_json") == 1
             ),
             timeout_s=60,
         )
@@ -159,3 +165,23 @@ async def test_every_metric_and_label_of_the_alerts_and_the_dashboard_is_exporte
     assert sample(text, "elements_sync_dead_letters_total", reason="not_json") == 1.0
     assert sample(text, "elements_sync_upstream_up", api="elements") == 1.0
     assert sample(text, "elements_sync_intake_paused", reason="state_unavailable") == 0.0
+    topics = sandbox.topics
+    assigned = {
+        topic: sample(text, "elements_sync_assigned_partitions", topic=topic)
+        for topic in (*topics.inputs, topics.backfill)
+    }
+    assert assigned == dict.fromkeys(assigned, float(sandbox.options.topic_partitions))
+    committed = {
+        (s.labels["topic"], s.labels["partition"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "elements_sync_committed_offset"
+    }
+    assert {topic for topic, _ in committed} == set(topics.inputs), "live partitions only"
+    assert max(committed.values()) >= 1, "a partition committed past its first message"
+    assert sample(text, "elements_sync_memory_records") == 2.0, "the synced customers' records"
+    assert sample(text, "elements_sync_dead_letters_outstanding", reason="customer_not_found") == 1
+    assert (
+        sample(text, "elements_sync_forms_requests_total", route="/forms/submissions", code="401")
+        == 0.0
+    )

@@ -9,7 +9,6 @@ from collections import Counter
 import httpx
 import pytest
 
-from app.sandbox.broker import EmbeddedBroker
 from app.sandbox.figures import duplicate_entities
 from app.sandbox.simulators.seed import SampleCustomer, seed_customer
 from app.sandbox.worker_process import WorkerProcess, worker_environment
@@ -131,28 +130,3 @@ async def test_no_secret_appears_in_logs_results_or_dead_letters(
     assert "event synced" in logs
     leaks = [s for s in secrets for text in outputs if s in text]
     assert leaks == []
-
-
-async def test_the_worker_waits_for_kafka_unready_and_becomes_ready_when_it_answers(
-    sandbox: Sandbox,
-) -> None:
-    late_broker = EmbeddedBroker()
-    env = worker_environment(
-        sandbox.settings(), KAFKA_BOOTSTRAP_SERVERS=late_broker.bootstrap_servers
-    )
-    worker = WorkerProcess(env)
-    try:
-        await worker.spawn()
-        await worker.until_status("/healthz", 200, timeout_s=30)
-        async with httpx.AsyncClient(base_url=worker.url) as http:
-            unready = await http.get("/readyz")
-
-        await late_broker.start()
-        await worker.until_status("/readyz", 200, timeout_s=90)
-        exit_code = await worker.terminate()
-    finally:
-        await worker.close()
-        await late_broker.stop()
-
-    assert unready.status_code == 503
-    assert exit_code == 0

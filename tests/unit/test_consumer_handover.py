@@ -312,7 +312,7 @@ async def test_drain_hands_everything_over_and_cancels_an_event_past_the_deadlin
     assert sorted(running.service.handled) == [0, 0, 1], "P:0, Q:0 and P:1; never P:2 or P:3"
 
 
-async def test_the_consumer_counts_as_consuming_from_joining_the_group() -> None:
+async def test_the_consumer_counts_as_consuming_from_its_first_assignment_on() -> None:
     consumer = EventConsumer(
         KafkaBroker("127.0.0.1:9"),
         Service(),  # type: ignore[arg-type]
@@ -325,9 +325,15 @@ async def test_the_consumer_counts_as_consuming_from_joining_the_group() -> None
     assert not consumer.consuming
 
     await consumer.partitions_revoked(set())
-
-    assert consumer.consuming
+    joined = (consumer.in_group, consumer.consuming)
+    await consumer.partitions_assigned(set())  # a replica beyond the partition count
+    assigned = consumer.consuming
+    await consumer.partitions_revoked(set())  # a later rebalance: every member waits in it
+    rebalancing = consumer.consuming
     consumer.left_group()
+
+    assert joined == (True, False)
+    assert assigned is rebalancing is True
     assert not consumer.consuming
 
 

@@ -1,8 +1,9 @@
 """The deployment files keep the promises the README makes about them.
 
 CI validates the manifests against the Kubernetes schemas and lints the Dockerfile
-(.ci/deploy-checks); these tests hold what no schema knows: what the base applies, how long a
-drain takes, which settings are secrets, and that compose wires the worker to the simulators.
+(.ci/deploy-checks); these tests hold what no schema knows: what the base applies, that the
+handover fits in the grace period, the memory sizing, which settings are secrets and how they
+arrive, where Redis is reached, and that compose wires the worker to the simulators.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from app.events import InputEvent, parse_event
 from app.sandbox.serve_simulators import SimulatorPorts, worker_settings
 from app.sandbox.simulators.seed import sample_customer
 from app.sandbox.tenant import tenant_environment
-from app.settings import Settings, environment_names, read_settings
+from app.settings import KafkaSettings, Settings, environment_names, read_settings
 
 ROOT = Path(__file__).parents[2]
 K8S = ROOT / "k8s"
-REQUESTS_PER_NEW_CUSTOMER = 7
-"""1 dossier search + 6 writes (README, "Benchmark"): the most an event in flight still needs."""
+MEMORY_BASE_MIB, MEMORY_PER_DOSSIER_KIB, MEMORY_HEADROOM = 110, 1.8, 1.25
+"""README, "Memory by number of dossiers": limit = 1.25 * (110 MiB + 1.8 KiB * dossiers)."""
 READINESS_BROKER_PING_S = 1.0
 """`Runtime.ready()` pings the broker with this timeout."""
 
@@ -126,15 +127,34 @@ def test_secret_is_mounted_as_files_where_the_settings_read_them() -> None:
     assert "secretRef" not in str(container["envFrom"])
 
 
-def test_in_flight_events_drain_at_the_rate_limit_before_the_pod_is_killed() -> None:
-    drain_s = (
-        int(config()["KAFKA_MAX_IN_FLIGHT"])
-        * REQUESTS_PER_NEW_CUSTOMER
-        / int(config()["ELEMENTS_RATE_LIMIT"])
-    )
+def test_the_handover_fits_in_the_grace_period_before_the_pod_is_killed() -> None:
+    """SIGTERM hands the partitions over: it waits at most KAFKA_HANDOVER_TIMEOUT_S for the
+    requests in flight, however many events are in flight (no drain to size the window by)."""
+    handover_s = float(config().get("KAFKA_HANDOVER_TIMEOUT_S", KafkaSettings().handover_timeout_s))
     grace_s = float(config()["SHUTDOWN_GRACE_PERIOD_S"])
 
-    assert drain_s <= grace_s < pod()["terminationGracePeriodSeconds"]
+    assert "KAFKA_MAX_IN_FLIGHT" not in config(), "the default; nothing to size it by"
+    assert handover_s <= grace_s < pod()["terminationGracePeriodSeconds"]
+
+
+def test_the_memory_request_equals_the_limit_the_readmes_formula_sizes() -> None:
+    resources = pod()["containers"][0]["resources"]
+    limit_mib = int(resources["limits"]["memory"].removesuffix("Mi"))
+    dossiers = (limit_mib / MEMORY_HEADROOM - MEMORY_BASE_MIB) * 1024 / MEMORY_PER_DOSSIER_KIB
+    readme = (ROOT / "README.md").read_text()
+
+    assert resources["requests"]["memory"] == resources["limits"]["memory"]
+    assert (
+        f"The {limit_mib}Mi limit of\n`k8s/deployment.yaml` serves up to about **{round(dossiers, -4):,.0f} dossiers**"
+        in readme
+    )
+
+
+def test_the_otlp_example_is_the_http_exporters_port() -> None:
+    text = (K8S / "configmap.yaml").read_text()
+
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT: http://otel-collector.monitoring.svc:4318" in text
+    assert ":4317" not in text
 
 
 def test_probes_wait_longer_than_the_readiness_check_waits_for_the_broker() -> None:
@@ -248,32 +268,40 @@ def test_replicas_roll_without_a_gap_and_a_drain_keeps_one_running() -> None:
     assert budget["selector"] == base()["Deployment"]["spec"]["selector"]
 
 
-def test_replicas_need_the_redis_url_from_the_secret_to_start() -> None:
-    container = replicas_patch("deployment-patch.yaml")["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e for e in container["env"]}
+def test_replicas_read_the_redis_url_from_the_mounted_secret_and_need_it_to_start() -> None:
+    """The URL carries Redis' password: a file of the Secret, never an environment variable;
+    ELEMENTS_LIMITER_SHARED makes a worker without it refuse to start."""
+    patch = (REPLICAS / "deployment-patch.yaml").read_text()
     secret = load(K8S / "examples" / "secret.example.yaml")[0]
+    shared = replicas_patch("configmap-patch.yaml")["data"]
 
-    reference = env["ELEMENTS_LIMITER_REDIS_URL"]["valueFrom"]["secretKeyRef"]
-    assert reference == {"name": secret["metadata"]["name"], "key": "ELEMENTS_LIMITER_REDIS_URL"}
+    assert "secretKeyRef" not in patch and "ELEMENTS_LIMITER_REDIS_URL" not in str(
+        replicas_patch("deployment-patch.yaml")["spec"]
+    )
+    assert shared == {"ELEMENTS_LIMITER_SHARED": "true"}
     assert "ELEMENTS_LIMITER_REDIS_URL" in secret["stringData"]
     assert "ELEMENTS_LIMITER_REDIS_URL" not in config()
+    assert "ELEMENTS_LIMITER_REDIS_URL" in secret_variables(), "read from SETTINGS_SECRETS_DIR"
 
 
-def test_replicas_drain_their_in_flight_events_at_their_share_of_the_rate_limit() -> None:
-    """During a rollout `replicas + maxSurge` pods share the limit; the draining one gets its share."""
-    spec = replicas_patch("deployment-patch.yaml")["spec"]
-    pods = spec["replicas"] + spec["strategy"]["rollingUpdate"]["maxSurge"]
-    in_flight = int(replicas_patch("configmap-patch.yaml")["data"]["KAFKA_MAX_IN_FLIGHT"])
-    drain_s = in_flight * REQUESTS_PER_NEW_CUSTOMER / (int(config()["ELEMENTS_RATE_LIMIT"]) / pods)
-    grace_s = float(config()["SHUTDOWN_GRACE_PERIOD_S"])
+def test_replicas_spread_over_zones_and_over_nodes() -> None:
+    spec = replicas_patch("deployment-patch.yaml")["spec"]["template"]["spec"]
+    selector = base()["Deployment"]["spec"]["selector"]
+    spread = {c["topologyKey"]: c for c in spec["topologySpreadConstraints"]}
 
-    assert drain_s <= grace_s < pod()["terminationGracePeriodSeconds"]
+    assert set(spread) == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+    for constraint in spread.values():
+        assert constraint["labelSelector"] == selector
+        assert constraint["whenUnsatisfiable"] == "ScheduleAnyway"
 
 
 def test_replicas_may_reach_redis_through_the_network_policy() -> None:
     [rule] = load(REPLICAS / "networkpolicy-patch.yaml")[0]
     target = next(p["target"] for p in replicas_component()["patches"] if "target" in p)
 
+    base_ports = {p["port"] for r in base()["NetworkPolicy"]["spec"]["egress"] for p in r["ports"]}
+
     assert target == {"kind": "NetworkPolicy", "name": base()["NetworkPolicy"]["metadata"]["name"]}
     assert rule["op"] == "add" and rule["path"] == "/spec/egress/-"
-    assert {p["port"] for p in rule["value"]["ports"]} >= {6379}
+    assert {p["port"] for p in rule["value"]["ports"]} == {6379, 6380}
+    assert not base_ports & {6379, 6380}, "the one replica of the base has no Redis"

@@ -33,6 +33,9 @@ from app.service import Outcome
 from app.settings import FormsSettings, RetrySettings, TopicSettings
 from app.web.forms import forms_routes
 from app.web.metered import RouteMetrics
+from tests.unit.test_consumer_handover import P, Q, started
+from tests.unit.test_consumer_handover import message as handover_message
+from tests.unit.test_consumer_handover import settings as handover_settings
 from tests.unit.test_forms_http import IDS, DictPrefill, RecordingPublisher
 
 
@@ -353,3 +356,37 @@ def test_every_finish_step_is_exported_at_zero_once_the_publisher_is_built() -> 
         sample(metrics, "elements_sync_finish_failures_total", step=step)
         for step in ("result", "dead_letter", "commit")
     ] == [0.0, 0.0, 0.0]
+
+
+async def test_assigned_partitions_per_topic_and_live_committed_offsets_follow_the_group() -> None:
+    running = await started(handover_settings())
+    metrics = running.consumer._metrics
+    backfill = TopicPartition(TopicSettings().backfill, 0)
+
+    def assigned(topic: str) -> float | None:
+        return sample(metrics, "elements_sync_assigned_partitions", topic=topic)
+
+    def committed(partition: TopicPartition) -> float | None:
+        return sample(
+            metrics,
+            "elements_sync_committed_offset",
+            topic=partition.topic,
+            partition=str(partition.partition),
+        )
+
+    at_assignment = (assigned(P.topic), committed(P), committed(Q))
+    await running.take(handover_message(P, 0), handover_message(P, 1))
+    await running.until_delivered(2)
+    after_commits = (committed(P), committed(Q))
+    await running.consumer.partitions_assigned({backfill})
+    with_backfill = (assigned(backfill.topic), committed(backfill))
+    await running.consumer.partitions_revoked({P})
+    after_revoke = (assigned(P.topic), committed(P), committed(Q))
+    await running.consumer.drain()
+
+    assert at_assignment == (2.0, -1.0, -1.0)
+    assert after_commits == (2.0, -1.0)
+    assert with_backfill == (1.0, None), "the backfill waits by design: no offset to watch"
+    assert after_revoke == (1.0, None, -1.0)
+    assert assigned(P.topic) == assigned(backfill.topic) == 0.0, "none held after the drain"
+    assert assigned(TopicSettings().contract_events) == 0.0

@@ -23,6 +23,8 @@ import yaml
 
 from tests.monitoring_queries import (
     MONITORING,
+    OTHER_EXPORTERS_SERIES,
+    aggregation_labels,
     alert_rules,
     dashboard,
     dashboard_targets,
@@ -49,9 +51,20 @@ REQUIRED_ALERTS = {
     "ElementsSyncLimiterRedisUnavailable",
     "ElementsSyncStateTopicUnavailable",
     "ElementsSyncAbsent",
+    "ElementsSyncNotConsuming",
+    "ElementsSyncPodNotConsuming",
+    "ElementsSyncPartitionStalled",
+    "ElementsSyncFormsUnauthorized",
+    "ElementsSyncFormsFailing",
+    "ElementsSyncMemoryNearLimit",
 }
-"""The issue's list: upstream down, budget spent and projected, 429s, dead letters, falling
-behind, no progress, intake paused, Redis, the state topic, the worker absent."""
+"""The issues' lists: upstream down, budget spent and projected, 429s, dead letters, falling
+behind, no progress, intake paused, Redis, the state topic, the worker absent (issue 18); a
+pod that consumes nothing, a partition that makes no progress, the forms' error ratio, memory
+near the container's limit (issue 23)."""
+JOB = ("job", "=", "elements-sync")
+WAITED_OUT = {"ElementsSyncUpstreamDown", "ElementsSyncDailyBudgetSpent"}
+"""What a person can only wait out (a supplier's outage, the day's budget): never critical."""
 
 
 def kustomization() -> dict[str, Any]:
@@ -99,6 +112,32 @@ def test_every_rule_is_an_alert_with_severity_summary_cause_and_runbook() -> Non
         assert "Likely cause" in r["annotations"]["description"], r["alert"]
         assert r["annotations"]["runbook_url"] == f"README.md#{r['alert'].lower()}"
         promql_parser.parse(r["expr"])
+
+
+def test_every_rule_selects_the_workers_job_and_aggregates_by_namespace() -> None:
+    """A second job scraping the same pods is not counted; each alert names its namespace."""
+    unselected: list[tuple[str, str]] = []
+    unscoped: list[tuple[str, tuple[str, ...]]] = []
+    for rule in alert_rules():
+        for selector in selectors(rule["expr"]):
+            matchers = {(m.label, m.op, m.value) for m in selector.matchers}
+            if selector.metric not in OTHER_EXPORTERS_SERIES and JOB not in matchers:
+                unselected.append((rule["alert"], selector.metric))
+        unscoped += [
+            (rule["alert"], labels)
+            for labels in aggregation_labels(rule["expr"])
+            if "namespace" not in labels
+        ]
+
+    assert unselected == []
+    assert unscoped == []
+
+
+def test_what_a_person_can_only_wait_out_is_a_warning_and_every_alert_waits_a_while() -> None:
+    severities = {r["alert"]: r["labels"]["severity"] for r in alert_rules()}
+
+    assert {name: severities[name] for name in WAITED_OUT} == dict.fromkeys(WAITED_OUT, "warning")
+    assert [r["alert"] for r in alert_rules() if "for" not in r] == []
 
 
 def test_every_runbook_link_leads_to_a_section_of_the_readme() -> None:

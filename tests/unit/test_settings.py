@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,14 @@ from app.sandbox.tls import Certificates
 from app.settings import PortalSettings, Settings, load_settings, read_settings
 
 PREFIXES = ("KAFKA_", "TOPIC_", "ANVA_", "PORTAL_", "ELEMENTS_")
-TOP_LEVEL = ("HTTP_PORT", "LOG_FORMAT", "LOG_LEVEL", "LOG_STALL_AFTER_S", "SHUTDOWN_GRACE_PERIOD_S")
+TOP_LEVEL = (
+    "HTTP_PORT",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+    "LOG_STALL_AFTER_S",
+    "SHUTDOWN_GRACE_PERIOD_S",
+    "DEAD_LETTERS_REFRESH_S",
+)
 
 REQUIRED = {
     "ANVA_BASE_URL": "https://anva.example/api",
@@ -459,3 +467,46 @@ def test_the_worker_exits_2_naming_a_missing_ca_file(
         "configuration error: KAFKA_SSL_CA_FILE: cannot read /etc/kafka/missing-ca.pem: "
         "No such file or directory\n"
     )
+
+
+def test_the_redis_url_and_its_password_are_read_from_the_mounted_secrets_file(
+    tmp_path: Path,
+) -> None:
+    """As k8s/replicas/ has it: the URL is a file of the Secret, no environment variable."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "ELEMENTS_LIMITER_REDIS_URL").write_text("redis://:s3cret@redis.example:6379/0\n")
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.upper().startswith(PREFIXES)},
+        **REQUIRED,
+        "ELEMENTS_LIMITER_SHARED": "true",
+        "SETTINGS_SECRETS_DIR": str(secrets),
+    }
+    probe = (
+        "from app.settings import load_settings; "
+        "url = load_settings().elements.limiter_redis_url; "
+        "print(url.get_secret_value() if url else None)"
+    )
+
+    read = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=environment,
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert read.stdout.strip() == "redis://:s3cret@redis.example:6379/0"
+
+
+def test_a_shared_limiter_without_its_redis_url_is_a_settings_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load(monkeypatch, ELEMENTS_LIMITER_SHARED="true")
+
+    assert "ELEMENTS_LIMITER_REDIS_URL is required with ELEMENTS_LIMITER_SHARED=true" in str(
+        refused.value
+    )
+    assert load(monkeypatch, ELEMENTS_LIMITER_SHARED=None).elements.limiter_shared is False
