@@ -141,11 +141,12 @@ class KafkaSettings(BaseSettings):
     """Replicas of the topics the worker creates; unset: the broker's
     `default.replication.factor` (Kafka 2.4 and later)."""
     session_timeout_ms: Annotated[int, Field(ge=100)] = 10_000
-    """The consumer's session timeout. The group waits `KAFKA_HANDOVER_TIMEOUT_S` + 20 s (at
+    """The consumer's session timeout (the tests use 1000). The group waits `KAFKA_HANDOVER_TIMEOUT_S` + 20 s (at
     least this) for a member to rejoin after a rebalance, so a member that hands its events
     over is never left out while it still holds them."""
     heartbeat_interval_ms: Annotated[int, Field(ge=50)] = 3_000
-    """The consumer's heartbeat; a staying member learns of a rebalance at its next one."""
+    """The consumer's heartbeat (the tests use 300); a staying member learns of a rebalance at
+    its next one."""
     topic_partitions: Annotated[int, Field(ge=1), FOR_THE_DEPLOYMENT] = 4
     """Partitions of the topics the worker creates. They do not limit concurrency, but a
     replica beyond the partition count gets none."""
@@ -504,7 +505,7 @@ class RetrySettings(BaseSettings):
     max_attempts: Annotated[int, Field(ge=1)] = 5
     """Attempts of an event for transient errors other than an unreachable upstream."""
     max_elapsed_s: Annotated[float, Field(gt=0)] = 120.0
-    """… and the time those attempts may take."""
+    """The longest those attempts may take together."""
     max_outage_s: Annotated[float, Field(gt=0)] = 600.0
     """How long an unreachable ANVA, portal or Elements (5xx, timeout, connection error) is
     retried before the event fails."""
