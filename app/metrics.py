@@ -52,9 +52,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
-        Info("elements_sync_build", "The running version.", registry=self.registry).info(
-            {"version": __version__}
-        )
+        self.build = Info("elements_sync_build", "The running version.", registry=self.registry)
+        self.build.info({"version": __version__})
         self.events = Counter(
             "elements_sync_events",
             "Input messages by type and outcome.",

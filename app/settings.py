@@ -1,9 +1,15 @@
 """One settings tree, read once from the environment (and a `.env` file).
 
-The environment names are the service's public contract (see README), so each group
-is its own `BaseSettings` with the contract's prefix instead of a nested delimiter:
-`ELEMENTS_CLIENT_ID` stays `ELEMENTS_CLIENT_ID`, not `ELEMENTS__CLIENT_ID`.
+The environment names are the service's public contract (docs/reference/configuration.md),
+so each group is its own `BaseSettings` with the contract's prefix instead of a nested
+delimiter: `ELEMENTS_CLIENT_ID` stays `ELEMENTS_CLIENT_ID`, not `ELEMENTS__CLIENT_ID`.
 Kubernetes Secrets mounted as files work through `SETTINGS_SECRETS_DIR`.
+
+Every field's docstring is its meaning in that reference page, which `.ci/reference_docs.py`
+generates from this module: the variable, its kind (required, per tenant, for the deployment,
+tuning; secret), its default and its meaning. A field is required when it has no default and
+secret when it is a `SecretStr`; `PER_TENANT` and `FOR_THE_DEPLOYMENT` in its annotation say
+the rest, and an unmarked field with a default is tuning.
 """
 
 from __future__ import annotations
@@ -37,7 +43,23 @@ def _config(prefix: str) -> SettingsConfigDict:
         env_file_encoding="utf-8",
         extra="ignore",
         secrets_dir=os.environ.get(SECRETS_DIR_VARIABLE),
+        use_attribute_docstrings=True,
     )
+
+
+@dataclass(frozen=True)
+class SettingKind:
+    """How an operator treats a setting with a default, put in its annotation
+    (`Annotated[str, FOR_THE_DEPLOYMENT]`); unmarked, such a setting is tuning."""
+
+    name: str
+
+
+PER_TENANT = SettingKind("per tenant")
+"""The tenant's own Elements: its ids, its limits, its contract statuses."""
+FOR_THE_DEPLOYMENT = SettingKind("deployment")
+"""Names something of this deployment (an address, a topic, a security setting, a secret):
+set it to match, whatever its default."""
 
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -55,7 +77,7 @@ def _read_pem(path: Path, marker: str, what: str) -> str:
     return text
 
 
-TenantId = Annotated[int, Field(ge=1)]
+TenantId = Annotated[int, Field(ge=1), PER_TENANT]
 """An id of the tenant's own Elements (a kantoor, a status, a propositie, …): required, no
 default, since a wrong one files every new klantdossier or contract wrongly."""
 
@@ -82,32 +104,63 @@ class KafkaSettings(BaseSettings):
 
     model_config = _config("KAFKA_")
 
-    bootstrap_servers: str = "localhost:9092"
-    client_id: str = "elements-sync"
-    group_id: str = "elements-sync"
-    enable_idempotence: bool = True
+    bootstrap_servers: Annotated[str, FOR_THE_DEPLOYMENT] = "localhost:9092"
+    """The brokers, comma-separated `host:port`."""
+    client_id: Annotated[str, FOR_THE_DEPLOYMENT] = "elements-sync"
+    """The Kafka client id of every client the service opens."""
+    group_id: Annotated[str, FOR_THE_DEPLOYMENT] = "elements-sync"
+    """The worker's consumer group. The redrive bookkeeping of older releases used the groups
+    `<KAFKA_GROUP_ID>-redrive` and `<KAFKA_GROUP_ID>-redrive-<CODE>`."""
+    enable_idempotence: Annotated[bool, FOR_THE_DEPLOYMENT] = True
+    """Producer idempotence; brokers that lack it (like the embedded one of the sandbox)
+    need `false`."""
     max_batch_bytes: Annotated[int, Field(ge=1)] = 16_384
     """How many bytes a producer gathers per partition into one record batch (aiokafka's
-    `max_batch_size`); a record larger than this still goes, alone in its batch."""
-    security_protocol: SecurityProtocol = "PLAINTEXT"
-    sasl_mechanism: SaslMechanism = "PLAIN"
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_ca_file: Path | None = None
-    ssl_cert_file: Path | None = None
-    ssl_key_file: Path | None = None
-    create_topics: bool = True
-    replication_factor: Annotated[int, Field(ge=1)] | None = None
-    """None: the broker's `default.replication.factor`."""
+    `max_batch_size`); a record larger than this still goes, alone in its batch. The sandbox
+    sets `1` (one record per batch) for its embedded broker, whose end offsets would otherwise
+    hide a batch's later records from readers that stop at the end offset."""
+    security_protocol: Annotated[SecurityProtocol, FOR_THE_DEPLOYMENT] = "PLAINTEXT"
+    """`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`."""
+    sasl_mechanism: Annotated[SaslMechanism, FOR_THE_DEPLOYMENT] = "PLAIN"
+    """`PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`; used with a `SASL_` protocol."""
+    sasl_username: Annotated[str | None, FOR_THE_DEPLOYMENT] = None
+    """The SASL user (Confluent Cloud: the API key); required with a `SASL_` protocol."""
+    sasl_password: Annotated[SecretStr | None, FOR_THE_DEPLOYMENT] = None
+    """The SASL password (Confluent Cloud: the API secret); required with a `SASL_`
+    protocol."""
+    ssl_ca_file: Annotated[Path | None, FOR_THE_DEPLOYMENT] = None
+    """PEM file of the CAs that sign the brokers' certificates; unset: the system's CAs."""
+    ssl_cert_file: Annotated[Path | None, FOR_THE_DEPLOYMENT] = None
+    """PEM file of the client certificate, for brokers that require mutual TLS."""
+    ssl_key_file: Annotated[Path | None, FOR_THE_DEPLOYMENT] = None
+    """PEM file of the client certificate's private key, unencrypted."""
+    create_topics: Annotated[bool, FOR_THE_DEPLOYMENT] = True
+    """Create the missing topics at start. `false` on managed clusters: the worker then
+    waits, not ready, naming the missing topics."""
+    replication_factor: Annotated[Annotated[int, Field(ge=1)] | None, FOR_THE_DEPLOYMENT] = None
+    """Replicas of the topics the worker creates; unset: the broker's
+    `default.replication.factor` (Kafka 2.4 and later)."""
     session_timeout_ms: Annotated[int, Field(ge=100)] = 10_000
+    """The consumer's session timeout (the tests use 1000). The group waits `KAFKA_HANDOVER_TIMEOUT_S` + 20 s (at
+    least this) for a member to rejoin after a rebalance, so a member that hands its events
+    over is never left out while it still holds them."""
     heartbeat_interval_ms: Annotated[int, Field(ge=50)] = 3_000
-    topic_partitions: Annotated[int, Field(ge=1)] = 4
+    """The consumer's heartbeat (the tests use 300); a staying member learns of a rebalance at
+    its next one."""
+    topic_partitions: Annotated[int, Field(ge=1), FOR_THE_DEPLOYMENT] = 4
+    """Partitions of the topics the worker creates. They do not limit concurrency, but a
+    replica beyond the partition count gets none."""
     max_in_flight: Annotated[int, Field(ge=1)] = 64
+    """Messages processed at once (of different keys; one key's are always in order). Intake
+    pauses while this many are in flight. A handover does not depend on it."""
     max_event_bytes: Annotated[int, Field(ge=1024)] = DEFAULT_MAX_EVENT_BYTES
+    """Larger input messages are `rejected` (`too_large`) unread. The topics'
+    `max.message.bytes` must be at least this."""
     handover_timeout_s: Annotated[float, Field(gt=0)] = 20.0
-    """How long letting partitions go (a rebalance, SIGTERM) waits for the events' requests in
-    flight to end; past it the events are cancelled. A little above one Elements request's
-    timeout (`ELEMENTS_TIMEOUT_S`, 15 s)."""
+    """How long letting partitions go (a rebalance, SIGTERM) waits for the events' Elements
+    requests in flight to be answered; past it the events are cancelled with a warning (a
+    request then in flight may be answered after the next owner started). A little above one
+    request's `ELEMENTS_TIMEOUT_S`."""
 
     @field_validator(
         "sasl_username",
@@ -215,13 +268,24 @@ class TopicSettings(BaseSettings):
 
     model_config = _config("TOPIC_")
 
-    customer_events: str = "customer-events"
-    contract_events: str = "contract-events"
-    form_submissions: str = "form-submissions"
-    results: str = "sync-results"
-    dead_letter: str = "sync-dead-letter"
-    backfill: str = "customer-backfill"
-    state: str = "elements-sync-state"
+    customer_events: Annotated[str, FOR_THE_DEPLOYMENT] = "customer-events"
+    """Input: `customer.changed`, keyed by dossier number."""
+    contract_events: Annotated[str, FOR_THE_DEPLOYMENT] = "contract-events"
+    """Input: `contract.changed`, keyed by dossier number."""
+    form_submissions: Annotated[str, FOR_THE_DEPLOYMENT] = "form-submissions"
+    """Input: `form.submitted`, written by the worker's forms ingress, keyed by portal
+    customer id."""
+    results: Annotated[str, FOR_THE_DEPLOYMENT] = "sync-results"
+    """One `elements.sync.result` per input message, keyed like its input."""
+    dead_letter: Annotated[str, FOR_THE_DEPLOYMENT] = "sync-dead-letter"
+    """Input messages that failed or were rejected, as they came, for a person and
+    `redrive`."""
+    backfill: Annotated[str, FOR_THE_DEPLOYMENT] = "customer-backfill"
+    """The `customer.changed` events of a backfill, served after the live topics."""
+    state: Annotated[str, FOR_THE_DEPLOYMENT] = "elements-sync-state"
+    """Compacted: the worker's durable memory (a record per dossier, the day's Elements
+    count), what a partition's last owner finished above its commit point, and the redrive
+    marks of the dead letters."""
 
     @property
     def inputs(self) -> tuple[str, str, str]:
@@ -234,9 +298,14 @@ class AnvaSettings(BaseSettings):
     model_config = _config("ANVA_")
 
     base_url: AnyHttpUrl
+    """ANVA Hub's API, e.g. `https://hub.example.nl/api` (the spec's paths are appended)."""
     token: SecretStr
+    """Bearer token of the integration's ANVA account."""
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    """Per request."""
     listing_min_interval_s: Annotated[float, Field(ge=0)] = 0.2
+    """Least time between the starts of two `/account/mine` reads; every event that arrives
+    meanwhile shares the next read."""
 
 
 class PortalSettings(BaseSettings):
@@ -253,13 +322,25 @@ class PortalSettings(BaseSettings):
 
     model_config = _config("PORTAL_")
 
-    base_url: AnyHttpUrl = AnyHttpUrl("https://api.mijnklantportaal.nl/v1")
+    base_url: Annotated[AnyHttpUrl, FOR_THE_DEPLOYMENT] = AnyHttpUrl(
+        "https://api.mijnklantportaal.nl/v1"
+    )
+    """The MijnKlantportaal customers API."""
     token: SecretStr
+    """Bearer token."""
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    """Per request."""
     index_ttl_s: Annotated[float, Field(gt=0)] = 3600.0
+    """Interval of the background rebuild of the portal's page locators."""
     refresh_pages_per_s: Annotated[float, Field(gt=0)] = 20.0
+    """Pace of that rebuild, in portal pages per second."""
     append_pages: Annotated[int, Field(ge=1)] = 3
+    """Last pages a lookup reads for a customer the locators do not know (past them, one
+    shared catch-up to the end)."""
     miss_ttl_s: Annotated[float, Field(ge=0)] = 300.0
+    """How long a customer whose locator failed, and whom a full read of the listing did not
+    show either, is not searched in full again; its pages and the last pages are still
+    read."""
 
 
 class ElementsSettings(BaseSettings):
@@ -275,22 +356,41 @@ class ElementsSettings(BaseSettings):
     model_config = _config("ELEMENTS_")
 
     base_url: AnyHttpUrl
+    """The tenant's Elements, e.g. `https://tenant.fasterforwardelements.nl`."""
     client_id: str
+    """HTTP Basic user on `POST /oauth/access_token` (the spec's `PHP_AUTH_USER`)."""
     client_secret: SecretStr
-    organisation: str
-    webservice: str = "data"
-    scope: str = "klantdossier.read klantdossier.write"
+    """HTTP Basic password on `POST /oauth/access_token` (the spec's `PHP_AUTH_PW`)."""
+    organisation: Annotated[str, PER_TENANT]
+    """The organisation id of the organisation flow."""
+    webservice: Annotated[str, FOR_THE_DEPLOYMENT] = "data"
+    """The Elements webservice the API paths live under."""
+    scope: Annotated[str, FOR_THE_DEPLOYMENT] = "klantdossier.read klantdossier.write"
+    """The OAuth scope asked for."""
     kantoor_id: TenantId
+    """`kantoor.id` of new klantdossiers (`check` warns when no klantdossier carries it)."""
     dossierstatus_id: TenantId
-    rate_limit: Annotated[int, Field(ge=1)] = 5
-    daily_limit: Annotated[int, Field(ge=1)] = 100_000
+    """`dossierstatus.id` of new klantdossiers."""
+    rate_limit: Annotated[int, Field(ge=1), PER_TENANT] = 5
+    """Elements requests per second for the whole deployment, token requests included."""
+    daily_limit: Annotated[int, Field(ge=1), PER_TENANT] = 100_000
+    """Elements requests per day (Europe/Amsterdam) for the whole deployment."""
     rate_margin_s: Annotated[float, Field(ge=0)] = 0.05
+    """Extra spacing per second against clock and network jitter: requests go out one every
+    `(1 + ELEMENTS_RATE_MARGIN_S) / ELEMENTS_RATE_LIMIT` seconds."""
     timeout_s: Annotated[float, Field(gt=0)] = 15.0
+    """Per request."""
     token_refresh_margin_s: Annotated[float, Field(ge=0)] = 60.0
-    limiter_redis_url: SecretStr | None = None
-    limiter_shared: bool = False
-    """Several replicas run (k8s/replicas/): without `limiter_redis_url` each would allow the
-    whole limit, so the worker does not start."""
+    """Renew the access token at most this long before `expires_in`; a shorter-lived token is
+    renewed when a tenth of its lifetime is left (a 2 s token after 1.8 s)."""
+    limiter_redis_url: Annotated[SecretStr | None, FOR_THE_DEPLOYMENT] = None
+    """`redis://[:password@]host:6379/0` (`rediss://` for TLS). Set, every replica shares the
+    rate limit, the daily count and the dossier leases through this Redis; unset, they live in
+    the process and the deployment runs one replica."""
+    limiter_shared: Annotated[bool, FOR_THE_DEPLOYMENT] = False
+    """`true` where several replicas run (the Component `k8s/replicas/` sets it): the worker
+    then refuses to start without `ELEMENTS_LIMITER_REDIS_URL` (exit 2, naming it) rather
+    than allow the whole limit on its own."""
 
     _tenant_ids_given = field_validator("kantoor_id", "dossierstatus_id", mode="before")(
         _tenant_id_given
@@ -357,17 +457,30 @@ class ContractSettings(BaseSettings):
 
     model_config = _config("ELEMENTS_CONTRACT_")
 
-    status_map: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CONTRACT_STATUS_MAP))
+    status_map: Annotated[dict[str, int], PER_TENANT] = Field(
+        default_factory=lambda: dict(DEFAULT_CONTRACT_STATUS_MAP)
+    )
+    """JSON object: ANVA contract status (case-insensitive) → Elements contract status id."""
     default_status_id: TenantId
+    """The Elements status id of ANVA statuses not in `ELEMENTS_CONTRACT_STATUS_MAP`."""
     propositie_id: TenantId
+    """`bestaandePropositie` of a new contract."""
     accountmanager_id: TenantId
+    """`accountmanager` of a new contract."""
     bronvermelding_id: TenantId
+    """`bronvermelding` of a new contract."""
     leverancier_id: TenantId
+    """`leverancier` of a new contract."""
     inkoop_via_id: TenantId
+    """`inkoopVia` of a new contract."""
     accountbeheerder_workflowgroep_id: TenantId
+    """`accountbeheerderWorkflowgroep` of a new contract."""
     registratie_activiteit_id: TenantId
+    """`activiteit` of the registraties that record contract changes."""
     registratie_type_id: TenantId
+    """`registratietype` of the registraties that record contract changes."""
     medewerker_functie_id: TenantId
+    """`functie` of the medewerker that applies for a zakelijk klant's contract."""
 
     _tenant_ids_given = field_validator(*CONTRACT_TENANT_IDS, mode="before")(_tenant_id_given)
 
@@ -390,11 +503,20 @@ class RetrySettings(BaseSettings):
     model_config = _config("RETRY_")
 
     max_attempts: Annotated[int, Field(ge=1)] = 5
+    """Attempts of an event for transient errors other than an unreachable upstream."""
     max_elapsed_s: Annotated[float, Field(gt=0)] = 120.0
+    """The longest those attempts may take together."""
     max_outage_s: Annotated[float, Field(gt=0)] = 600.0
+    """How long an unreachable ANVA, portal or Elements (5xx, timeout, connection error) is
+    retried before the event fails."""
     initial_backoff_s: Annotated[float, Field(gt=0)] = 0.5
+    """First backoff; backoffs grow exponentially, with full jitter, and a 429's or 503's
+    `Retry-After` is their floor."""
     max_backoff_s: Annotated[float, Field(gt=0)] = 30.0
+    """Longest backoff, and longest interval between the probes of an API found down."""
     probe_interval_s: Annotated[float, Field(gt=0)] = 5.0
+    """An API found down is probed this long after, then at doubling intervals up to
+    `RETRY_MAX_BACKOFF_S`, until it answers."""
 
 
 class FormsSettings(BaseSettings):
@@ -403,11 +525,20 @@ class FormsSettings(BaseSettings):
 
     model_config = _config("FORMS_")
 
-    shared_secret: SecretStr | None = None
-    allow_anonymous: bool = False
+    shared_secret: Annotated[SecretStr | None, FOR_THE_DEPLOYMENT] = None
+    """The secret the portal's form calls must carry: as the HTTP Basic password (any user
+    name) or in `X-Forms-Secret`, compared in constant time. Unset, the forms routes answer
+    503. Make it URL-safe (`openssl rand -hex 32`)."""
+    allow_anonymous: Annotated[bool, FOR_THE_DEPLOYMENT] = False
+    """`true` opens the forms routes without a secret: local demos only (the sandbox sets
+    it)."""
     max_body_bytes: Annotated[int, Field(ge=1)] = 64 * 1024
+    """Larger form bodies are answered 413."""
     publish_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    """How long a form submission waits for Kafka before it is answered 503."""
     prefill_elements_timeout_s: Annotated[float, Field(gt=0)] = 0.8
+    """A prefill for a dossier the worker has no record of reads Elements for at most this
+    long, then answers with the portal's values."""
 
 
 class BackfillSettings(BaseSettings):
@@ -422,8 +553,13 @@ class BackfillSettings(BaseSettings):
     model_config = _config("BACKFILL_")
 
     max_in_flight: Annotated[int, Field(ge=1)] = 2
+    """Backfill events the worker takes at once (only the backfill topic pauses
+    meanwhile)."""
     daily_reserve: Annotated[float, Field(ge=0, le=1)] = 0.2
+    """Share of `ELEMENTS_DAILY_LIMIT` kept for live events: when only this much is left
+    today, the backfill waits (no failures) until the next day, Europe/Amsterdam."""
     progress_every: Annotated[int, Field(ge=1)] = 100
+    """A `backfill progress` log line per this many finished backfill events."""
 
 
 class TracingSettings(BaseSettings):
@@ -438,9 +574,13 @@ class TracingSettings(BaseSettings):
 
     model_config = _config("OTEL_")
 
-    exporter_otlp_endpoint: AnyHttpUrl | None = None
-    exporter_otlp_headers: SecretStr | None = None
-    service_name: str = "elements-sync"
+    exporter_otlp_endpoint: Annotated[AnyHttpUrl | None, FOR_THE_DEPLOYMENT] = None
+    """OTLP/HTTP base URL of a trace collector (e.g. `http://otel-collector:4318`;
+    `/v1/traces` is appended). Unset: tracing is off."""
+    exporter_otlp_headers: Annotated[SecretStr | None, FOR_THE_DEPLOYMENT] = None
+    """`key=value,…` sent with each export (a vendor's API key)."""
+    service_name: Annotated[str, FOR_THE_DEPLOYMENT] = "elements-sync"
+    """The traces' `service.name`."""
 
 
 class StateSettings(BaseSettings):
@@ -450,7 +590,10 @@ class StateSettings(BaseSettings):
     model_config = _config("STATE_")
 
     max_age_s: Annotated[float, Field(gt=0)] = 86_400.0
+    """A dossier's record older than this no longer spares reading Elements: a hand edit in
+    Elements is healed within this time."""
     load_timeout_s: Annotated[float, Field(gt=0)] = 300.0
+    """How long reading the state topic at start may take before the start is retried."""
 
 
 class Settings(BaseSettings):
@@ -469,15 +612,23 @@ class Settings(BaseSettings):
     backfill: BackfillSettings = Field(default_factory=BackfillSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     state: StateSettings = Field(default_factory=StateSettings)
-    http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
-    log_format: Literal["json", "console"] = "json"
+    http_port: Annotated[int, Field(ge=0, le=65535), FOR_THE_DEPLOYMENT] = 8080
+    """The HTTP side: forms ingress, health, readiness, metrics, AsyncAPI."""
+    log_format: Annotated[Literal["json", "console"], FOR_THE_DEPLOYMENT] = "json"
+    """`json` (one object per line) or `console`."""
     log_level: str = "INFO"
+    """The least level logged."""
     log_stall_after_s: Annotated[float, Field(gt=0)] = 60.0
-    """An event that makes no progress for this long is logged, once per stall, with its step
-    and what it waits for (`app.progress`)."""
-    shutdown_grace_period_s: Annotated[float, Field(gt=0)] = 25.0
+    """An event that makes no progress for this long (no step begun, nothing it waited for
+    came) is logged once per stall (`event makes no progress`, a warning) with its step, what
+    it waits for (`waiting_for`) and for how long (`no_progress_s`)."""
+    shutdown_grace_period_s: Annotated[float, Field(gt=0), FOR_THE_DEPLOYMENT] = 25.0
+    """Bounds SIGTERM's handover too (it waits at most the lesser of this and
+    `KAFKA_HANDOVER_TIMEOUT_S`); keep it below the pod's `terminationGracePeriodSeconds`."""
     dead_letters_refresh_s: Annotated[float, Field(gt=0)] = 60.0
-    """How often the worker counts the dead letters not yet handled (`app.kafka.dead_letters`)."""
+    """How often the worker counts the dead letters not yet handled (redriven or dismissed)
+    for `elements_sync_dead_letters_outstanding`: it reads what the dead-letter topic gained
+    since (each letter's partition, offset, timestamp and reason, never its value)."""
 
     @field_validator("log_level")
     @classmethod

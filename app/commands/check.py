@@ -315,7 +315,7 @@ def topics_line(kafka: KafkaSettings, topics: TopicSettings, existing: set[str])
         )
     return fail(
         TOPICS,
-        f"{listed}: create them (README, Topics), or name the topic that exists",
+        f"{listed}: create them (docs/deploy/kafka.md, Topics), or name the topic that exists",
         *missing,
     )
 
@@ -326,14 +326,14 @@ def group_failure(group_id: str, cause: BaseException) -> CheckLine:
         return fail(
             what,
             f"the Kafka user may not use this group ({_short(cause)}): allow it Describe and "
-            'Read on the group (an ACL, README "ACLs"), or name the group the ACL allows',
+            "Read on the group (an ACL: docs/deploy/kafka.md, ACLs), or name the group the ACL allows",
             "KAFKA_GROUP_ID",
         )
     if isinstance(cause, TopicAuthorizationFailedError):
         return fail(
             what,
             f"the Kafka user may not read the input topics ({_short(cause)}): allow it "
-            'Describe and Read on them (README "ACLs")',
+            "Describe and Read on them (docs/deploy/kafka.md, ACLs)",
             "KAFKA_SASL_USERNAME",
         )
     if isinstance(cause, TimeoutError):

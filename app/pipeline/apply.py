@@ -203,7 +203,8 @@ class Applied:
     email_added: bool = False
     phone_added: bool = False
     confirmed: bool = False
-    """A read in this sync confirmed which dossier it is (CONTRACT.md), or this sync made it."""
+    """A read in this sync confirmed which dossier it is, or this sync made it
+    (docs/reference/events.md, "Identity is checked, never assumed")."""
     created_dossier: bool = False
     writes: tuple[Operation, ...] = ()
 

@@ -6,10 +6,10 @@ a list the record does not know and the plan needs (`complete`); any other is fo
 search, and its record then counts from that read.
 
 The record may stand in for what a dossier holds, never for which dossier it is
-(CONTRACT.md): a plan that writes, started from the record, first reads the klantdossier
-by its id and goes on only while it still carries the dossier number and is not
-deleted. Otherwise the record is durably marked unread and the plan starts again from a
-search.
+(docs/reference/events.md, "Identity is checked, never assumed"): a plan that writes, started
+from the record, first reads the klantdossier by its id and goes on only while it still carries
+the dossier number and is not deleted. Otherwise the record is durably marked unread and the
+plan starts again from a search.
 """
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ async def read_dossier_core(
     when the search finds that dossier: the API cannot delete a klant, and one removed by
     hand answers 404, which makes the record forgotten).
 
-    The search confirms the dossier's identity (CONTRACT.md): only a dossier that carries
-    the number and is not deleted counts; when only deleted ones carry it, a person
+    The search confirms the dossier's identity (docs/reference/events.md): only a dossier that
+    carries the number and is not deleted counts; when only deleted ones carry it, a person
     deleted the customer's dossier and a person decides (`KlantdossierDeleted`).
     """
     found = [
@@ -211,8 +211,9 @@ async def known_dossier(
 
 async def identity_confirmed(context: SyncContext, dossier_id: int, dossier_number: str) -> bool:
     """One read before the first write into a klantdossier no search of this sync confirmed:
-    it still carries the dossier number and is not deleted (CONTRACT.md). When not, the
-    record is durably forgotten, so this sync (or the next attempt) starts from a search."""
+    it still carries the dossier number and is not deleted (docs/reference/events.md). When
+    not, the record is durably forgotten, so this sync (or the next attempt) starts from a
+    search."""
     dossier = await context.elements.dossier(dossier_id)
     if dossier is not None and dossier.carries(dossier_number):
         return True
@@ -433,11 +434,11 @@ def wanted_customer(
     """What to make Elements hold: upstream's values, except an address upstream did not
     change since the last sync, which stays the one Elements holds (`current`).
 
-    That is how a customer's own change through a form stands (CONTRACT.md) until the
-    portal's address changes; e-mail addresses and phone numbers are only ever added,
-    so upstream's are wanted whatever a form added beside them. A record marked unread
-    says nothing of the last sync (a crash or a failure may have come between its writes
-    and its record), so its upstream values decide nothing.
+    That is how a customer's own change through a form stands (docs/reference/events.md, "A
+    customer's form stands") until the portal's address changes; e-mail addresses and phone
+    numbers are only ever added, so upstream's are wanted whatever a form added beside them. A
+    record marked unread says nothing of the last sync (a crash or a failure may have come
+    between its writes and its record), so its upstream values decide nothing.
     """
     last = record.upstream if record is not None and record.read_at > 0 else None
     held = current.standaard_adres if current is not None else None

@@ -49,7 +49,7 @@ def table(rows: list[tuple[str, str]]) -> str:
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Rows under a header, as a Markdown table: pasted into the README as printed."""
+    """Rows under a header, as a Markdown table: pasted into docs/benchmarks.md as printed."""
     lines = [header, ["---"] * len(header), *rows]
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
 

@@ -1,11 +1,11 @@
 """The day's Elements count of a single-replica worker, kept on the state topic.
 
-Without Redis the count lives in the process (`InProcessSlots`), and a restart must not
-reset it (CONTRACT.md: `ELEMENTS_DAILY_LIMIT` is per day). Saving every request would
-double the work per request, so the count is saved ahead, in blocks: once it comes
-within half a block of what was saved, `used + block` is saved. A restarted worker
-then starts from at least the true count — at most one block too high, never too low
-(unless Kafka took longer to save than half a block of requests takes to send).
+Without Redis the count lives in the process (`InProcessSlots`), and a restart must not reset
+it (docs/reference/events.md: `ELEMENTS_DAILY_LIMIT` is per day). Saving every request would
+double the work per request, so the count is saved ahead, in blocks: once it comes within half
+a block of what was saved, `used + block` is saved. A restarted worker then starts from at
+least the true count — at most one block too high, never too low (unless Kafka took longer to
+save than half a block of requests takes to send).
 """
 
 from __future__ import annotations

@@ -149,12 +149,12 @@ class DossierMemory:
     def followed(self, dossier_number: str, value: bytes | None) -> None:
         """A value read from the state topic while running.
 
-        A tombstone or a value that cannot be read drops the record (CONTRACT.md: the
-        operator's way to force a read of Elements). A record replaces the one held only
-        when its revision is higher; this process's own come back with the revision it
-        holds and change nothing. An older one written after the one this process holds
-        (a replica that lost the dossier, late) is answered by writing the newer again,
-        so that compaction, which keeps the latest write, keeps the newer record.
+        A tombstone or a value that cannot be read drops the record (docs/reference/events.md,
+        "A tombstone forces a re-read": the operator's way to force a read of Elements). A
+        record replaces the one held only when its revision is higher; this process's own come
+        back with the revision it holds and change nothing. An older one written after the one
+        this process holds (a replica that lost the dossier, late) is answered by writing the
+        newer again, so that compaction, which keeps the latest write, keeps the newer record.
         """
         if value is None:
             self._reread_from[dossier_number] = self._clock()

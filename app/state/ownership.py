@@ -1,4 +1,5 @@
-"""One owner per dossier in the whole deployment (CONTRACT.md), and the revision it writes.
+"""One owner per dossier in the whole deployment (docs/reference/events.md), and the revision
+it writes.
 
 Kafka gives partitions, not ownership: a form (keyed by portal customer id) and a
 customer event (keyed by dossier number) of one dossier arrive on different partitions,

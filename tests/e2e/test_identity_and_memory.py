@@ -1,5 +1,5 @@
-"""What the worker remembers never outranks Elements (CONTRACT.md, "Identity is checked, never
-assumed", TOPIC_STATE): end to end through the embedded broker and the simulators."""
+"""What the worker remembers never outranks Elements (docs/reference/events.md, "Identity is
+checked, never assumed", TOPIC_STATE): end to end through the embedded broker and the simulators."""
 
 from __future__ import annotations
 

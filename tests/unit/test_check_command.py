@@ -157,8 +157,9 @@ def test_missing_topics_fail_named_by_their_variables_or_warn_when_the_worker_cr
         "ok topics present: all 7"
     )
     assert str(topics_line(off, TOPICS, existing)) == (
-        "FAIL topics present: missing sync-results, elements-sync-state: create them (README, "
-        "Topics), or name the topic that exists (TOPIC_RESULTS, TOPIC_STATE)"
+        "FAIL topics present: missing sync-results, elements-sync-state: create them "
+        "(docs/deploy/kafka.md, Topics), or name the topic that exists (TOPIC_RESULTS, "
+        "TOPIC_STATE)"
     )
     created = topics_line(KAFKA, TOPICS, existing)
     assert (created.status, created.variables) == ("warn", ("TOPIC_RESULTS", "TOPIC_STATE"))

@@ -1,4 +1,4 @@
-"""The deployment files keep the promises the README makes about them.
+"""The deployment files keep the promises docs/deploy/ makes about them.
 
 CI validates the manifests against the Kubernetes schemas and lints the Dockerfile
 (.ci/deploy-checks); these tests hold what no schema knows: what the base applies, that the
@@ -25,7 +25,7 @@ from app.settings import KafkaSettings, Settings, environment_names, read_settin
 ROOT = Path(__file__).parents[2]
 K8S = ROOT / "k8s"
 MEMORY_BASE_MIB, MEMORY_PER_DOSSIER_KIB, MEMORY_HEADROOM = 110, 1.8, 1.25
-"""README, "Memory by number of dossiers": limit = 1.25 * (110 MiB + 1.8 KiB * dossiers)."""
+"""docs/deploy/kubernetes.md, "Memory": limit = 1.25 * (110 MiB + 1.8 KiB * dossiers)."""
 READINESS_BROKER_PING_S = 1.0
 """`Runtime.ready()` pings the broker with this timeout."""
 
@@ -137,16 +137,16 @@ def test_the_handover_fits_in_the_grace_period_before_the_pod_is_killed() -> Non
     assert handover_s <= grace_s < pod()["terminationGracePeriodSeconds"]
 
 
-def test_the_memory_request_equals_the_limit_the_readmes_formula_sizes() -> None:
+def test_the_memory_request_equals_the_limit_the_docs_formula_sizes() -> None:
     resources = pod()["containers"][0]["resources"]
     limit_mib = int(resources["limits"]["memory"].removesuffix("Mi"))
     dossiers = (limit_mib / MEMORY_HEADROOM - MEMORY_BASE_MIB) * 1024 / MEMORY_PER_DOSSIER_KIB
-    readme = (ROOT / "README.md").read_text()
+    sizing = (ROOT / "docs" / "deploy" / "kubernetes.md").read_text()
 
     assert resources["requests"]["memory"] == resources["limits"]["memory"]
     assert (
         f"The {limit_mib}Mi limit of\n`k8s/deployment.yaml` serves up to about **{round(dossiers, -4):,.0f} dossiers**"
-        in readme
+        in sizing
     )
 
 

@@ -1,20 +1,19 @@
-"""k8s/monitoring/ keeps what the README promises: alerts with a severity, a summary, a cause
-and a runbook section; promtool tests for every alert, firing and silent; a dashboard on a
-Prometheus data source variable whose panel list the README shows; a kustomization that renders
-the PrometheusRule from the file promtool tests, with the README's address in front of each
-runbook link.
+"""k8s/monitoring/ keeps what docs/deploy/monitoring.md promises: alerts with a severity, a
+summary, a cause and a runbook link; promtool tests for every alert, firing and silent; a
+dashboard on a Prometheus data source variable; a kustomization that renders the PrometheusRule
+from the file promtool tests, with the runbook's address in front of each runbook link.
 
 promtool itself runs in .ci/deploy-checks; that every metric and label used here is one a
-running worker exports is tests/e2e/test_monitoring_metrics.py.
+running worker exports is tests/e2e/test_monitoring_metrics.py; that every alert has its
+section in docs/operations/runbook.md, and the dashboard's panels their list in
+docs/deploy/monitoring.md, is tests/unit/test_docs.py.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import promql_parser
@@ -35,7 +34,7 @@ from tests.monitoring_queries import (
     selectors,
 )
 
-README = Path(__file__).parents[2] / "README.md"
+RUNBOOK_PATH = "docs/operations/runbook.md"
 SEVERITIES = {"warning", "critical"}
 SILENT_TESTS = ("a healthy day: no alert", "a normal backlog: no alert")
 REQUIRED_ALERTS = {
@@ -72,12 +71,6 @@ def kustomization() -> dict[str, Any]:
     return document
 
 
-def readme_anchors() -> set[str]:
-    """GitHub's and GitLab's anchors of the README's headings."""
-    headings = re.findall(r"^#+ (.+)$", README.read_text(), flags=re.MULTILINE)
-    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
-
-
 def test_kustomization_lists_the_monitoring_files_and_nothing_else() -> None:
     generated = [
         f.split("=")[-1] for gen in kustomization()["configMapGenerator"] for f in gen["files"]
@@ -110,7 +103,7 @@ def test_every_rule_is_an_alert_with_severity_summary_cause_and_runbook() -> Non
         assert r["labels"]["severity"] in SEVERITIES, r["alert"]
         assert set(r["annotations"]) == {"summary", "description", "runbook_url"}, r["alert"]
         assert "Likely cause" in r["annotations"]["description"], r["alert"]
-        assert r["annotations"]["runbook_url"] == f"README.md#{r['alert'].lower()}"
+        assert r["annotations"]["runbook_url"] == f"{RUNBOOK_PATH}#{r['alert'].lower()}"
         promql_parser.parse(r["expr"])
 
 
@@ -138,32 +131,6 @@ def test_what_a_person_can_only_wait_out_is_a_warning_and_every_alert_waits_a_wh
 
     assert {name: severities[name] for name in WAITED_OUT} == dict.fromkeys(WAITED_OUT, "warning")
     assert [r["alert"] for r in alert_rules() if "for" not in r] == []
-
-
-def test_every_runbook_link_leads_to_a_section_of_the_readme() -> None:
-    anchors = readme_anchors()
-    missing = [
-        r["alert"]
-        for r in alert_rules()
-        if r["annotations"]["runbook_url"].split("#")[1] not in anchors
-    ]
-
-    assert missing == []
-
-
-def readme_alert_rows() -> dict[str, list[str]]:
-    """The rows of the README's alert table: alert name → its cells after the name."""
-    rows = re.findall(r"^\| \[(ElementsSync\w+)\]\(#\w+\) \|(.+)\|$", README.read_text(), re.M)
-    return {name: [cell.strip() for cell in cells.split(" | ")] for name, cells in rows}
-
-
-def test_the_readme_lists_every_alert_with_its_severity_and_duration() -> None:
-    rows = readme_alert_rows()
-
-    assert set(rows) == {r["alert"] for r in alert_rules()}
-    for r in alert_rules():
-        severity, _, duration = rows[r["alert"]]
-        assert (severity, duration) == (r["labels"]["severity"], r.get("for", "—")), r["alert"]
 
 
 def promtool_tests() -> list[dict[str, Any]]:
@@ -252,17 +219,6 @@ def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
     )
 
 
-def test_the_readme_lists_every_panel_with_its_promql() -> None:
-    readme = README.read_text()
-    missing = [
-        (title, expr)
-        for title, expr in dashboard_targets()
-        if f"**{title}**" not in readme or f"`{expr}`" not in readme
-    ]
-
-    assert missing == []
-
-
 def test_every_query_is_valid_promql() -> None:
     for where, expr in queries():
         try:
@@ -272,7 +228,7 @@ def test_every_query_is_valid_promql() -> None:
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="renders with kubectl's kustomize")
-def test_the_rendered_rule_is_the_file_promtool_tests_with_the_readmes_address_in_front() -> None:
+def test_the_rendered_rule_is_the_file_promtool_tests_with_the_runbooks_address_in_front() -> None:
     rendered = subprocess.run(
         ["kubectl", "kustomize", str(MONITORING)], capture_output=True, text=True, check=True
     ).stdout
@@ -282,7 +238,7 @@ def test_the_rendered_rule_is_the_file_promtool_tests_with_the_readmes_address_i
     for group in source:
         for rule in group["rules"]:
             rule["annotations"]["runbook_url"] = rule["annotations"]["runbook_url"].replace(
-                "README.md", address
+                RUNBOOK_PATH, address
             )
 
     assert set(docs) == {"ConfigMap", "PodMonitor", "PrometheusRule"}

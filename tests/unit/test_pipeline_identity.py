@@ -1,4 +1,4 @@
-"""Identity is checked, never assumed (CONTRACT.md): the record may spare reading what a
+"""Identity is checked, never assumed (docs/reference/events.md): the record may spare reading what a
 dossier holds, never which dossier it is; deleted dossiers are never written to."""
 
 from __future__ import annotations
