@@ -182,15 +182,15 @@ def test_the_dashboard_asks_a_prometheus_data_source_variable_in_every_query() -
         assert [t["datasource"] for t in panel["targets"]] == [source] * len(panel["targets"])
 
 
-def test_every_dashboard_query_parses_and_keeps_to_the_chosen_namespace() -> None:
+def test_every_dashboard_query_parses_and_keeps_to_the_chosen_namespace_and_the_job() -> None:
+    """The job too: a cluster that scrapes the pods twice (a PodMonitor and an annotation
+    scrape) would otherwise double every sum."""
     for title, expr in dashboard_targets():
         for selector in selectors(grafana_to_promql(expr)):
-            if selector.metric == "up":
-                continue
-            assert any(
-                (m.label, m.op, m.value) == ("namespace", "=~", "$namespace")
-                for m in selector.matchers
-            ), (title, selector.metric)
+            labels = {(m.label, m.op, m.value) for m in selector.matchers}
+            assert ("job", "=", "elements-sync") in labels, (title, selector.metric)
+            if selector.metric != "up":
+                assert ("namespace", "=~", "$namespace") in labels, (title, selector.metric)
 
 
 def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
