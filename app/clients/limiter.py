@@ -75,11 +75,13 @@ class SlotSource(Protocol):
 
     daily_limit: int
 
-    async def take(self, *, ceiling: float) -> None:
+    async def take(self, *, ceiling: float, backfill: bool = False) -> None:
         """Wait for the next slot and count it in today's requests; raises
         `DailyBudgetExhausted` when today's count has reached `ceiling` (at most the daily
         limit). Cancelled while waiting, nothing is counted — or, when the count was made
-        elsewhere and its answer lost, one request too many is: never one too few."""
+        elsewhere and its answer lost, one request too many is: never one too few. A
+        `backfill` request gives way to the live requests of other processes sharing the
+        slots (this process's own live work it waits out before asking)."""
 
     async def sent(self) -> None:
         """The request granted last went out now: the next slot is a spacing from here."""
@@ -155,7 +157,7 @@ class InProcessSlots:
         self._roll_day()
         self._count(max(self._used, self.daily_limit))
 
-    async def take(self, *, ceiling: float) -> None:
+    async def take(self, *, ceiling: float, backfill: bool = False) -> None:
         """The day's count is taken only once the slot is granted (nothing awaits between
         the check and the count), so a waiter that is cancelled, or that waited across
         midnight, never miscounts a day."""
@@ -329,7 +331,7 @@ class ElementsLimiter:
     async def _slot(self, ticket: Ticket) -> None:
         await self._take_turn(ticket)
         try:
-            await self.slots.take(ceiling=self._ceiling(ticket))
+            await self.slots.take(ceiling=self._ceiling(ticket), backfill=ticket.backfill)
         except DailyBudgetExhausted:
             self._raise_if_exhausted(ticket)
             raise

@@ -8,6 +8,9 @@ every grant is decided by one Lua script, atomically in Redis, on Redis' own clo
   backfill), else the answer is "spent";
 - Redis' now must have reached the deployment's next allowed send time, else the answer is
   how long to wait, and the client sleeps that long and asks again;
+- a backfill request waits while a live request of any replica asked within `LIVE_HOLD_MS`
+  (each process waits out its own live work before asking; this keeps the rule across
+  replicas: a backfill never delays a live event, whichever replica runs it);
 - granted: next = now + spacing, and the day's count goes up by one.
 
 The spacing is today's, `(1 + ELEMENTS_RATE_MARGIN_S) / ELEMENTS_RATE_LIMIT` between any two
@@ -57,6 +60,7 @@ from tenacity.wait import wait_base
 
 from app.clients.limiter import AMSTERDAM, budget_spent, request_spacing_s
 from app.retry import retrying_on
+from app.ticket import Priority
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +68,10 @@ KEY_PREFIX = "elements-sync:{limiter}"
 """The braces make both keys one hash slot, so the script also runs on a Redis Cluster."""
 DAY_COUNT_TTL_S = 2 * 24 * 3600
 SEND_LEASE_MS = 2000
+LIVE_HOLD_MS = 1000
+"""How long a live request's ask holds every replica's backfill requests back: longer than a
+live event's pause between two of its Elements requests (an upstream read), so that a
+backfill on another replica does not slip in between them."""
 """How long a grant waits for its request to go out before the next grant may be made."""
 NEXT_SEND_SLACK_MS = 1000
 """The next-send key outlives its time by this much; a Redis clock that jumped back
@@ -88,10 +96,11 @@ REDIS_UNREACHABLE: tuple[type[BaseException], ...] = (
 
 SLOT_SCRIPT = """
 -- KEYS[1] next allowed send time (microseconds, Redis clock); KEYS[2] the day's count;
--- KEYS[3] the grant whose request has not gone out yet (its token, with a lease)
+-- KEYS[3] the grant whose request has not gone out yet (its token, with a lease);
+-- KEYS[4] until when a live request was asked for lately (microseconds, Redis clock)
 -- ARGV: operation, day start and end (microseconds, UTC), ceiling, spacing (microseconds),
 --       daily limit, how long the next-send key outlives its time (ms), the count's TTL (s),
---       the grant's token, its lease (ms)
+--       the grant's token, its lease (ms), priority, how long a live ask holds backfills (ms)
 redis.replicate_commands()
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -124,6 +133,15 @@ if operation == 'count' then
 end
 if used >= tonumber(ARGV[4]) then
   return {'spent', now, used, 0}
+end
+local live_hold = tonumber(ARGV[12]) * 1000
+if ARGV[11] == 'live' then
+  redis.call('SET', KEYS[4], string.format('%.0f', now + live_hold), 'PX', ARGV[12])
+else
+  local live_until = tonumber(redis.call('GET', KEYS[4]) or '0')
+  if now < live_until then
+    return {'wait', now, used, math.max(live_until - now, spacing)}
+  end
 end
 if redis.call('EXISTS', KEYS[3]) == 1 then
   return {'wait', now, used, spacing}
@@ -251,7 +269,12 @@ class RedisSlots:
         return self._unavailable
 
     async def _call(
-        self, operation: Operation, *, ceiling: float = 0.0, token: str = ""
+        self,
+        operation: Operation,
+        *,
+        ceiling: float = 0.0,
+        token: str = "",
+        priority: Priority = "live",
     ) -> SlotReply:
         """One answer of the script for the day of Redis' clock (see the module's docstring)."""
         while True:
@@ -262,6 +285,7 @@ class RedisSlots:
                     f"{self._key_prefix}:next-send-us",
                     f"{self._key_prefix}:day:{day}",
                     f"{self._key_prefix}:unsent-grant",
+                    f"{self._key_prefix}:live-until-us",
                 ],
                 args=[
                     operation,
@@ -274,6 +298,8 @@ class RedisSlots:
                     DAY_COUNT_TTL_S,
                     token,
                     SEND_LEASE_MS,
+                    priority,
+                    LIVE_HOLD_MS,
                 ],
             )
             status, now_us, used, wait_us = raw
@@ -297,7 +323,12 @@ class RedisSlots:
         )
 
     async def _call_until_answered(
-        self, operation: Operation, *, ceiling: float = 0.0, token: str = ""
+        self,
+        operation: Operation,
+        *,
+        ceiling: float = 0.0,
+        token: str = "",
+        priority: Priority = "live",
     ) -> SlotReply:
         async for attempt in retrying_on(
             REDIS_UNREACHABLE,
@@ -305,14 +336,19 @@ class RedisSlots:
             on_retry=lambda error, _: self._unreachable(operation, error),
         ):
             with attempt:
-                reply = await self._call(operation, ceiling=ceiling, token=token)
+                reply = await self._call(operation, ceiling=ceiling, token=token, priority=priority)
         self._unavailable = False
         return reply
 
-    async def take(self, *, ceiling: float) -> None:
+    async def take(self, *, ceiling: float, backfill: bool = False) -> None:
+        """A live ask holds every replica's backfill asks back for `LIVE_HOLD_MS`: the
+        live-first rule each process keeps for its own events, kept across replicas."""
+        priority: Priority = "backfill" if backfill else "live"
         while True:
             token = uuid.uuid4().hex
-            reply = await self._call_until_answered("take", ceiling=ceiling, token=token)
+            reply = await self._call_until_answered(
+                "take", ceiling=ceiling, token=token, priority=priority
+            )
             if reply.status == "granted":
                 self.last_grant_us = reply.redis_now_us
                 self._unsent = token
