@@ -73,13 +73,13 @@ class Outcome:
 
 
 @dataclass
-class _Progress:
+class _Attempts:
     """An event's attempts so far: every write any of them made, and the record of the one
     that succeeded."""
 
     writes: list[Operation] = field(default_factory=list)
     synced: Synced | None = None
-    attempts: int = 0
+    count: int = 0
 
 
 class SyncService:
@@ -101,7 +101,7 @@ class SyncService:
         self._recent = RecentSyncs()
 
     async def _run(
-        self, event: InputEvent, progress: _Progress, arrived: float, context: SyncContext
+        self, event: InputEvent, attempts: _Attempts, arrived: float, context: SyncContext
     ) -> None:
         """Retry transient failures; wait (without failing) while the daily budget is spent
         or the state topic takes no record: neither is the event's fault, and intake pauses
@@ -110,7 +110,7 @@ class SyncService:
             try:
                 async for attempt in retrying(self._retry, context.event):
                     with attempt:
-                        await self._attempt(event, progress, arrived, context)
+                        await self._attempt(event, attempts, arrived, context)
                 return
             except StateUnavailable:
                 log.warning("the state topic takes no record; waiting for it", event_id=event.id)
@@ -160,43 +160,43 @@ class SyncService:
         parsed = parse_event(raw, max_bytes=self._max_event_bytes)
         if isinstance(parsed, Rejection):
             return self._rejected(parsed, key, started)
-        progress = _Progress()
+        attempts = _Attempts()
         dossier_number = getattr(parsed.data, "dossierNumber", None)
         note_dossier_number(dossier_number)
         with structlog.contextvars.bound_contextvars(
             event_id=parsed.id, event_type=parsed.type, dossier_number=dossier_number
         ):
             try:
-                await self._run(parsed, progress, arrived, context)
+                await self._run(parsed, attempts, arrived, context)
             except InternalError as error:  # a bug, made one by the pipeline to carry its writes
                 log.exception("event failed unexpectedly")
-                return self._failed(parsed, progress, error, key, started)
+                return self._failed(parsed, attempts, error, key, started)
             except SyncError as error:
                 log.warning("event failed", error_code=error.code, error=str(error))
-                return self._failed(parsed, progress, error, key, started)
+                return self._failed(parsed, attempts, error, key, started)
             except Exception as error:
                 log.exception("event failed unexpectedly")
                 internal = InternalError.caused_by(error)
-                return self._failed(parsed, progress, internal, key, started)
+                return self._failed(parsed, attempts, internal, key, started)
             log.info(
                 "event synced",
-                dossier_id=progress.synced.dossier_id if progress.synced else None,
-                writes=len(progress.writes),
+                dossier_id=attempts.synced.dossier_id if attempts.synced else None,
+                writes=len(attempts.writes),
             )
-        return Outcome(self._result(parsed, "succeeded", progress, key, started))
+        return Outcome(self._result(parsed, "succeeded", attempts, key, started))
 
     async def _attempt(
-        self, event: InputEvent, progress: _Progress, arrived: float, context: SyncContext
+        self, event: InputEvent, attempts: _Attempts, arrived: float, context: SyncContext
     ) -> None:
         """One attempt; its writes count whether it succeeds or not."""
-        progress.attempts += 1
+        attempts.count += 1
         try:
             synced = await self._process(event, arrived, context)
         except SyncError as error:
-            progress.writes += error.writes
+            attempts.writes += error.writes
             raise
-        progress.writes += synced.writes
-        progress.synced = synced
+        attempts.writes += synced.writes
+        attempts.synced = synced
 
     async def _process(self, event: InputEvent, arrived: float, context: SyncContext) -> Synced:
         """The event type's entry point, one call each."""
@@ -229,12 +229,12 @@ class SyncService:
         self,
         event: InputEvent,
         status: Status,
-        progress: _Progress,
+        attempts: _Attempts,
         key: str | None,
         started: float,
         error: SyncError | None = None,
     ) -> ResultEvent:
-        synced = progress.synced
+        synced = attempts.synced
         ignored = synced.ignored_fields if synced else None
         return ResultEvent(
             subject=key,
@@ -243,9 +243,9 @@ class SyncService:
                 eventType=event.type,
                 status=status,
                 dossierId=synced.dossier_id if synced else None,
-                operations=list(progress.writes),
+                operations=list(attempts.writes),
                 error=_result_error(error) if error else None,
-                attempts=max(progress.attempts, 1),
+                attempts=max(attempts.count, 1),
                 durationMs=_ms_since(started),
                 ignoredFields=list(ignored) if ignored is not None else None,
                 servedBy=synced.served_by if synced else None,
@@ -255,12 +255,12 @@ class SyncService:
     def _failed(
         self,
         event: InputEvent,
-        progress: _Progress,
+        attempts: _Attempts,
         error: SyncError,
         key: str | None,
         started: float,
     ) -> Outcome:
-        result = self._result(event, "failed", progress, key, started, error)
+        result = self._result(event, "failed", attempts, key, started, error)
         return Outcome(result, dead_letter_reason=error.code, dead_letter_message=str(error))
 
     @staticmethod

@@ -10,7 +10,7 @@ moment; each of those, when its turn comes, finds that sync here and is answered
 it — its own result, without a second read or write.
 
 "Exactly what it asks for" includes the `portalCustomerId` hint: the hint decides
-which portal customer is read (`app.pipeline.customer.find_portal_customer`), so a sync
+which portal customer is read (`app.pipeline.upstream.find_portal_customer`), so a sync
 that followed another hint, or none, read another question's answer. Such an event
 syncs itself.
 """

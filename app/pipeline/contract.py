@@ -32,8 +32,8 @@ from app.pipeline.contract_plan import (
     plan_new_contract,
     synced_from,
 )
-from app.pipeline.customer import resolved_customer, sync_dossier
-from app.pipeline.dossier import identity_confirmed
+from app.pipeline.dossier import identity_confirmed, sync_dossier
+from app.pipeline.upstream import read_desired
 from app.state.record import DossierRecord, MedewerkerFact
 
 log = structlog.get_logger(__name__)
@@ -142,7 +142,7 @@ async def _found_or_created(
     """Without a record to trust: sync the dossier from a search first. A dossier that search
     did not find (and the sync created) holds no contract, so only a dossier it found is
     searched for the contract; that search confirms the dossier it finds the contract in."""
-    desired = await resolved_customer(context, dossier_number)
+    desired = await read_desired(context, dossier_number)
     customer = await sync_dossier(context, desired)
     if not customer.created_dossier:
         with writes_kept(customer.writes):
@@ -160,7 +160,7 @@ async def _create_contract(
 ) -> tuple[KnownContract, tuple[Operation, ...]]:
     """The record, trusted and naming every contract this worker made in the dossier, says it
     holds no such contract: sync the dossier (from the record), then create the contract."""
-    desired = await resolved_customer(context, dossier_number)
+    desired = await read_desired(context, dossier_number)
     customer = await sync_dossier(context, desired)
     return await _created_in(context, contract, desired, customer)
 

@@ -1,11 +1,11 @@
-"""customer.changed's pure half: the customer Elements should hold, from ANVA and the
-portal (`desired_customer`), and the steps that make a dossier hold it (`plan_customer`).
-No I/O: both are tested on plain values."""
+"""customer.changed's pure half: the customer upstream says Elements should hold
+(`desired_customer`), what this sync makes Elements hold (`target_customer`), and the steps
+that make a dossier hold it (`plan_customer`). No I/O: all are tested on plain values."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
@@ -39,6 +39,7 @@ from app.pipeline.apply import (
     SetCorrespondentieadres,
     Step,
 )
+from app.state.record import DossierRecord
 
 log = structlog.get_logger(__name__)
 
@@ -123,6 +124,29 @@ def desired_customer(
     )
 
 
+def target_customer(
+    desired: DesiredCustomer, record: DossierRecord | None, current: DossierState | None
+) -> DesiredCustomer:
+    """What to make Elements hold: the desired values, except an address upstream did not
+    change since the last sync, which stays the one Elements holds (`current`).
+
+    That is how a customer's own change through a form stands (docs/reference/events.md, "A
+    customer's form stands") until the portal's address changes; e-mail addresses and phone
+    numbers are only ever added, so upstream's are wanted whatever a form added beside them. A
+    record marked unread says nothing of the last sync (a crash or a failure may have come
+    between its writes and its record), so its `upstream` decides nothing.
+    """
+    last = record.upstream if record is not None and record.read_at > 0 else None
+    held = current.standaard_adres if current is not None else None
+    if last is None or held is None or _adres_key(desired.adres) != _adres_key(last.adres):
+        return desired
+    return replace(desired, adres=held.adres)
+
+
+def _adres_key(adres: Adres | None) -> tuple[str, ...] | None:
+    return None if adres is None else adres.key()
+
+
 @dataclass(frozen=True)
 class DossierDefaults:
     """Fields a new klantdossier needs that no upstream system provides."""
@@ -182,27 +206,27 @@ def phone_payload(phone: str) -> Payload:
 
 
 def plan_customer(
-    desired: DesiredCustomer, current: DossierState | None, defaults: DossierDefaults
+    target: DesiredCustomer, current: DossierState | None, defaults: DossierDefaults
 ) -> list[Step]:
-    """The writes that make Elements hold `desired`; klanten are never duplicated.
+    """The writes that make Elements hold `target`; klanten are never duplicated.
 
     An existing klant of the other kind is kept rather than joined by a second one:
     Elements offers no way to remove a klant, and a dossier has one.
     """
     steps: list[Step] = []
     if current is None:
-        steps.append(CreateDossier(dossier_payload(desired.dossier_number, defaults)))
+        steps.append(CreateDossier(dossier_payload(target.dossier_number, defaults)))
     klant = current.klant if current else None
     if klant is None:
-        steps.append(CreateKlant(desired.kind, klant_payload(desired)))
-    if desired.adres is not None and not address_is_current(desired, current):
-        existing = klant.find_adres(desired.adres) if klant else None
+        steps.append(CreateKlant(target.kind, klant_payload(target)))
+    if target.adres is not None and not address_is_current(target, current):
+        existing = klant.find_adres(target.adres) if klant else None
         if existing is not None:
             steps.append(SetCorrespondentieadres(existing.id))
         else:
-            steps += [AddAdres(adres_payload(desired.adres)), SetCorrespondentieadres(None)]
-    if desired.email and not (klant and klant.has_email(desired.email)):
-        steps.append(AddEmail(email_payload(desired.email)))
-    if desired.phone and not (klant and klant.has_phone(desired.phone)):
-        steps.append(AddPhone(phone_payload(desired.phone)))
+            steps += [AddAdres(adres_payload(target.adres)), SetCorrespondentieadres(None)]
+    if target.email and not (klant and klant.has_email(target.email)):
+        steps.append(AddEmail(email_payload(target.email)))
+    if target.phone and not (klant and klant.has_phone(target.phone)):
+        steps.append(AddPhone(phone_payload(target.phone)))
     return steps

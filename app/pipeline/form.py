@@ -13,6 +13,7 @@ values while upstream's stay the same.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import structlog
@@ -28,11 +29,12 @@ from app.domain.address import (
 from app.domain.model import Adres, DesiredCustomer, address_is_current
 from app.errors import InvalidFormField
 from app.events import FormSubmitted
-from app.pipeline.apply import Origins, Step
+from app.pipeline.apply import Origins
 from app.pipeline.context import SyncContext, Synced
-from app.pipeline.customer import linked_customer
 from app.pipeline.customer_plan import CUSTOMER_ORIGINS, desired_customer, plan_customer
-from app.pipeline.dossier import Known, applied_and_remembered, complete, planned, read_adressen
+from app.pipeline.dossier import KnownDossier, Plan, sync_dossier
+from app.pipeline.reads import complete, read_adressen
+from app.pipeline.upstream import linked_customer
 
 CONTACT_FIELDS = ("email", "phone")
 ADDRESS_FIELDS = ("street", "houseNumber", "houseNumberAddition", "postcode", "city")
@@ -143,28 +145,32 @@ async def sync_form(context: SyncContext, event: FormSubmitted) -> Synced:
     structlog.contextvars.bind_contextvars(dossier_number=number)
     with ticket.waiting(f"ANVA to answer for dossier {number}"):
         account = await context.anva.account_for_dossier(number, fresh_after=ticket.arrived)
-    base = desired_customer(number, account, customer)
-    wanted = replace(base, adres=None, email=changes.email, phone=changes.phone)
-
-    async def planner(known: Known) -> tuple[DesiredCustomer, list[Step]]:
-        current = known.current = await complete(context.elements, known.current, wanted)
-        if current is None:
-            desired = replace(
-                base,
-                adres=changes.adres_over(base.adres) or base.adres,
-                email=changes.email or base.email,
-                phone=changes.phone or base.phone,
-            )
-        else:
-            standaard = current.standaard_adres.adres if current.standaard_adres else base.adres
-            desired = replace(wanted, adres=changes.adres_over(standaard))
-            if not address_is_current(desired, current):
-                current = known.current = await read_adressen(context.elements, current)
-        return desired, plan_customer(desired, current, context.defaults)
-
-    async with context.owned(number), context.locators_checked(number):
-        known, desired, steps = await planned(context, number, base.kind, planner)
-        applied = await applied_and_remembered(
-            context, known, desired, steps, upstream=base, origins=changes.origins()
+    desired = desired_customer(number, account, customer)
+    async with context.owned(number):
+        applied = await sync_dossier(
+            context, desired, plan_for=partial(plan_form, changes), origins=changes.origins()
         )
     return Synced(applied.dossier(), applied.writes, ignored_fields=tuple(changes.ignored))
+
+
+async def plan_form(
+    changes: FormChanges, context: SyncContext, desired: DesiredCustomer, known: KnownDossier
+) -> Plan:
+    """The plan for a form: its fields over the dossier as known. A new dossier gets the
+    desired customer with the form's values over it; an existing one only the form's e-mail
+    and phone, and its address fields laid over the standaard correspondentieadres."""
+    contacts = replace(desired, adres=None, email=changes.email, phone=changes.phone)
+    current = await complete(context.elements, known.current, contacts)
+    if current is None:
+        target = replace(
+            desired,
+            adres=changes.adres_over(desired.adres) or desired.adres,
+            email=changes.email or desired.email,
+            phone=changes.phone or desired.phone,
+        )
+    else:
+        standaard = current.standaard_adres.adres if current.standaard_adres else desired.adres
+        target = replace(contacts, adres=changes.adres_over(standaard))
+        if not address_is_current(target, current):
+            current = await read_adressen(context.elements, current)
+    return Plan(target, plan_customer(target, current, context.defaults), current)

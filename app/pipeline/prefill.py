@@ -2,10 +2,10 @@
 
 Elements' current values win over the portal's: a change the customer made through an
 earlier form is in Elements before the portal knows it. The portal's address is split
-as a sync would store it (`mapping.portal_adres`). What Elements holds comes from the
+as a sync would store it (`customer_plan.portal_adres`). What Elements holds comes from the
 dossier's record (`app.state`) — a customer waits in the portal, so the answer must not
 queue behind a backlog for the Elements rate limit. Only a dossier the worker has no
-record of is read from Elements, with the pipeline's own reads (`current`), and for at
+record of is read from Elements, with the pipeline's own reads (`reads`), and for at
 most `FORMS_PREFILL_ELEMENTS_TIMEOUT_S`: after that the portal's values are the answer.
 """
 
@@ -18,9 +18,9 @@ import structlog
 from app.clients.portal import PortalCustomer
 from app.domain.model import Adres, DossierState
 from app.pipeline.context import SyncContext
-from app.pipeline.customer import linked_customer
 from app.pipeline.customer_plan import portal_adres
-from app.pipeline.dossier import read_contacts, read_dossier_core
+from app.pipeline.reads import read_contacts, read_dossier_core
+from app.pipeline.upstream import linked_customer
 
 log = structlog.get_logger(__name__)
 

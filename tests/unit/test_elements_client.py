@@ -22,7 +22,7 @@ from app.errors import (
     ElementsValidationError,
     UpstreamUnavailable,
 )
-from app.pipeline.dossier import read_adressen, read_dossier_core
+from app.pipeline.reads import read_adressen, read_dossier_core
 from app.sandbox.simulators.elements import ElementsSimulator
 
 SECRET = "s3cret"

@@ -16,8 +16,8 @@ from structlog.testing import capture_logs
 
 from app.clients.portal import PortalClient, PortalCustomer, PortalDirectory
 from app.clients.shared_read import loop_time
-from app.pipeline.customer import find_portal_customer
 from app.pipeline.customer_plan import DossierDefaults, desired_customer, plan_customer
+from app.pipeline.upstream import find_portal_customer
 from app.sandbox.simulators.portal import PortalSimulator
 
 TOKEN = "portal-token"
