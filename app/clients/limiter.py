@@ -15,7 +15,7 @@ Backfill events (a ticket of priority "backfill", `app.ticket`) take a slot only
 live event is in flight, and never the last `backfill_reserve` share of the day's budget: a backfill
 must never delay a live event, nor spend what the day's live events will need.
 
-Every wait here ends when the ticket's event is handed over (`app.handover`): `acquire` is
+Every wait here ends when the ticket's event is handed over (`app.event_stop`): `acquire` is
 the step boundary before each Elements request. A slot once granted is used.
 
 Where the slots come from is a `SlotSource`: `InProcessSlots` (the spacing and the day's

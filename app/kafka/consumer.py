@@ -10,7 +10,7 @@ first, and at most `BACKFILL_MAX_IN_FLIGHT` of them are taken at once (flow cont
 holds the backfill partitions meanwhile), so live events never queue behind them.
 
 Partitions taken away — a rebalance, or SIGTERM — are handed over, not doubled
-(`app.kafka.handover`): their events stop at their next step boundary without a result,
+(`app.kafka.partition_handover`): their events stop at their next step boundary without a result,
 what finished is committed (and what finished above the commit point written down for
 the next owner), and only then does the consumer rejoin the group or leave it. A message
 taken before its partition went but not yet started is dropped: the next owner fetches it.
@@ -36,12 +36,17 @@ from opentelemetry.trace import NoOpTracer, Span, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from app.clients.limiter import ElementsLimiter
-from app.handover import HandedOver, Handover
+from app.event_stop import EventStop, HandedOver
 from app.kafka.commits import Commits
 from app.kafka.flow import FlowControl, PauseReason
-from app.kafka.handover import HandoverRecords, Handovers, Reason, rebalance_timeout_ms
 from app.kafka.keyed import KeyedDispatcher
 from app.kafka.offsets import OffsetTracker
+from app.kafka.partition_handover import (
+    HandoverRecords,
+    PartitionHandover,
+    Reason,
+    rebalance_timeout_ms,
+)
 from app.kafka.publisher import OutcomePublisher, header_text
 from app.metrics import Metrics
 from app.progress import EventsInFlight
@@ -120,7 +125,7 @@ class EventConsumer:
             failed=lambda error: outcomes.failed("commit", error),
             committed=self._committed,
         )
-        self._handovers = Handovers(
+        self._handovers = PartitionHandover(
             self._offsets, handover_records, commit=self._commits.commit, metrics=metrics
         )
         self._newest_arrival: dict[Hashable, float] = {}
@@ -266,7 +271,7 @@ class EventConsumer:
         self,
         record: ConsumerRecord[Any, Any],
         partition: TopicPartition,
-        handover: Handover,
+        handover: EventStop,
         priority: Priority,
         arrived: float,
         queue: Hashable,
@@ -285,7 +290,7 @@ class EventConsumer:
                 newest = self._newest_arrival.get(queue, arrived)
                 ticket = Ticket(newest, priority, handover, in_flight)
                 handover.checkpoint()  # its partition may have gone while it queued behind its key
-                finished = await self._process(record, partition, arrived, ticket)
+                finished = await self._outcome_then_release(record, partition, arrived, ticket)
         except HandedOver:
             pass
         finally:
@@ -295,7 +300,7 @@ class EventConsumer:
 
     def _ended(
         self,
-        handover: Handover,
+        handover: EventStop,
         priority: Priority,
         arrived: float,
         queue: Hashable,
@@ -326,7 +331,7 @@ class EventConsumer:
         self._metrics.events.labels(kind, data.status).inc()
         self._metrics.processing.labels(kind).observe(data.durationMs / 1000)
 
-    async def _process(
+    async def _outcome_then_release(
         self,
         record: ConsumerRecord[Any, Any],
         partition: TopicPartition,

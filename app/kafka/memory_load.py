@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from app.clients.limiter import ElementsLimiter, InProcessSlots
 from app.clients.portal import PortalDirectory
-from app.kafka.handover import HandoverRecords
+from app.kafka.partition_handover import HandoverRecords
 from app.kafka.state import (
     DAILY_COUNT_KEY,
     DOSSIER_PREFIX,

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from app.clients.limiter import ElementsLimiter
 from app.events import ResultData, ResultEvent
 from app.kafka.consumer import EventConsumer
-from app.kafka.handover import HandoverRecord, HandoverRecords, handover_key
+from app.kafka.partition_handover import HandoverRecord, HandoverRecords, handover_key
 from app.metrics import Metrics
 from app.sandbox.tenant import sandbox_contracts
 from app.service import Outcome
