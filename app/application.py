@@ -25,9 +25,10 @@ from app.kafka.connection import broker_security, producer_options
 from app.kafka.consumer import EventConsumer
 from app.kafka.dead_letters import DeadLetterBacklog, RedriveMarks
 from app.kafka.flow import PauseReason
+from app.kafka.form_publisher import FormPublisher
 from app.kafka.memory_load import MemoryLoad
 from app.kafka.partition_handover import HandoverRecords
-from app.kafka.publisher import FormPublisher, OutcomePublisher
+from app.kafka.publisher import OutcomePublisher
 from app.kafka.state import StateTopic, StateWriter
 from app.kafka.topics import ensure_topics
 from app.progress import StallWatch
