@@ -21,11 +21,13 @@ from app import __version__
 from app.clients.health import UpstreamHealth
 from app.clients.limiter import ElementsLimiter, today_in_amsterdam
 from app.errors import TopicSetupError
+from app.kafka.backfill import BackfillCount
 from app.kafka.connection import broker_security, producer_options
 from app.kafka.consumer import EventConsumer
 from app.kafka.dead_letters import DeadLetterBacklog, RedriveMarks
 from app.kafka.flow import PauseReason
 from app.kafka.form_publisher import FormPublisher
+from app.kafka.keyed import NewestArrivals
 from app.kafka.memory_load import MemoryLoad
 from app.kafka.partition_handover import HandoverRecords
 from app.kafka.portal_seeding import PortalSeeding
@@ -114,7 +116,11 @@ class Runtime:
             external_pause_reason=lambda: intake_pause(
                 pipeline.limiter, self.state, pipeline.health
             ),
-            limiter=pipeline.limiter,
+            backfill=BackfillCount(
+                settings.backfill, pipeline.metrics, paused=lambda: pipeline.limiter.backfill_paused
+            ),
+            live=pipeline.limiter.live,
+            arrivals=NewestArrivals(),
             handover_records=self.handover_records,
             tracer=pipeline.tracer,
             caught_up=lambda: self.memory_load.state_topic.caught_up(timeout_s=CATCH_UP_TIMEOUT_S),

@@ -207,6 +207,18 @@ class LiveWork:
             self._idle.set()
 
     @contextmanager
+    def counted(self, priority: Priority) -> Iterator[None]:
+        """While an event of `priority` runs: a live one counts."""
+        if priority != "live":
+            yield
+            return
+        self.started()
+        try:
+            yield
+        finally:
+            self.finished()
+
+    @contextmanager
     def stepped_aside(self, priority: Priority) -> Iterator[None]:
         """While a live event waits on something a backfill may hold, it does not count."""
         if priority != "live":
