@@ -41,6 +41,7 @@ from app.settings import KafkaSettings
 log = structlog.get_logger(__name__)
 
 HANDOVER_PREFIX = "handover/"
+"""The state topic's keys of handover records: `handover/<group id>/<topic>/<partition>`."""
 CANCEL_WAIT_S = 5.0
 """How long cancelled events get to unwind, past the handover's deadline."""
 LEAVE_BEHIND_MIN_S = 5.0
