@@ -21,7 +21,7 @@ from app import __version__
 from app.clients.health import UpstreamHealth
 from app.clients.limiter import ElementsLimiter, today_in_amsterdam
 from app.errors import TopicSetupError
-from app.kafka.backfill import BackfillCount
+from app.kafka.backfill import BackfillIntake
 from app.kafka.connection import broker_security, producer_options
 from app.kafka.consumer import EventConsumer
 from app.kafka.dead_letters import DeadLetterBacklog, RedriveMarks
@@ -116,7 +116,7 @@ class Runtime:
             external_pause_reason=lambda: intake_pause(
                 pipeline.limiter, self.state, pipeline.health
             ),
-            backfill=BackfillCount(
+            backfill=BackfillIntake(
                 settings.backfill, pipeline.metrics, paused=lambda: pipeline.limiter.backfill_paused
             ),
             live=pipeline.limiter.live,

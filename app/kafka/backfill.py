@@ -18,7 +18,7 @@ from app.settings import BackfillSettings
 log = structlog.get_logger(__name__)
 
 
-class BackfillCount:
+class BackfillIntake:
     """Backfill events in flight and finished; `held` says whether to take more."""
 
     def __init__(

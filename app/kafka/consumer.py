@@ -37,7 +37,7 @@ from opentelemetry.util.types import AttributeValue
 
 from app.clients.limiter import LiveWork
 from app.event_stop import EventStop, HandedOver
-from app.kafka.backfill import BackfillCount
+from app.kafka.backfill import BackfillIntake
 from app.kafka.commits import Commits
 from app.kafka.flow import FlowControl, PauseReason
 from app.kafka.keyed import KeyedDispatcher, NewestArrivals
@@ -97,7 +97,7 @@ class EventConsumer:
         metrics: Metrics,
         outcomes: OutcomePublisher,
         *,
-        backfill: BackfillCount,
+        backfill: BackfillIntake,
         live: LiveWork,
         arrivals: NewestArrivals,
         handover_records: HandoverRecords,

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from app.clients.limiter import LiveWork
 from app.events import ResultData, ResultEvent
-from app.kafka.backfill import BackfillCount
+from app.kafka.backfill import BackfillIntake
 from app.kafka.consumer import EventConsumer
 from app.kafka.keyed import NewestArrivals
 from app.kafka.partition_handover import HandoverRecord, HandoverRecords, handover_key
@@ -180,7 +180,7 @@ async def started(config: Settings, *, saved: dict[str, bytes] | None = None) ->
         config,
         metrics,
         outcomes,  # type: ignore[arg-type]
-        backfill=BackfillCount(config.backfill, metrics, paused=lambda: False),
+        backfill=BackfillIntake(config.backfill, metrics, paused=lambda: False),
         live=LiveWork(),
         arrivals=NewestArrivals(),
         handover_records=records,
@@ -325,7 +325,7 @@ async def test_the_consumer_counts_as_consuming_from_its_first_assignment_on() -
         config,
         metrics,
         Outcomes(),  # type: ignore[arg-type]
-        backfill=BackfillCount(config.backfill, metrics, paused=lambda: False),
+        backfill=BackfillIntake(config.backfill, metrics, paused=lambda: False),
         live=LiveWork(),
         arrivals=NewestArrivals(),
         handover_records=HandoverRecords(GROUP, lambda key, value: asyncio.sleep(0)),
