@@ -21,6 +21,8 @@ RejectReason = Literal[
     "too_large", "not_json", "not_object", "missing_attribute", "unknown_type", "invalid_data"
 ]
 
+CLOUDEVENTS_JSON = "application/cloudevents+json"
+"""The content type of every event we write: structured-mode CloudEvents."""
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
 """An event of ours is a few hundred bytes; a megabyte is already far beyond any real one."""
 

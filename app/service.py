@@ -3,7 +3,7 @@
 Nothing raised by the pipeline escapes `SyncService.handle`: an unusable message is
 rejected, a permanent error or exhausted retries fail the event, and both go to the
 dead-letter topic. Anything unexpected is a failure too — the worker never dies on data.
-The one exception is `HandedOver` (`app.handover`): the event's partition went to another
+The one exception is `HandedOver` (`app.event_stop`): the event's partition went to another
 owner and it stopped at a step boundary; it has no outcome here, and passes every
 `except Exception` of the ladder on purpose (it is a `BaseException`).
 
@@ -191,14 +191,16 @@ class SyncService:
         """One attempt; its writes count whether it succeeds or not."""
         attempts.count += 1
         try:
-            synced = await self._process(event, arrived, context)
+            synced = await self._sync_by_type(event, arrived, context)
         except SyncError as error:
             attempts.writes += error.writes
             raise
         attempts.writes += synced.writes
         attempts.synced = synced
 
-    async def _process(self, event: InputEvent, arrived: float, context: SyncContext) -> Synced:
+    async def _sync_by_type(
+        self, event: InputEvent, arrived: float, context: SyncContext
+    ) -> Synced:
         """The event type's entry point, one call each."""
         data = event.data
         match data:

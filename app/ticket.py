@@ -10,7 +10,7 @@ every client and the memory as an argument. Five things travel on it:
   may be served by its sync (`app.pipeline.coalesce`);
 - `priority`: a backfill event takes an Elements slot only while no live event is in flight,
   and never the share of the day's budget kept for live events (`app.clients.limiter`);
-- `handover`: its partition's handover (`app.handover`), which stops it at its next step
+- `handover`: its partition's handover (`app.event_stop`), which stops it at its next step
   boundary once the partition is taken away;
 - the dossier it owns, once it owns one (`owning`): with several replicas a lease that must be
   known valid at every step boundary, and for a while longer before every Elements write
@@ -32,7 +32,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from app.handover import Handover
+from app.event_stop import EventStop
 from app.progress import InFlight, Wait
 
 T = TypeVar("T")
@@ -48,7 +48,7 @@ class Ticket:
     arrived: float
     """Event-loop time (`loop.time()`) when the newest event of this key arrived."""
     priority: Priority = "live"
-    handover: Handover | None = None
+    handover: EventStop | None = None
     """None outside the consumer: nothing can take the work away."""
     in_flight: InFlight | None = None
     """None outside the consumer: nobody watches the work's progress."""

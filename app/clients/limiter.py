@@ -15,7 +15,7 @@ Backfill events (a ticket of priority "backfill", `app.ticket`) take a slot only
 live event is in flight, and never the last `backfill_reserve` share of the day's budget: a backfill
 must never delay a live event, nor spend what the day's live events will need.
 
-Every wait here ends when the ticket's event is handed over (`app.handover`): `acquire` is
+Every wait here ends when the ticket's event is handed over (`app.event_stop`): `acquire` is
 the step boundary before each Elements request. A slot once granted is used.
 
 Where the slots come from is a `SlotSource`: `InProcessSlots` (the spacing and the day's
@@ -207,6 +207,18 @@ class LiveWork:
         self._count -= 1
         if self._count == 0:
             self._idle.set()
+
+    @contextmanager
+    def counted(self, priority: Priority) -> Iterator[None]:
+        """While an event of `priority` runs: a live one counts."""
+        if priority != "live":
+            yield
+            return
+        self.started()
+        try:
+            yield
+        finally:
+            self.finished()
 
     @contextmanager
     def stepped_aside(self, priority: Priority) -> Iterator[None]:

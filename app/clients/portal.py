@@ -5,8 +5,9 @@ pages at 10,500 customers), so a lookup is a page read. `PortalDirectory` rememb
 which page each customer was seen (a locator, never the customer's state): a lookup
 re-reads that page, so the state it returns is always current, and costs one request
 in steady state. Locators come from a full index that a background task builds at
-start and rebuilds every `PORTAL_INDEX_TTL_S`, paced; from the pages events read; and
-from durable memory (`learn`).
+start and rebuilds every `PORTAL_INDEX_TTL_S`, paced (`app.clients.portal_refresh`); from
+the pages events read; and from durable memory (`learn`). The index itself, pure, is
+`app.clients.portal_index`; `PortalDirectory` here does the lookups.
 
 The spec states no order for the listing and offers no way to ask for one. The
 directory assumes the order the project has assumed from the start and the simulator
@@ -44,8 +45,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 import httpx
 import structlog
@@ -54,6 +54,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from app.clients._http import json_object, raise_for_status, send
 from app.clients._tolerant import StrList, parse_items, php_list
+from app.clients.portal_index import PageRead, PageReadPurpose, PortalIndex
+from app.clients.portal_refresh import PortalIndexBuilder
 from app.clients.shared_read import SharedRead, loop_time
 
 log = structlog.get_logger(__name__)
@@ -127,71 +129,10 @@ class PortalClient:
         return pages
 
 
-PageReadPurpose = Literal["lookup", "refresh"]
-"""Whether a page read served an event (or the prefill), a full read it waits on
-included, or the index the background task keeps."""
-
-
-@dataclass(frozen=True)
-class _Read:
-    """A page as one read showed it; `sequence` numbers reads as they start, so of two
-    sightings of a customer the one with the higher number is the newer."""
-
-    sequence: int
-    page: PortalPage
-
-
-@dataclass(frozen=True)
-class _Sighting:
-    page: int
-    dossier_number: str | None
-    sequence: int
-
-
-@dataclass
-class _Index:
-    """Where customers were seen: customer id → sighting, dossier number → customer id."""
-
-    sightings: dict[str, _Sighting] = field(default_factory=dict)
-    customer_of_dossier: dict[str, str] = field(default_factory=dict)
-
-    def learn(self, customer_id: str, dossier_number: str | None, page: int, sequence: int) -> None:
-        """Keep the newer sighting; a customer linked to another dossier leaves the old one."""
-        previous = self.sightings.get(customer_id)
-        if previous is not None:
-            if previous.sequence > sequence:
-                return
-            if previous.dossier_number != dossier_number:
-                self._unlink(customer_id, previous.dossier_number)
-        self.sightings[customer_id] = _Sighting(page, dossier_number, sequence)
-        if dossier_number:
-            self.customer_of_dossier[dossier_number] = customer_id
-
-    def learn_read(self, read: _Read) -> None:
-        for customer in read.page.customers:
-            self.learn(customer.id, customer.dossier_number, read.page.number, read.sequence)
-
-    def forget(self, customer_id: str) -> None:
-        if (sighting := self.sightings.pop(customer_id, None)) is not None:
-            self._unlink(customer_id, sighting.dossier_number)
-
-    def page_of(self, customer_id: str | None) -> int | None:
-        sighting = None if customer_id is None else self.sightings.get(customer_id)
-        return None if sighting is None else sighting.page
-
-    def _unlink(self, customer_id: str, dossier_number: str | None) -> None:
-        if dossier_number and self.customer_of_dossier.get(dossier_number) == customer_id:
-            del self.customer_of_dossier[dossier_number]
-
-
 @dataclass(frozen=True)
 class _PageRead:
     started_at: float
-    task: asyncio.Task[_Read]
-
-
-async def _no_pause() -> None:
-    return None
+    task: asyncio.Task[PageRead]
 
 
 class PortalDirectory:
@@ -216,30 +157,29 @@ class PortalDirectory:
         on_page_read: Callable[[PageReadPurpose], None] = lambda purpose: None,
     ) -> None:
         self._client = client
-        self._ttl_s = ttl_s
-        self._refresh_interval_s = 1 / refresh_pages_per_s
         self._append_pages = append_pages
         self._miss_ttl_s = miss_ttl_s
-        self._retry_s = retry_s
-        self._clock = clock
-        self._sleep = sleep
-        self._index = _Index()
-        self._index_started = 0
-        """The read sequence when the index in place began: sightings older than that were
-        not confirmed by it."""
-        self._sequence = 0
-        self._last_page = 0
+        self._index = PortalIndex()
+        self._builder = PortalIndexBuilder(
+            self._index,
+            self._read,
+            ttl_s=ttl_s,
+            refresh_pages_per_s=refresh_pages_per_s,
+            retry_s=retry_s,
+            sleep=sleep,
+        )
         self._misses: TTLCache[tuple[str, str], bool] = TTLCache(
             maxsize=MISSES_KEPT, ttl=miss_ttl_s, timer=clock
         )
         self._in_flight: dict[int, _PageRead] = {}
-        self._first_build: asyncio.Task[None] | None = None
-        self._indexed = False
-        self._refresher: asyncio.Task[None] | None = None
         self._tail = SharedRead(self._read_tail)
-        self._full = SharedRead(lambda: self._build(paced=False, purpose="lookup"))
-        self.builds = 0
+        self._full = SharedRead(lambda: self._builder.build(paced=False, purpose="lookup"))
         self._on_page_read = on_page_read
+
+    @property
+    def builds(self) -> int:
+        """How many complete indexes were put in place."""
+        return self._index.builds
 
     # -- what callers tell and ask besides lookups --------------------------------------
 
@@ -249,8 +189,7 @@ class PortalDirectory:
         It ranks below every page read (sequence 0), and the first index drops it unless
         that index saw the customer there too.
         """
-        self._index.learn(customer_id, dossier_number, page, 0)
-        self._last_page = max(self._last_page, page)
+        self._index.learn(customer_id, dossier_number, page)
 
     def page_of(self, customer_id: str) -> int | None:
         """The page the customer was last seen on (after a lookup: where it was found)."""
@@ -275,7 +214,7 @@ class PortalDirectory:
             fresh_after,
             ("dossier", dossier_number),
             lambda c: c.dossier_number == dossier_number,
-            lambda: self._index.customer_of_dossier.get(dossier_number),
+            lambda: self._index.customer_of_dossier(dossier_number),
         )
 
     async def _find(
@@ -292,8 +231,8 @@ class PortalDirectory:
         found = await self._where_located(fresh_after, matches, locate)
         if found is not None:
             return found
-        if not self._indexed:
-            await self._first_index()
+        if not self._index.indexed:
+            await self._builder.first_index()
             found = await self._where_located(fresh_after, matches, locate)
             if found is not None:
                 return found
@@ -353,7 +292,7 @@ class PortalDirectory:
         unknown, so the event waits for a catch-up to the end, which every event behind
         the same burst shares (`_tail`), and then looks where that located the customer.
         """
-        number = max(self._last_page, 1)
+        number = max(self._index.last_page, 1)
         for _ in range(self._append_pages):
             page = await self._lookup_page(number, fresh_after)
             found = _first(matches, page)
@@ -361,7 +300,7 @@ class PortalDirectory:
                 return found
             if not page.customers and number > 1:
                 number -= 1
-                self._last_page = min(self._last_page, number)
+                self._index.last_page = min(self._index.last_page, number)
             elif page.has_next:
                 number += 1
             else:
@@ -371,10 +310,10 @@ class PortalDirectory:
 
     async def _read_tail(self) -> None:
         """Every page from the highest page seen to the listing's end, into the locators."""
-        number = max(self._last_page, 1)
+        number = max(self._index.last_page, 1)
         while True:
             read = await self._read(number, "lookup")
-            self._learn_read(read)
+            self._index.learn_read(read)
             if not read.page.has_next:
                 return
             number += 1
@@ -388,7 +327,7 @@ class PortalDirectory:
             self._in_flight[number] = read
             read.task.add_done_callback(lambda _: self._forget_read(number, read))
         shown = await asyncio.shield(read.task)
-        self._learn_read(shown)
+        self._index.learn_read(shown)
         return shown.page
 
     def _forget_read(self, number: int, read: _PageRead) -> None:
@@ -397,128 +336,19 @@ class PortalDirectory:
         if not read.task.cancelled():
             read.task.exception()
 
-    async def _read(self, number: int, purpose: PageReadPurpose) -> _Read:
-        self._sequence += 1
-        sequence = self._sequence
+    async def _read(self, number: int, purpose: PageReadPurpose) -> PageRead:
+        """Every page read, numbered as it starts and counted by purpose."""
+        sequence = self._index.next_sequence()
         page = await self._client.page(number)
         self._on_page_read(purpose)
-        return _Read(sequence, page)
-
-    def _learn_read(self, read: _Read) -> None:
-        self._index.learn_read(read)
-        if read.page.customers:
-            self._last_page = max(self._last_page, read.page.number)
-
-    # -- the index -----------------------------------------------------------------------
-
-    async def _first_index(self) -> None:
-        """Wait for the first complete index, starting its build if none runs (a failed
-        build fails its waiters, who retry as for any upstream error)."""
-        build = self._first_build
-        if build is None or (build.done() and (build.cancelled() or build.exception())):
-            build = self._first_build = asyncio.create_task(
-                self._build(paced=False, purpose="refresh")
-            )
-        await asyncio.shield(build)
-
-    async def _build(self, *, paced: bool, purpose: PageReadPurpose) -> None:
-        """Read the whole listing, from its end back to page 1, into a new index.
-
-        Backwards, because a deletion moves every later customer a place forward: behind
-        a backward read that lands on pages it has yet to read (seen twice at worst, the
-        later, lower page winning), where behind a forward read it would pass a customer
-        over. A build that runs for events (the first, a full read) is not paced; a
-        background rebuild is paced at `refresh_pages_per_s`, so it never competes with
-        events for the portal.
-        """
-        started = self._sequence
-        pause = self._pause if paced else _no_pause
-        end = await self._listing_end(pause, purpose)
-        index = _Index()
-        if end is not None:
-            index.learn_read(end)
-            for number in range(end.page.number - 1, 0, -1):
-                await pause()
-                index.learn_read(await self._read(number, purpose))
-        self._put_in_place(index, end.page.number if end else 0, started)
-
-    async def _pause(self) -> None:
-        await self._sleep(self._refresh_interval_s)
-
-    async def _listing_end(
-        self, pause: Callable[[], Awaitable[None]], purpose: PageReadPurpose
-    ) -> _Read | None:
-        """The listing's last page (None when it is empty), found from the highest page
-        seen: forward in doubling steps while pages have a next, back in doubling steps
-        while they are empty, then halving between the two. The spec gives no page count;
-        a page past the end is empty. In steady state this is one read."""
-        number, step = max(self._last_page, 1), 1
-        below: _Read | None = None  # the highest page read that has more after it
-        above: int | None = None  # the lowest page read that is past the end
-        while True:
-            read = await self._read(number, purpose)
-            if read.page.has_next:
-                below = read
-            elif read.page.customers:
-                return read
-            else:
-                above = number
-            low = below.page.number if below is not None else 0
-            if above is None:
-                number = low + step
-            elif below is None and above > 1:
-                number = max(above - step, 1)
-            elif above - low <= 1:
-                return below  # the listing shrank between two reads: end at the last one
-            else:
-                number = (low + above) // 2
-            step *= 2
-            await pause()
-
-    def _put_in_place(self, index: _Index, end_page: int, started: int) -> None:
-        """The new index replaces the old, keeping of the old what it could not see: a
-        sighting newer than its own (a lookup's read while it ran), and the sighting of a
-        customer it did not see that was confirmed since the old index began (kept for
-        one build: one the portal deleted costs its page reads only if looked up). A build
-        that began before the index in place did is dropped: it knows less."""
-        if started < self._index_started:
-            return
-        last_page = end_page
-        for customer_id, sighting in self._index.sightings.items():
-            if customer_id not in index.sightings and sighting.sequence <= self._index_started:
-                continue
-            index.learn(customer_id, sighting.dossier_number, sighting.page, sighting.sequence)
-            if sighting.sequence > started:
-                last_page = max(last_page, sighting.page)
-        self._index, self._index_started, self._last_page = index, started, last_page
-        self._indexed = True
-        self.builds += 1
-
-    async def _keep_fresh(self) -> None:
-        """The first index at once, then a paced rebuild every `ttl_s`; a failed build is
-        retried after `retry_s` (lookups keep using the index they have)."""
-        while True:
-            try:
-                if self._indexed:
-                    await self._build(paced=True, purpose="refresh")
-                else:
-                    await self._first_index()
-            except Exception as error:
-                log.warning("portal index build failed; retrying", error=str(error))
-                await self._sleep(self._retry_s)
-                continue
-            await self._sleep(self._ttl_s)
+        return PageRead(sequence, page)
 
     def start(self) -> None:
-        if self._refresher is None:
-            self._refresher = asyncio.create_task(self._keep_fresh())
+        """Begin the background index: the first build at once, then a paced rebuild."""
+        self._builder.start()
 
     async def stop(self) -> None:
-        for task in (self._refresher, self._first_build):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        self._refresher = None
+        await self._builder.stop()
 
 
 def _first(matches: Callable[[PortalCustomer], bool], page: PortalPage) -> PortalCustomer | None:

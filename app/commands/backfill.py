@@ -17,9 +17,8 @@ from aiokafka import AIOKafkaProducer
 
 from app.clients.anva import AnvaClient
 from app.clients.portal import PortalClient
-from app.events import input_event_bytes
+from app.events import CLOUDEVENTS_JSON, input_event_bytes
 from app.kafka.connection import client_options, producer_options
-from app.kafka.publisher import CLOUDEVENTS_JSON
 from app.kafka.topics import ensure_topics
 from app.settings import KafkaSettings, Settings
 

@@ -6,11 +6,11 @@ result — and, for failures, its dead-letter copy — is acknowledged by Kafka.
 
 The backfill topic is read by the same subscriber, at a lower priority: its events' tickets
 (`app.ticket`) say "backfill", so the limiter gives every Elements slot to live events
-first, and at most `BACKFILL_MAX_IN_FLIGHT` of them are taken at once (flow control
-holds the backfill partitions meanwhile), so live events never queue behind them.
+first, and at most `BACKFILL_MAX_IN_FLIGHT` of them are taken at once (`app.kafka.backfill`;
+flow control holds the backfill partitions meanwhile), so live events never queue behind them.
 
 Partitions taken away — a rebalance, or SIGTERM — are handed over, not doubled
-(`app.kafka.handover`): their events stop at their next step boundary without a result,
+(`app.kafka.partition_handover`): their events stop at their next step boundary without a result,
 what finished is committed (and what finished above the commit point written down for
 the next owner), and only then does the consumer rejoin the group or leave it. A message
 taken before its partition went but not yet started is dropped: the next owner fetches it.
@@ -35,13 +35,19 @@ from faststream.message import StreamMessage
 from opentelemetry.trace import NoOpTracer, Span, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from app.clients.limiter import ElementsLimiter
-from app.handover import HandedOver, Handover
+from app.clients.limiter import LiveWork
+from app.event_stop import EventStop, HandedOver
+from app.kafka.backfill import BackfillIntake
 from app.kafka.commits import Commits
 from app.kafka.flow import FlowControl, PauseReason
-from app.kafka.handover import HandoverRecords, Handovers, Reason, rebalance_timeout_ms
-from app.kafka.keyed import KeyedDispatcher
+from app.kafka.keyed import KeyedDispatcher, NewestArrivals
 from app.kafka.offsets import OffsetTracker
+from app.kafka.partition_handover import (
+    HandoverRecords,
+    PartitionHandover,
+    Reason,
+    rebalance_timeout_ms,
+)
 from app.kafka.publisher import OutcomePublisher, header_text
 from app.metrics import Metrics
 from app.progress import EventsInFlight
@@ -91,21 +97,25 @@ class EventConsumer:
         metrics: Metrics,
         outcomes: OutcomePublisher,
         *,
-        limiter: ElementsLimiter,
+        backfill: BackfillIntake,
+        live: LiveWork,
+        arrivals: NewestArrivals,
         handover_records: HandoverRecords,
         external_pause_reason: Callable[[], PauseReason | None] = lambda: None,
         tracer: Tracer | None = None,
         caught_up: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """`caught_up` is awaited before messages of newly assigned partitions are taken:
-        the durable memory reads what the partitions' previous owner wrote first."""
+        """`backfill` counts the backfill events, `live` the live ones for the limiter,
+        `arrivals` the newest arrival per queue for coalescing. `caught_up` is awaited before
+        messages of newly assigned partitions are taken: the durable memory reads what the
+        partitions' previous owner wrote first."""
         self._service = service
-        self._limiter = limiter
+        self._backfill = backfill
+        self._live_work = live
+        self._arrivals = arrivals
         self._caught_up = caught_up
         self._memory_ready = asyncio.Event()
         self._memory_ready.set()
-        self._backfill_in_flight = 0
-        self._backfill_finished = 0
         self._tracer = tracer or NoOpTracer()
         self._settings = settings
         self._metrics = metrics
@@ -120,10 +130,9 @@ class EventConsumer:
             failed=lambda error: outcomes.failed("commit", error),
             committed=self._committed,
         )
-        self._handovers = Handovers(
+        self._handovers = PartitionHandover(
             self._offsets, handover_records, commit=self._commits.commit, metrics=metrics
         )
-        self._newest_arrival: dict[Hashable, float] = {}
         self.in_flight = EventsInFlight()
         """The events being processed, what each waits for (`app.progress`)."""
         metrics.track_in_flight(self.in_flight.oldest_age_s)
@@ -146,7 +155,7 @@ class EventConsumer:
             backlog_full=lambda: self._dispatcher.in_flight >= settings.kafka.max_in_flight,
             external_reason=external_pause_reason,
             backfill_topic=settings.topics.backfill,
-            backfill_held=self._backfill_held,
+            backfill_held=lambda: backfill.held,
         )
 
     def _subscribe(self, broker: KafkaBroker) -> Any:
@@ -240,12 +249,12 @@ class EventConsumer:
             "backfill" if record.topic == self._settings.topics.backfill else "live"
         )
         if priority == "backfill":
-            self._backfill_in_flight += 1
+            self._backfill.started()
         self._offsets.start(partition, record.offset, record.timestamp)
         # A backfill event queues apart from live events with its key: one waiting for
         # tomorrow's budget must not hold them back (the dossier lock still serialises both).
         queue = ("backfill", record.key) if priority == "backfill" else record.key
-        self._newest_arrival[queue] = arrived
+        self._arrivals.arrived(queue, arrived)
         handover.task = self._dispatcher.start(
             queue,
             lambda: self._prioritised(record, partition, handover, priority, arrived, queue),
@@ -256,17 +265,11 @@ class EventConsumer:
         )
         self.flow.apply()
 
-    def _backfill_held(self) -> bool:
-        return (
-            self._backfill_in_flight >= self._settings.backfill.max_in_flight
-            or self._limiter.backfill_paused
-        )
-
     async def _prioritised(
         self,
         record: ConsumerRecord[Any, Any],
         partition: TopicPartition,
-        handover: Handover,
+        handover: EventStop,
         priority: Priority,
         arrived: float,
         queue: Hashable,
@@ -277,25 +280,24 @@ class EventConsumer:
         # Reads must start after the newest event of this key arrived: every event queued
         # behind this one may then be served by its sync (`app.pipeline.coalesce`).
         message = f"{record.topic}[{record.partition}]@{record.offset}"
-        if priority == "live":
-            self._limiter.live.started()
         finished = False
         try:
-            with self.in_flight.tracked(message, started=arrived) as in_flight:
-                newest = self._newest_arrival.get(queue, arrived)
+            with (
+                self._live_work.counted(priority),
+                self.in_flight.tracked(message, started=arrived) as in_flight,
+            ):
+                newest = self._arrivals.newest(queue, since=arrived)
                 ticket = Ticket(newest, priority, handover, in_flight)
                 handover.checkpoint()  # its partition may have gone while it queued behind its key
-                finished = await self._process(record, partition, arrived, ticket)
+                finished = await self._outcome_then_release(record, partition, arrived, ticket)
         except HandedOver:
             pass
         finally:
-            if priority == "live":
-                self._limiter.live.finished()
             self._ended(handover, priority, arrived, queue, finished=finished)
 
     def _ended(
         self,
-        handover: Handover,
+        handover: EventStop,
         priority: Priority,
         arrived: float,
         queue: Hashable,
@@ -305,20 +307,11 @@ class EventConsumer:
         """Once per job, whether it finished, stopped, or never ran."""
         if handover.ended:
             return
-        if self._newest_arrival.get(queue) == arrived:
-            del self._newest_arrival[queue]
+        self._arrivals.ended(queue, arrived)
         if priority == "backfill":
-            self._backfill_done(finished=finished)
+            self._backfill.ended(finished=finished)
         self._handovers.ended(handover, stopped=not finished and handover.requested)
         self.flow.apply()  # a slot is free: the backlog may no longer hold intake
-
-    def _backfill_done(self, *, finished: bool) -> None:
-        self._backfill_in_flight -= 1
-        if finished:
-            self._backfill_finished += 1
-            self._metrics.backfill_finished.inc()
-            if self._backfill_finished % self._settings.backfill.progress_every == 0:
-                log.info("backfill progress", finished=self._backfill_finished)
 
     def _count(self, outcome: Outcome) -> None:
         data = outcome.result.data
@@ -326,7 +319,7 @@ class EventConsumer:
         self._metrics.events.labels(kind, data.status).inc()
         self._metrics.processing.labels(kind).observe(data.durationMs / 1000)
 
-    async def _process(
+    async def _outcome_then_release(
         self,
         record: ConsumerRecord[Any, Any],
         partition: TopicPartition,

@@ -69,3 +69,26 @@ class KeyedDispatcher:
             return True
         _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
         return not pending
+
+
+class NewestArrivals:
+    """When the newest message of each queue arrived, while one of its jobs has not ended.
+
+    A job's reads must start after that moment, not its own arrival: every event queued
+    behind it may then be served by its sync (`app.pipeline.coalesce`).
+    """
+
+    def __init__(self) -> None:
+        self._newest: dict[Hashable, float] = {}
+
+    def arrived(self, queue: Hashable, at: float) -> None:
+        self._newest[queue] = at
+
+    def newest(self, queue: Hashable, *, since: float) -> float:
+        """The newest arrival in `queue`; `since`, the job's own, when none is newer."""
+        return self._newest.get(queue, since)
+
+    def ended(self, queue: Hashable, arrived: float) -> None:
+        """The job that arrived at `arrived` ended: the queue forgets it, unless a newer came."""
+        if self._newest.get(queue) == arrived:
+            del self._newest[queue]

@@ -18,7 +18,7 @@ from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 from faststream.kafka import KafkaBroker
 
-from app.events import ResultEvent
+from app.events import CLOUDEVENTS_JSON, ResultEvent
 from app.metrics import Metrics
 from app.retry import exponential_backoff, retrying_on
 from app.service import Outcome
@@ -27,7 +27,6 @@ from app.tracing import trace_headers
 
 log = structlog.get_logger(__name__)
 
-CLOUDEVENTS_JSON = "application/cloudevents+json"
 FinishStep = Literal["result", "dead_letter", "commit"]
 DEAD_LETTER_CUT_BYTES = 64 * 1024
 """What a dead letter keeps of an input too large for the dead-letter topic."""
@@ -158,20 +157,3 @@ class OutcomePublisher:
             publish(value, lambda: own),
             publish(value[:DEAD_LETTER_CUT_BYTES], lambda: cut),
         ]
-
-
-class FormPublisher:
-    """The forms ingress's own publisher, so the web side does not depend on the consumer."""
-
-    def __init__(self, broker: KafkaBroker, topics: TopicSettings) -> None:
-        self._forms = broker.publisher(
-            topics.form_submissions,
-            title="elements-sync form submissions",
-            description="form.submitted CloudEvents written by the HTTP ingress, keyed by customer id.",
-        )
-
-    async def publish_form(self, customer_id: str, event: bytes) -> None:
-        """Returns once Kafka acknowledged the event; raises when it cannot take it."""
-        await self._forms.publish(
-            event, key=customer_id.encode(), headers={"content-type": CLOUDEVENTS_JSON}
-        )

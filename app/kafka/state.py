@@ -7,7 +7,7 @@ it, `limiter/daily-count` for the day's Elements count; `redriven/…` marks are
 topic is read before the worker consumes its first event, so every event starts
 from what the last worker knew, and followed while it runs (`StateTopic`); records are
 written with `acks=all` and awaited. Writing a dossier's record is a step boundary of the
-event that writes it (`app.handover`): a handed-over event writes no record.
+event that writes it (`app.event_stop`): a handed-over event writes no record.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ from datetime import date
 import structlog
 from pydantic import BaseModel, ValidationError
 
+from app.clients.limiter import InProcessSlots, SlotSource
+
 log = structlog.get_logger(__name__)
 
 DEFAULT_BLOCK = 50
@@ -45,6 +47,15 @@ class DailyCountKeeper:
         except ValidationError:
             log.warning("saved daily Elements count unreadable; starting from zero")
             return None
+
+    def restore(self, value: bytes | None, slots: SlotSource) -> None:
+        """At start, the count a previous worker saved (the state topic's value): this
+        process's slots start from it, and saving continues from it. With Redis the count
+        lives there, and there is nothing to restore."""
+        saved = self.read(value)
+        if isinstance(slots, InProcessSlots) and saved is not None:
+            slots.restore(saved.day, saved.used)
+            self.restored(saved)
 
     def restored(self, count: DailyCount) -> None:
         """The count a previous worker saved is where saving continues from."""

@@ -249,7 +249,7 @@ class DossierMemory:
 
     async def keep_before_writes(self, record: DossierRecord, ticket: Ticket) -> None:
         """Keep `record` once Kafka took it: a write to Elements waits for this. A step
-        boundary of the ticket's event (`app.handover`): an event whose partition was taken
+        boundary of the ticket's event (`app.event_stop`): an event whose partition was taken
         away stops here; a record of what Elements acknowledged (`remember`) is never
         stopped."""
         ticket.checkpoint()

@@ -17,10 +17,12 @@ from aiokafka.structs import TopicPartition
 from faststream.kafka import KafkaBroker
 from pydantic import SecretStr
 
-from app.clients.limiter import ElementsLimiter
+from app.clients.limiter import LiveWork
 from app.events import ResultData, ResultEvent
+from app.kafka.backfill import BackfillIntake
 from app.kafka.consumer import EventConsumer
-from app.kafka.handover import HandoverRecord, HandoverRecords, handover_key
+from app.kafka.keyed import NewestArrivals
+from app.kafka.partition_handover import HandoverRecord, HandoverRecords, handover_key
 from app.metrics import Metrics
 from app.sandbox.tenant import sandbox_contracts
 from app.service import Outcome
@@ -171,13 +173,16 @@ async def started(config: Settings, *, saved: dict[str, bytes] | None = None) ->
     for key, value in stored.items():
         records.read(key, value)
     service, outcomes, kafka = Service(), Outcomes(), KafkaConsumer()
+    metrics = Metrics()
     consumer = EventConsumer(
         KafkaBroker("127.0.0.1:9"),
         service,  # type: ignore[arg-type]
         config,
-        Metrics(),
+        metrics,
         outcomes,  # type: ignore[arg-type]
-        limiter=ElementsLimiter(rate_per_s=1000, daily_limit=1_000_000),
+        backfill=BackfillIntake(config.backfill, metrics, paused=lambda: False),
+        live=LiveWork(),
+        arrivals=NewestArrivals(),
         handover_records=records,
     )
     consumer._live_consumer = lambda: kafka  # type: ignore[method-assign]
@@ -313,13 +318,16 @@ async def test_drain_hands_everything_over_and_cancels_an_event_past_the_deadlin
 
 
 async def test_the_consumer_counts_as_consuming_from_its_first_assignment_on() -> None:
+    config, metrics = settings(), Metrics()
     consumer = EventConsumer(
         KafkaBroker("127.0.0.1:9"),
         Service(),  # type: ignore[arg-type]
-        settings(),
-        Metrics(),
+        config,
+        metrics,
         Outcomes(),  # type: ignore[arg-type]
-        limiter=ElementsLimiter(rate_per_s=1000, daily_limit=1_000_000),
+        backfill=BackfillIntake(config.backfill, metrics, paused=lambda: False),
+        live=LiveWork(),
+        arrivals=NewestArrivals(),
         handover_records=HandoverRecords(GROUP, lambda key, value: asyncio.sleep(0)),
     )
     assert not consumer.consuming

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from app.errors import LeaseWanted, OwnershipLost
-from app.handover import HandedOver, Handover
+from app.event_stop import EventStop, HandedOver
 from app.retry import exponential_backoff
 from app.settings import RetrySettings
 from app.state.ownership import DossierOwners
@@ -175,7 +175,7 @@ async def test_a_renewed_lease_allows_writes_for_longer_than_its_time_to_live(
 async def a_waiter_stops_at_its_handover(holder: DossierOwners, waiter: DossierOwners) -> None:
     """`waiter` waits for the dossier `holder` holds; its handover ends the wait at once, and
     the dossier is free for whoever comes next once `holder` lets it go."""
-    handover = Handover("customer-events[0]")
+    handover = EventStop("customer-events[0]")
     async with holder.hold("100", LIVE):
         waiting = asyncio.create_task(
             waiter.hold("100", Ticket(arrived=0.0, handover=handover)).__aenter__()
@@ -305,7 +305,7 @@ async def test_an_event_waiting_for_a_lease_while_redis_does_not_answer_stops_at
         raise ConnectionError("Redis does not answer")
 
     monkeypatch.setattr(owners._leases, "_acquire", unanswered)
-    handover = Handover("customer-events[0]")
+    handover = EventStop("customer-events[0]")
     waiting = asyncio.create_task(
         owners.hold("100", Ticket(arrived=0.0, handover=handover)).__aenter__()
     )

@@ -14,7 +14,7 @@ import pytest
 
 from app.clients.limiter import ElementsLimiter
 from app.errors import UpstreamUnavailable
-from app.handover import HandedOver, Handover
+from app.event_stop import EventStop, HandedOver
 from app.retry import retrying
 from app.sandbox.core import Core
 from app.settings import RetrySettings
@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 
 def for_event(
-    handover: Handover, work: Callable[[Ticket], Coroutine[Any, Any, T]]
+    handover: EventStop, work: Callable[[Ticket], Coroutine[Any, Any, T]]
 ) -> asyncio.Task[T]:
     """Run `work` in a task of its own on a ticket with `handover`, as the consumer runs each
     event."""
@@ -36,7 +36,7 @@ def for_event(
 
 
 def test_a_checkpoint_raises_only_once_the_stop_was_requested() -> None:
-    handover = Handover("customer-events-0")
+    handover = EventStop("customer-events-0")
     handover.checkpoint()
 
     handover.request()
@@ -52,7 +52,7 @@ def test_handed_over_passes_every_except_exception() -> None:
 
 @fake_clock
 async def test_a_backoff_ends_when_the_event_is_handed_over() -> None:
-    handover = Handover("p")
+    handover = EventStop("p")
     sleeping = for_event(handover, lambda ticket: ticket.pause(3600))
     await asyncio.sleep(1)
 
@@ -64,7 +64,7 @@ async def test_a_backoff_ends_when_the_event_is_handed_over() -> None:
 
 @fake_clock
 async def test_the_retry_ladder_backs_off_no_longer_once_the_event_is_handed_over() -> None:
-    handover = Handover("p")
+    handover = EventStop("p")
     attempts = 0
     policy = RetrySettings(max_outage_s=3600, initial_backoff_s=600, max_backoff_s=600)
 
@@ -93,7 +93,7 @@ def limiter(**kwargs: Any) -> ElementsLimiter:
 async def test_an_acquire_waiting_for_a_slot_ends_on_the_handover_and_counts_nothing() -> None:
     gate = limiter()
     await gate.acquire(LIVE)  # the slot of this second is taken
-    handover = Handover("p")
+    handover = EventStop("p")
     waiting = for_event(handover, gate.acquire)
     await asyncio.sleep(0.3)
     assert not waiting.done()
@@ -112,7 +112,7 @@ async def test_an_acquire_waiting_for_a_slot_ends_on_the_handover_and_counts_not
 @fake_clock
 async def test_a_granted_slot_is_used_and_the_next_acquire_stops() -> None:
     gate = limiter()
-    handover = Handover("p")
+    handover = EventStop("p")
 
     async def two_requests(ticket: Ticket) -> None:
         await gate.acquire(ticket)
@@ -128,7 +128,7 @@ async def test_a_granted_slot_is_used_and_the_next_acquire_stops() -> None:
 async def test_the_wait_for_the_daily_budget_ends_on_the_handover() -> None:
     gate = limiter(daily_limit=1, today=lambda: date(2025, 3, 1), budget_poll_s=60)
     await gate.acquire(LIVE)
-    handover = Handover("p")
+    handover = EventStop("p")
     waiting = for_event(handover, gate.wait_for_budget)
     await asyncio.sleep(120)
 
@@ -145,7 +145,7 @@ async def test_an_elements_request_in_flight_is_answered_and_the_next_one_is_nev
     await elements.probe()  # the token is granted before the event
     sent = len(core.elements.requests)
     core.elements.faults.delay_next(1, 0.3)
-    handover = Handover("p")
+    handover = EventStop("p")
     answered: list[int] = []
 
     async def two_searches(ticket: Ticket) -> None:
@@ -175,7 +175,7 @@ async def test_a_handed_over_event_writes_no_record_ahead_of_writes_but_records_
         saved.append(dossier_number)
 
     memory = DossierMemory(max_age_s=86_400, save=save)
-    handover = Handover("p")
+    handover = EventStop("p")
     handover.request()
 
     with pytest.raises(HandedOver):
@@ -201,7 +201,7 @@ async def test_an_event_stopped_between_two_writes_leaves_its_dossier_record_unr
     await core.handle("customer.changed", {"dossierNumber": customer.dossier_number})
     memory = core.context.memory
     assert memory.trusted(customer.dossier_number) is not None
-    handover = Handover("p")
+    handover = EventStop("p")
     writes_before = len(core.writes())
 
     async def stop_at_the_first_write(request: httpx.Request) -> None:

@@ -10,13 +10,12 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError
 
 from app.events import CustomerChanged, FormSubmitted, input_event_bytes
-from app.kafka.memory_load import portal_locator
 from app.pipeline.customer import sync_customer
 from app.pipeline.form import sync_form
 from app.sandbox.core import FAST_RETRY, Core, running_core
 from app.service import SyncService
 from app.state.memory import DossierMemory
-from app.state.record import RECORD_VERSION, DossierRecord
+from app.state.record import RECORD_VERSION, DossierRecord, portal_locator
 from app.ticket import Ticket
 
 

@@ -9,14 +9,14 @@ import contextlib
 import pytest
 from aiokafka.structs import TopicPartition
 
-from app.handover import Handover
-from app.kafka.handover import (
+from app.event_stop import EventStop
+from app.kafka.offsets import OffsetTracker
+from app.kafka.partition_handover import (
     REBALANCE_MARGIN_S,
     HandoverRecords,
-    Handovers,
+    PartitionHandover,
     rebalance_timeout_ms,
 )
-from app.kafka.offsets import OffsetTracker
 from app.metrics import Metrics
 from app.settings import KafkaSettings
 
@@ -27,7 +27,7 @@ async def hangs(*_: object) -> None:
     await asyncio.Event().wait()
 
 
-async def ignores_its_stop_and_its_cancel(handover: Handover) -> None:
+async def ignores_its_stop_and_its_cancel(handover: EventStop) -> None:
     """An event stuck where nothing ends it: it swallows even its cancellation once, and then
     unwinds for an hour (of looptime's clock, so that the test's loop still closes)."""
     try:
@@ -51,7 +51,7 @@ async def test_the_longest_handover_ends_a_margin_inside_the_rebalance_timeout(
     offsets.start(P, 2)
     offsets.finish(P, 2)
     records = HandoverRecords("group", write=hangs)
-    handovers = Handovers(offsets, records, commit=hangs, metrics=Metrics())
+    handovers = PartitionHandover(offsets, records, commit=hangs, metrics=Metrics())
     stuck = handovers.taken(P)
     stuck.task = asyncio.create_task(ignores_its_stop_and_its_cancel(stuck))
     loop = asyncio.get_running_loop()

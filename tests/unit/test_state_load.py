@@ -17,11 +17,10 @@ import orjson
 import pytest
 
 from app.application import Runtime
-from app.kafka.memory_load import portal_locator
 from app.kafka.state import DAILY_COUNT_KEY, OnRecord, dossier_key
 from app.sandbox.state_bench import sample_record, sample_values
 from app.settings import load_settings
-from app.state.record import PortalLocator
+from app.state.record import PortalLocator, portal_locator
 
 DOSSIERS = 20_000
 LONGEST_GAP_S = 0.5
@@ -94,8 +93,8 @@ async def test_loading_many_records_and_seeding_the_portal_directory_keep_the_lo
 
     async with Ticker() as ticker:
         await runtime.memory_load.load()
-        assert runtime.memory_load.seeding is not None
-        await runtime.memory_load.seeding
+        assert runtime.portal_seeding.seeding is not None
+        await runtime.portal_seeding.seeding
 
     assert len(runtime.pipeline.memory) == DOSSIERS
     assert runtime.pipeline.portal.page_of(last.customer_id) == last.page

@@ -1,9 +1,12 @@
-"""An event's handover: when its partition is taken away, it stops at its next step boundary.
+"""An event's stop: when its partition is taken away, the event stops at its next step boundary.
+
+Letting the partition itself go (waiting for its events, writing down, committing) is
+`app.kafka.partition_handover`; this is the part each event carries.
 
 A rebalance (a replica joins, or leaves after SIGTERM) gives a partition to its next owner,
 which fetches every message from the committed offset on. An event of that partition still
 running here would run beside the same event there: two syncs of one dossier at once, two
-results. So the consumer gives every event a `Handover`, and when the partition goes it
+results. So the consumer gives every event an `EventStop`, and when the partition goes it
 requests the stop; the event then ends at its next step boundary, with no result and its
 offset not released, and the next owner processes it instead.
 
@@ -22,7 +25,7 @@ reason: it must pass every `except Exception` on its way out. The outcome ladder
 `Exception` into a failed result, `writes_kept` into an `InternalError`, and
 `DossierMemory.remember` logs one and carries on; a handed-over event has no outcome at all.
 
-The handover travels on the event's ticket (`app.ticket.Ticket`), which the consumer makes
+The stop travels on the event's ticket (`app.ticket.Ticket`), which the consumer makes
 for each message and hands down with it to every step boundary.
 """
 
@@ -39,9 +42,9 @@ class HandedOver(BaseException):
     """The event's partition was taken away: it stopped at a step boundary, without a result."""
 
 
-class Handover:
-    """One event's handover: its partition, whether the partition was taken away, and whether
-    the event has ended (finished or stopped)."""
+class EventStop:
+    """One event's stop: its partition, whether the partition was taken away (the stop
+    requested), and whether the event has ended (finished or stopped)."""
 
     def __init__(self, partition: Hashable) -> None:
         self.partition = partition

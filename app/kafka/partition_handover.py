@@ -1,11 +1,11 @@
 """Letting partitions go — at a rebalance or on SIGTERM — without processing anything twice.
 
 Kafka hands a partition to its next owner, which fetches from the committed offset on. So
-before this replica lets a partition go (`Handovers.let_go`, awaited in the consumer's
+before this replica lets a partition go (`PartitionHandover.let_go`, awaited in the consumer's
 revoke callback, which aiokafka awaits before it rejoins the group, and by the SIGTERM drain
 before the consumer leaves):
 
-1. every event taken from the partition is asked to stop (`app.handover`): it ends at its
+1. every event taken from the partition is asked to stop (`app.event_stop`): it ends at its
    next step boundary — between two Elements requests, never in the middle of one — with
    no result and its offset not released;
 2. the events are awaited, at most `KAFKA_HANDOVER_TIMEOUT_S`; past that they are cancelled,
@@ -33,7 +33,7 @@ import structlog
 from aiokafka.structs import TopicPartition
 from pydantic import BaseModel, ValidationError
 
-from app.handover import Handover
+from app.event_stop import EventStop
 from app.kafka.offsets import OffsetTracker
 from app.metrics import Metrics
 from app.settings import KafkaSettings
@@ -41,6 +41,7 @@ from app.settings import KafkaSettings
 log = structlog.get_logger(__name__)
 
 HANDOVER_PREFIX = "handover/"
+"""The state topic's keys of handover records: `handover/<group id>/<topic>/<partition>`."""
 CANCEL_WAIT_S = 5.0
 """How long cancelled events get to unwind, past the handover's deadline."""
 LEAVE_BEHIND_MIN_S = 5.0
@@ -113,7 +114,7 @@ class HandoverRecords:
         self._latest[partition] = record
 
 
-class Handovers:
+class PartitionHandover:
     """The events taken from each partition and not yet ended, and letting partitions go."""
 
     def __init__(
@@ -128,15 +129,15 @@ class Handovers:
         self._records = records
         self._commit = commit
         self._metrics = metrics
-        self._taken: dict[Hashable, set[Handover]] = {}
+        self._taken: dict[Hashable, set[EventStop]] = {}
 
-    def taken(self, partition: TopicPartition) -> Handover:
+    def taken(self, partition: TopicPartition) -> EventStop:
         """A message of `partition` was taken: its event's handover, until `ended`."""
-        handover = Handover(partition)
+        handover = EventStop(partition)
         self._taken.setdefault(partition, set()).add(handover)
         return handover
 
-    def ended(self, handover: Handover, *, stopped: bool) -> None:
+    def ended(self, handover: EventStop, *, stopped: bool) -> None:
         """The event finished (or, `stopped`, ended at a step boundary for the next owner)."""
         handover.end(stopped=stopped)
         events = self._taken.get(handover.partition, set())
@@ -193,7 +194,7 @@ class Handovers:
         return not unfinished
 
     @staticmethod
-    async def _until_ended(events: list[Handover], timeout_s: float) -> list[Handover]:
+    async def _until_ended(events: list[EventStop], timeout_s: float) -> list[EventStop]:
         try:
             async with asyncio.timeout(timeout_s):
                 for handover in events:
@@ -203,7 +204,7 @@ class Handovers:
         return [h for h in events if not h.ended]
 
     @staticmethod
-    async def _cancel(events: list[Handover]) -> None:
+    async def _cancel(events: list[EventStop]) -> None:
         tasks = [h.task for h in events if h.task is not None]
         for task in tasks:
             task.cancel()
