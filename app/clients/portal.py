@@ -129,12 +129,6 @@ class PortalClient:
         return pages
 
 
-@dataclass(frozen=True)
-class _PageRead:
-    started_at: float
-    task: asyncio.Task[PageRead]
-
-
 class PortalDirectory:
     """Finds portal customers by id or by dossier number; see the module docstring.
 
@@ -171,7 +165,7 @@ class PortalDirectory:
         self._misses: TTLCache[tuple[str, str], bool] = TTLCache(
             maxsize=MISSES_KEPT, ttl=miss_ttl_s, timer=clock
         )
-        self._in_flight: dict[int, _PageRead] = {}
+        self._pages: dict[int, SharedRead[PageRead]] = {}
         self._tail = SharedRead(self._read_tail)
         self._full = SharedRead(lambda: self._builder.build(paced=False, purpose="lookup"))
         self._on_page_read = on_page_read
@@ -319,22 +313,20 @@ class PortalDirectory:
             number += 1
 
     async def _lookup_page(self, number: int, fresh_after: float) -> PortalPage:
-        """A page read for a lookup: joins a read of the same page that started after
-        `fresh_after`, else reads; what it shows becomes the page's locators."""
-        read = self._in_flight.get(number)
-        if read is None or read.started_at < fresh_after:
-            read = _PageRead(loop_time(), asyncio.create_task(self._read(number, "lookup")))
-            self._in_flight[number] = read
-            read.task.add_done_callback(lambda _: self._forget_read(number, read))
-        shown = await asyncio.shield(read.task)
+        """A page read for a lookup: joins a read of the same page in flight that started
+        after `fresh_after`, else reads (`SharedRead`, finished reads not kept: the
+        directory keeps locators, never state); what it shows becomes the page's locators."""
+        shown = await self._page(number).get(fresh_after)
         self._index.learn_read(shown)
         return shown.page
 
-    def _forget_read(self, number: int, read: _PageRead) -> None:
-        if self._in_flight.get(number) is read:
-            del self._in_flight[number]
-        if not read.task.cancelled():
-            read.task.exception()
+    def _page(self, number: int) -> SharedRead[PageRead]:
+        """The shared read of one page, kept once made (an empty one per page read)."""
+        if (shared := self._pages.get(number)) is None:
+            shared = self._pages[number] = SharedRead(
+                lambda: self._read(number, "lookup"), reuse_finished=False
+            )
+        return shared
 
     async def _read(self, number: int, purpose: PageReadPurpose) -> PageRead:
         """Every page read, numbered as it starts and counted by purpose."""

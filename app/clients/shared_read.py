@@ -17,6 +17,16 @@ reused afterwards.
 last one started. Without it, a faster read (a smaller listing, a faster parser) would
 be shared by fewer events and cost as much CPU in total; with it, reads per event fall
 below `1 / (events per second * min_interval_s)` at the price of that much latency.
+
+`reuse_finished=False` makes a read shared only while it runs: a caller joins a read in
+flight that started late enough, never a finished one, and the finished read is let go.
+The portal directory reads a page this way (one `SharedRead` per page number) because it
+keeps locators, never a customer's state: holding every page's last read would keep the
+whole listing in memory as a cache beside the index. A flag rather than a second class
+or keyed reads, because the rest of the rule (join, else wait for the next read, a
+failure shared but never reused) is the same for both users, and the per-page keying is
+the directory's concern (a dict of these), not the read's. It takes no `min_interval_s`:
+the spacing is measured from the last read, which it does not keep.
 """
 
 from __future__ import annotations
@@ -59,8 +69,12 @@ class SharedRead(Generic[T]):
         clock: Callable[[], float] = loop_time,
         min_interval_s: float = 0.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        reuse_finished: bool = True,
     ) -> None:
+        if min_interval_s > 0 and not reuse_finished:
+            raise ValueError("min_interval_s spaces reads from the last one, which is kept")
         self._fetch = fetch
+        self._reuse_finished = reuse_finished
         self._min_interval_s = min_interval_s
         self._sleep = sleep
         self._clock = clock
@@ -74,14 +88,20 @@ class SharedRead(Generic[T]):
 
     def _fresh_read(self, fresh_after: float) -> asyncio.Task[T]:
         latest = self._latest
-        if latest is not None and latest.started_at >= fresh_after and not latest.failed:
+        if latest is not None and latest.started_at >= fresh_after and self._reusable(latest):
             return latest.task
+        if self._next is not None:
+            return self._next
         if latest is None or (latest.task.done() and not self._too_soon(latest)):
             return self._start().task
-        if self._next is None:
-            self._next = asyncio.create_task(self._after(latest))
-            self._next.add_done_callback(_retrieve)
+        self._next = asyncio.create_task(self._after(latest))
+        self._next.add_done_callback(_retrieve)
         return self._next
+
+    def _reusable(self, latest: _Read[T]) -> bool:
+        if self._reuse_finished:
+            return not latest.failed
+        return not latest.task.done()
 
     def _too_soon(self, latest: _Read[T]) -> bool:
         return self._clock() < latest.started_at + self._min_interval_s
@@ -89,9 +109,17 @@ class SharedRead(Generic[T]):
     def _start(self) -> _Read[T]:
         task = asyncio.create_task(self._run())
         task.add_done_callback(_retrieve)
-        self._latest = _Read(self._clock(), task)
+        read = self._latest = _Read(self._clock(), task)
+        if not self._reuse_finished:
+            task.add_done_callback(lambda _: self._let_go(read))
         self.reads += 1
-        return self._latest
+        return read
+
+    def _let_go(self, read: _Read[T]) -> None:
+        """A finished read is not kept when it will not be reused; one waiting for it to
+        end (`_after`) holds it itself."""
+        if self._latest is read:
+            self._latest = None
 
     async def _after(self, latest: _Read[T]) -> T:
         """The next read, started once the latest has ended and `min_interval_s` after it

@@ -32,8 +32,8 @@ class Upstream:
             raise RuntimeError("upstream broke")
         return number
 
-    def shared(self) -> SharedRead[int]:
-        return SharedRead(self.fetch, clock=lambda: self.now)
+    def shared(self, *, reuse_finished: bool = True) -> SharedRead[int]:
+        return SharedRead(self.fetch, clock=lambda: self.now, reuse_finished=reuse_finished)
 
 
 async def settle() -> None:
@@ -51,6 +51,23 @@ async def test_concurrent_callers_join_the_read_in_flight() -> None:
 
     assert await asyncio.gather(*waiting) == [1] * 10
     assert shared.reads == 1
+
+
+async def test_without_reuse_of_finished_reads_only_a_read_in_flight_is_joined() -> None:
+    upstream = Upstream()
+    shared = upstream.shared(reuse_finished=False)
+    upstream.gate.set()
+    first = await shared.get(upstream.arrived)
+
+    joined = await asyncio.gather(shared.get(upstream.arrived), shared.get(upstream.arrived))
+
+    assert (first, joined) == (1, [2, 2]), "the finished read is read again, then shared"
+    assert shared.reads == 2
+
+
+def test_reads_that_are_not_kept_cannot_be_spaced_from_the_last() -> None:
+    with pytest.raises(ValueError, match="min_interval_s"):
+        SharedRead(Upstream().fetch, min_interval_s=1.0, reuse_finished=False)
 
 
 async def test_an_event_that_arrived_after_a_read_started_gets_a_later_read() -> None:
