@@ -55,7 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from app.clients._http import json_object, raise_for_status, send
 from app.clients._tolerant import StrList, parse_items, php_list
 from app.clients.portal_index import PageRead, PageReadPurpose, PortalIndex
-from app.clients.portal_refresh import PortalIndexBuilder
+from app.clients.portal_refresh import INDEX_RETRY_S, PortalIndexBuilder
 from app.clients.shared_read import SharedRead, loop_time
 
 log = structlog.get_logger(__name__)
@@ -129,46 +129,91 @@ class PortalClient:
         return pages
 
 
+class PageReader:
+    """Every page read, the lookups' and the index builder's alike: numbered as it starts
+    (`PortalIndex.next_sequence`, so of two sightings the newer wins whoever read them) and
+    counted by purpose."""
+
+    def __init__(
+        self,
+        client: PortalClient,
+        index: PortalIndex,
+        *,
+        on_page_read: Callable[[PageReadPurpose], None] = lambda purpose: None,
+    ) -> None:
+        self._client = client
+        self._index = index
+        self._on_page_read = on_page_read
+
+    async def read(self, number: int, purpose: PageReadPurpose) -> PageRead:
+        sequence = self._index.next_sequence()
+        page = await self._client.page(number)
+        self._on_page_read(purpose)
+        return PageRead(sequence, page)
+
+
 class PortalDirectory:
     """Finds portal customers by id or by dossier number; see the module docstring.
 
     `start()` begins the background index (first build at once, then a paced rebuild
     every `ttl_s`); `stop()` ends it. Without `start()` (one-shot commands, tests) the
     first miss builds the index itself and no refresh follows.
+
+    It is given the index, the page reader that numbers reads by it and the builder that
+    keeps it, all three over the same `PortalIndex` (`app.wiring` builds them;
+    `from_client` builds them the same way for a test or a script).
     """
 
     def __init__(
         self,
-        client: PortalClient,
+        index: PortalIndex,
+        reader: PageReader,
+        builder: PortalIndexBuilder,
         *,
-        ttl_s: float,
-        refresh_pages_per_s: float = 20.0,
         append_pages: int = 3,
         miss_ttl_s: float = 300.0,
-        retry_s: float = 30.0,
         clock: Callable[[], float] = loop_time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        on_page_read: Callable[[PageReadPurpose], None] = lambda purpose: None,
     ) -> None:
-        self._client = client
+        self._index = index
+        self._reader = reader
+        self._builder = builder
         self._append_pages = append_pages
         self._miss_ttl_s = miss_ttl_s
-        self._index = PortalIndex()
-        self._builder = PortalIndexBuilder(
-            self._index,
-            self._read,
-            ttl_s=ttl_s,
-            refresh_pages_per_s=refresh_pages_per_s,
-            retry_s=retry_s,
-            sleep=sleep,
-        )
         self._misses: TTLCache[tuple[str, str], bool] = TTLCache(
             maxsize=MISSES_KEPT, ttl=miss_ttl_s, timer=clock
         )
         self._pages: dict[int, SharedRead[PageRead]] = {}
         self._tail = SharedRead(self._read_tail)
         self._full = SharedRead(lambda: self._builder.build(paced=False, purpose="lookup"))
-        self._on_page_read = on_page_read
+
+    @classmethod
+    def from_client(
+        cls,
+        client: PortalClient,
+        *,
+        ttl_s: float,
+        refresh_pages_per_s: float = 20.0,
+        append_pages: int = 3,
+        miss_ttl_s: float = 300.0,
+        retry_s: float = INDEX_RETRY_S,
+        clock: Callable[[], float] = loop_time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_page_read: Callable[[PageReadPurpose], None] = lambda purpose: None,
+    ) -> PortalDirectory:
+        """A directory over a new index, its page reader and its builder."""
+        index = PortalIndex()
+        reader = PageReader(client, index, on_page_read=on_page_read)
+        builder = PortalIndexBuilder(
+            index,
+            reader.read,
+            ttl_s=ttl_s,
+            refresh_pages_per_s=refresh_pages_per_s,
+            retry_s=retry_s,
+            sleep=sleep,
+        )
+        return cls(
+            index, reader, builder, append_pages=append_pages, miss_ttl_s=miss_ttl_s, clock=clock
+        )
 
     @property
     def builds(self) -> int:
@@ -306,7 +351,7 @@ class PortalDirectory:
         """Every page from the highest page seen to the listing's end, into the locators."""
         number = max(self._index.last_page, 1)
         while True:
-            read = await self._read(number, "lookup")
+            read = await self._reader.read(number, "lookup")
             self._index.learn_read(read)
             if not read.page.has_next:
                 return
@@ -324,16 +369,9 @@ class PortalDirectory:
         """The shared read of one page, kept once made (an empty one per page read)."""
         if (shared := self._pages.get(number)) is None:
             shared = self._pages[number] = SharedRead(
-                lambda: self._read(number, "lookup"), reuse_finished=False
+                lambda: self._reader.read(number, "lookup"), reuse_finished=False
             )
         return shared
-
-    async def _read(self, number: int, purpose: PageReadPurpose) -> PageRead:
-        """Every page read, numbered as it starts and counted by purpose."""
-        sequence = self._index.next_sequence()
-        page = await self._client.page(number)
-        self._on_page_read(purpose)
-        return PageRead(sequence, page)
 
     def start(self) -> None:
         """Begin the background index: the first build at once, then a paced rebuild."""

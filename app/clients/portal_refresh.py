@@ -17,6 +17,8 @@ from app.clients.portal_index import PageRead, PageReadPurpose, PortalIndex, Sig
 log = structlog.get_logger(__name__)
 
 ReadPage = Callable[[int, PageReadPurpose], Awaitable[PageRead]]
+INDEX_RETRY_S = 30.0
+"""How long after a failed background build the next is tried."""
 
 
 async def _no_pause() -> None:
@@ -35,7 +37,7 @@ class PortalIndexBuilder:
         ttl_s: float,
         refresh_pages_per_s: float,
         retry_s: float,
-        sleep: Callable[[float], Awaitable[None]],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._index = index
         self._read = read

@@ -69,7 +69,7 @@ async def setup() -> AsyncIterator[Setup]:
         transport=httpx.ASGITransport(app=sim.app), base_url="http://portal/v1"
     ) as http:
         client = PortalClient(http, SecretStr(TOKEN))
-        yield Setup(sim, client, PortalDirectory(client, ttl_s=300, clock=clock), clock)
+        yield Setup(sim, client, PortalDirectory.from_client(client, ttl_s=300, clock=clock), clock)
 
 
 async def test_listing_goes_by_page_number_until_next_page_url_is_null(setup: Setup) -> None:
@@ -192,7 +192,9 @@ async def test_a_customer_the_portal_does_not_know_never_costs_the_whole_listing
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=sim.app), base_url="http://portal/v1"
     ) as http:
-        directory = PortalDirectory(PortalClient(http, SecretStr(TOKEN)), ttl_s=3600, clock=clock)
+        directory = PortalDirectory.from_client(
+            PortalClient(http, SecretStr(TOKEN)), ttl_s=3600, clock=clock
+        )
         await directory.by_dossier_number("100", fresh_after=loop_time())
         before = len(sim.requests)
         unknown = [str(900_000 + n) for n in range(50)]
@@ -315,7 +317,7 @@ async def test_the_index_is_rebuilt_in_the_background_paced_not_on_a_lookups_pat
     setup: Setup,
 ) -> None:
     reads: list[str] = []
-    directory = PortalDirectory(
+    directory = PortalDirectory.from_client(
         setup.client, ttl_s=100, refresh_pages_per_s=2, on_page_read=reads.append
     )
     directory.start()
@@ -342,7 +344,7 @@ async def rebuild_with_a_change_midway(
 ) -> PortalDirectory:
     """A started directory (first index at 0 s) whose paced rebuild at 100 s (2 pages a
     second, from the end back) sees `change` happen at `change_at_s`; stopped after it."""
-    directory = PortalDirectory(client, ttl_s=100, refresh_pages_per_s=2)
+    directory = PortalDirectory.from_client(client, ttl_s=100, refresh_pages_per_s=2)
     directory.start()
     await asyncio.sleep(change_at_s)
     change()
@@ -537,7 +539,7 @@ async def test_a_customer_without_phone_or_email_is_synced_without_them() -> Non
     page = [spec_customer("cst_1", phone=None, primaryEmail="", integrationId="100234")]
 
     async with portal_answering([page]) as client:
-        directory = PortalDirectory(client, ttl_s=300)
+        directory = PortalDirectory.from_client(client, ttl_s=300)
         customer = await directory.by_dossier_number("100234", fresh_after=loop_time())
     desired = desired_customer("100234", None, customer)
     steps = plan_customer(desired, None, DossierDefaults(kantoor_id=1, dossierstatus_id=1))
