@@ -28,6 +28,7 @@ from app.kafka.dead_letters import DeadLetterBacklog, RedriveMarks
 from app.kafka.flow import PauseReason
 from app.kafka.form_publisher import FormPublisher
 from app.kafka.keyed import NewestArrivals
+from app.kafka.membership import GroupMembership
 from app.kafka.memory_load import MemoryLoad
 from app.kafka.partition_handover import HandoverRecords
 from app.kafka.portal_seeding import PortalSeeding
@@ -107,6 +108,11 @@ class Runtime:
             readers=(self.handover_records.read, self.redrive_marks.read),
             loaded=(self._restore_daily_count, self.portal_seeding.start),
         )
+        self.membership = GroupMembership(
+            pipeline.metrics,
+            settings.topics,
+            caught_up=lambda: self.memory_load.state_topic.caught_up(timeout_s=CATCH_UP_TIMEOUT_S),
+        )
         self.consumer = EventConsumer(
             self.broker,
             pipeline.service,
@@ -122,8 +128,8 @@ class Runtime:
             live=pipeline.limiter.live,
             arrivals=NewestArrivals(),
             handover_records=self.handover_records,
+            membership=self.membership,
             tracer=pipeline.tracer,
-            caught_up=lambda: self.memory_load.state_topic.caught_up(timeout_s=CATCH_UP_TIMEOUT_S),
         )
         self.stall_watch = StallWatch(self.consumer.in_flight, after_s=settings.log_stall_after_s)
         self.dead_letters = DeadLetterBacklog(
@@ -155,10 +161,10 @@ class Runtime:
 
     async def readiness(self) -> Readiness:
         """What `/readyz` answers (`app.readiness`): ready once the group gave the consumer
-        its partitions (see `EventConsumer.consuming`) and while the broker answers."""
-        consumer, kafka = self.consumer, self.settings.kafka
+        its partitions (see `GroupMembership.consuming`) and while the broker answers."""
+        membership, kafka = self.membership, self.settings.kafka
         held_back = f" (last attempt: {self._start_failure})" if self._start_failure else ""
-        if consumer.stopping:
+        if membership.stopping:
             return Readiness("stopping", "handing the partitions over before the worker exits")
         if self._phase == "connecting":
             return Readiness(
@@ -170,14 +176,14 @@ class Runtime:
                 "state_topic_loading",
                 f"reading the state topic {self.settings.topics.state} to its end{held_back}",
             )
-        if not consumer.consuming:
-            if consumer.catching_up:
+        if not membership.consuming:
+            if membership.catching_up:
                 return Readiness(
                     "state_topic_loading",
                     "reading what the partitions' previous owner wrote to the state topic "
                     f"{self.settings.topics.state}",
                 )
-            joined = "joined it; " if consumer.in_group else ""
+            joined = "joined it; " if membership.in_group else ""
             return Readiness(
                 "no_partitions_assigned",
                 f"waiting for the consumer group {kafka.group_id} to give this pod its "
@@ -186,7 +192,7 @@ class Runtime:
             )
         if not await self.broker.ping(timeout=1.0):
             return Readiness("kafka_not_connected", "the broker does not answer")
-        return Readiness(assigned_partitions=len(consumer.assigned))
+        return Readiness(assigned_partitions=len(membership.assigned))
 
     async def start(self) -> None:
         """Returns once the group gave the consumer its partitions and the state topic was
@@ -200,9 +206,9 @@ class Runtime:
         self._phase = "joining"
         try:
             await self.broker.start()
-            await self.consumer.given_partitions()
+            await self.membership.given_partitions()
         except BaseException:
-            self.consumer.left_group()
+            self.membership.left_group()
             raise
         self._phase = "started"
         self._start_failure = None

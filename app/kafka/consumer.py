@@ -19,9 +19,8 @@ taken before its partition went but not yet started is dropped: the next owner f
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-from collections.abc import Awaitable, Callable, Collection, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -41,6 +40,7 @@ from app.kafka.backfill import BackfillIntake
 from app.kafka.commits import Commits
 from app.kafka.flow import FlowControl, PauseReason
 from app.kafka.keyed import KeyedDispatcher, NewestArrivals
+from app.kafka.membership import GroupMembership
 from app.kafka.offsets import OffsetTracker
 from app.kafka.partition_handover import (
     HandoverRecords,
@@ -101,21 +101,18 @@ class EventConsumer:
         live: LiveWork,
         arrivals: NewestArrivals,
         handover_records: HandoverRecords,
+        membership: GroupMembership,
         external_pause_reason: Callable[[], PauseReason | None] = lambda: None,
         tracer: Tracer | None = None,
-        caught_up: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """`backfill` counts the backfill events, `live` the live ones for the limiter,
-        `arrivals` the newest arrival per queue for coalescing. `caught_up` is awaited before
-        messages of newly assigned partitions are taken: the durable memory reads what the
-        partitions' previous owner wrote first."""
+        `arrivals` the newest arrival per queue for coalescing; `membership` keeps the
+        consumer's place in its group (the partitions given, taken, let go)."""
         self._service = service
         self._backfill = backfill
         self._live_work = live
         self._arrivals = arrivals
-        self._caught_up = caught_up
-        self._memory_ready = asyncio.Event()
-        self._memory_ready.set()
+        self.membership = membership
         self._tracer = tracer or NoOpTracer()
         self._settings = settings
         self._metrics = metrics
@@ -125,10 +122,10 @@ class EventConsumer:
         self._commits = Commits(
             self._offsets,
             consumer=lambda: self._live_consumer(),
-            held=lambda: self.assigned,
+            held=lambda: membership.assigned,
             retry=settings.retry,
             failed=lambda error: outcomes.failed("commit", error),
-            committed=self._committed,
+            committed=membership.committed,
         )
         self._handovers = PartitionHandover(
             self._offsets, handover_records, commit=self._commits.commit, metrics=metrics
@@ -136,17 +133,6 @@ class EventConsumer:
         self.in_flight = EventsInFlight()
         """The events being processed, what each waits for (`app.progress`)."""
         metrics.track_in_flight(self.in_flight.oldest_age_s)
-        self._stopping = False
-        self._in_group = False
-        self._generation = 0
-        """Counts the times partitions were taken away: a message taken before one is dropped."""
-        self.assigned: set[TopicPartition] = set()
-        self.assignments = 0
-        """How many times the group gave this consumer its partitions (an empty set counts)."""
-        self._assigned_once = asyncio.Event()
-        metrics.track_inputs([*settings.topics.inputs, settings.topics.backfill])
-        self._taking: set[TopicPartition] = set()
-        """Assigned partitions whose messages are taken: caught up, and not being let go."""
         self._subscriber = self._subscribe(broker)
         self.flow = FlowControl(
             metrics,
@@ -186,40 +172,13 @@ class EventConsumer:
 
     @property
     def consuming(self) -> bool:
-        """The group gave this consumer its partitions, once at least, and it is not stopping.
-        An empty assignment counts (a replica beyond the partition count gets none; the
-        alerts tell of that), and so does one whose later rebalances are under way: every
-        member waits in those at once, and readiness must not empty the forms' Service."""
-        return self.assignments > 0 and not self._stopping
+        """See `GroupMembership.consuming`."""
+        return self.membership.consuming
 
     @property
-    def in_group(self) -> bool:
-        """Taking part in the group: joined it, its partitions perhaps not given yet."""
-        return self._in_group
-
-    @property
-    def catching_up(self) -> bool:
-        """Newly assigned partitions wait for the state topic to be read to its end."""
-        return not self._memory_ready.is_set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
-
-    def left_group(self) -> None:
-        """The consumer's start failed or was abandoned: not in the group any more."""
-        self._in_group = False
-        self.assignments = 0
-        self._assigned_once.clear()
-
-    async def given_partitions(self) -> None:
-        """Return once the group gave this consumer its partitions and they are taken (the
-        state topic read for them): aiokafka's start returns before its listener is done."""
-        await self._assigned_once.wait()
-
-    def _given(self) -> None:
-        self.assignments += 1
-        self._assigned_once.set()
+    def assigned(self) -> set[TopicPartition]:
+        """The partitions the group gave this consumer and it has not handed over."""
+        return self.membership.assigned
 
     def _live_consumer(self) -> AIOKafkaConsumer | None:
         consumer = self._subscriber.consumer
@@ -230,9 +189,7 @@ class EventConsumer:
         arrived = asyncio.get_running_loop().time()
         record: ConsumerRecord[Any, Any] = msg.raw_message
         partition = TopicPartition(record.topic, record.partition)
-        generation = self._generation
-        await self._memory_ready.wait()
-        if self._stopping or generation != self._generation or partition not in self._taking:
+        if not await self.membership.takes(partition):
             return  # taken before its partition went: its next owner fetches it again
         if self._offsets.finished_elsewhere(partition, record.offset, record.timestamp):
             log.info("finished by the partition's previous owner; skipped", offset=record.offset)
@@ -368,12 +325,10 @@ class EventConsumer:
         aiokafka calls this (awaiting it) whenever the consumer (re)joins the group, the
         first time with nothing to revoke: from then on it takes part in the group.
         """
-        self._in_group = True
-        self._generation += 1
-        self._taking -= revoked
+        self.membership.rebalancing(revoked)
         if revoked:
             await self._let_go(revoked, reason="rebalance")
-            self._assignment_changed(gone=revoked)
+            self.membership.gone(revoked)
 
     async def _let_go(self, partitions: set[TopicPartition], *, reason: Reason) -> bool:
         timeout_s = self._settings.kafka.handover_timeout_s
@@ -384,76 +339,18 @@ class EventConsumer:
     async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         """Take the partitions once the durable memory read what their previous owner wrote
         (its dossier records and its handover records); meanwhile messages wait."""
-        self._assignment_changed(added=assigned)
+        self.membership.added(assigned)
         self.flow.joined(assigned)
-        if not assigned or self._stopping:
-            self._given()
-            return
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        self._memory_ready.clear()
-        try:
-            if self._caught_up is not None:
-                try:
-                    await self._caught_up()
-                except Exception:
-                    log.exception("state topic not caught up; taking the partitions anyway")
-            for partition in assigned:
-                self._handovers.expect(partition)
-            self._taking |= assigned
-        finally:
-            self._memory_ready.set()
-            self._given()
-        log.info(
-            "partitions assigned",
-            partitions=len(assigned),
-            caught_up_s=round(loop.time() - started, 3),
-        )
-
-    def _assignment_changed(
-        self,
-        *,
-        added: Collection[TopicPartition] = (),
-        gone: Collection[TopicPartition] = (),
-    ) -> None:
-        """Keep `assigned` and its metrics: partitions per topic, and the committed offset
-        of each live partition held (-1 until its first commit here)."""
-        self.assigned = (self.assigned - set(gone)) | set(added)
-        topics = [*self._settings.topics.inputs, self._settings.topics.backfill]
-        for topic in topics:
-            held = sum(1 for p in self.assigned if p.topic == topic)
-            self._metrics.assigned_partitions.labels(topic).set(held)
-        for partition in gone:
-            if self._live(partition):
-                with contextlib.suppress(KeyError):
-                    self._metrics.committed_offset.remove(partition.topic, str(partition.partition))
-        for partition in added:
-            if self._live(partition):
-                self._metrics.committed_offset.labels(
-                    partition.topic, str(partition.partition)
-                ).set(-1)
-
-    def _live(self, partition: TopicPartition) -> bool:
-        topic: str = partition.topic
-        return topic != self._settings.topics.backfill
-
-    def _committed(self, partition: TopicPartition, offset: int) -> None:
-        """Kafka took this pod's commit of `offset` for `partition`."""
-        if self._live(partition) and partition in self.assigned:
-            self._metrics.committed_offset.labels(partition.topic, str(partition.partition)).set(
-                offset
-            )
+        await self.membership.take(assigned, expect=self._handovers.expect)
 
     async def drain(self) -> bool:
         """Stop taking messages and hand every partition over, as a rebalance would (the
         consumer leaves the group next, which calls no revoke); True when no event had to be
         cancelled."""
-        self._stopping = True
-        self._generation += 1
-        self._taking.clear()
+        self.membership.stop()
         await self.flow.stop()
-        drained = await self._let_go(set(self.assigned), reason="shutdown")
-        self._assignment_changed(gone=set(self.assigned))
+        drained = await self._let_go(set(self.membership.assigned), reason="shutdown")
+        self.membership.gone(set(self.membership.assigned))
         return drained
 
 

@@ -22,6 +22,7 @@ from app.events import ResultData, ResultEvent
 from app.kafka.backfill import BackfillIntake
 from app.kafka.consumer import EventConsumer
 from app.kafka.keyed import NewestArrivals
+from app.kafka.membership import GroupMembership
 from app.kafka.partition_handover import HandoverRecord, HandoverRecords, handover_key
 from app.metrics import Metrics
 from app.sandbox.tenant import sandbox_contracts
@@ -184,6 +185,7 @@ async def started(config: Settings, *, saved: dict[str, bytes] | None = None) ->
         live=LiveWork(),
         arrivals=NewestArrivals(),
         handover_records=records,
+        membership=GroupMembership(metrics, config.topics),
     )
     consumer._live_consumer = lambda: kafka  # type: ignore[method-assign]
     await consumer.partitions_revoked(set())  # joining the group
@@ -329,16 +331,17 @@ async def test_the_consumer_counts_as_consuming_from_its_first_assignment_on() -
         live=LiveWork(),
         arrivals=NewestArrivals(),
         handover_records=HandoverRecords(GROUP, lambda key, value: asyncio.sleep(0)),
+        membership=(membership := GroupMembership(metrics, config.topics)),
     )
     assert not consumer.consuming
 
     await consumer.partitions_revoked(set())
-    joined = (consumer.in_group, consumer.consuming)
+    joined = (membership.in_group, consumer.consuming)
     await consumer.partitions_assigned(set())  # a replica beyond the partition count
     assigned = consumer.consuming
     await consumer.partitions_revoked(set())  # a later rebalance: every member waits in it
     rebalancing = consumer.consuming
-    consumer.left_group()
+    membership.left_group()
 
     assert joined == (True, False)
     assert assigned is rebalancing is True

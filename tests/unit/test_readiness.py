@@ -101,7 +101,7 @@ async def worker(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Worker]:
     monkeypatch.setattr(runtime.pipeline.portal, "start", lambda: None)
     monkeypatch.setattr(runtime.broker, "start", join_the_group)
     monkeypatch.setattr(runtime.broker, "ping", ping)
-    monkeypatch.setattr(runtime.consumer, "_caught_up", gated(gates.catch_up))
+    monkeypatch.setattr(runtime.memory_load.state_topic, "caught_up", gated(gates.catch_up))
     monkeypatch.setattr(runtime.dead_letters, "start", lambda: None)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=http_app(runtime)), base_url="http://worker"
@@ -125,10 +125,10 @@ async def test_readyz_names_each_step_the_start_is_at_then_answers_ready(worker:
     await worker.until(lambda: worker.runtime._phase == "loading")
     loading = await worker.readyz()
     worker.gates.load.set()
-    await worker.until(lambda: worker.runtime.consumer.in_group)
+    await worker.until(lambda: worker.runtime.membership.in_group)
     joining = await worker.readyz()
     worker.gates.join.set()
-    await worker.until(lambda: worker.runtime.consumer.catching_up)
+    await worker.until(lambda: worker.runtime.membership.catching_up)
     catching_up = await worker.readyz()
     worker.gates.catch_up.set()
     await asyncio.wait_for(starting, PATIENCE_S)
