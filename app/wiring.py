@@ -25,9 +25,7 @@ from app.clients.health import HealthTransport, UpstreamHealth, UpstreamProbe
 from app.clients.limiter import ElementsLimiter, today_in_amsterdam
 from app.clients.observed import ObservedTransport
 from app.clients.portal import API as PORTAL
-from app.clients.portal import PageReader, PortalClient, PortalDirectory
-from app.clients.portal_index import PortalIndex
-from app.clients.portal_refresh import INDEX_RETRY_S, PortalIndexBuilder
+from app.clients.portal import PortalClient, PortalDirectory
 from app.clients.redis_slots import RedisSlots
 from app.metrics import Metrics
 from app.pipeline.context import SyncContext
@@ -289,25 +287,13 @@ def _http_clients(
 def _portal_directory(
     settings: PortalSettings, client: PortalClient, metrics: Metrics
 ) -> PortalDirectory:
-    index = PortalIndex()
-    reader = PageReader(
+    return PortalDirectory.from_client(
         client,
-        index,
-        on_page_read=lambda purpose: metrics.portal_page_reads.labels(purpose).inc(),
-    )
-    builder = PortalIndexBuilder(
-        index,
-        reader.read,
         ttl_s=settings.index_ttl_s,
         refresh_pages_per_s=settings.refresh_pages_per_s,
-        retry_s=INDEX_RETRY_S,
-    )
-    return PortalDirectory(
-        index,
-        reader,
-        builder,
         append_pages=settings.append_pages,
         miss_ttl_s=settings.miss_ttl_s,
+        on_page_read=lambda purpose: metrics.portal_page_reads.labels(purpose).inc(),
     )
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -182,6 +182,21 @@ class InProcessSlots:
         """Nothing to release."""
 
 
+@contextmanager
+def _while_live(
+    priority: Priority, begin: Callable[[], None], end: Callable[[], None]
+) -> Iterator[None]:
+    """`begin` and, when the block ends, `end`, for a live event; nothing for a backfill."""
+    if priority != "live":
+        yield
+        return
+    begin()
+    try:
+        yield
+    finally:
+        end()
+
+
 class LiveWork:
     """How many live events are in flight, and a signal for when none is.
 
@@ -208,29 +223,13 @@ class LiveWork:
         if self._count == 0:
             self._idle.set()
 
-    @contextmanager
-    def counted(self, priority: Priority) -> Iterator[None]:
+    def counted(self, priority: Priority) -> AbstractContextManager[None]:
         """While an event of `priority` runs: a live one counts."""
-        if priority != "live":
-            yield
-            return
-        self.started()
-        try:
-            yield
-        finally:
-            self.finished()
+        return _while_live(priority, self.started, self.finished)
 
-    @contextmanager
-    def stepped_aside(self, priority: Priority) -> Iterator[None]:
+    def stepped_aside(self, priority: Priority) -> AbstractContextManager[None]:
         """While a live event waits on something a backfill may hold, it does not count."""
-        if priority != "live":
-            yield
-            return
-        self.finished()
-        try:
-            yield
-        finally:
-            self.started()
+        return _while_live(priority, self.finished, self.started)
 
     @property
     def idle(self) -> bool:

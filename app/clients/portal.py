@@ -200,7 +200,8 @@ class PortalDirectory:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_page_read: Callable[[PageReadPurpose], None] = lambda purpose: None,
     ) -> PortalDirectory:
-        """A directory over a new index, its page reader and its builder."""
+        """A directory over a new index, its page reader and its builder: the one place they
+        are put together, for the worker's wiring and the tests alike."""
         index = PortalIndex()
         reader = PageReader(client, index, on_page_read=on_page_read)
         builder = PortalIndexBuilder(
