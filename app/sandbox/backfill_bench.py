@@ -20,8 +20,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
-from pydantic import SecretStr
-
 from app.commands.backfill import backfill
 from app.events import ResultEvent
 from app.logs import configure_logging
@@ -29,7 +27,7 @@ from app.sandbox.background import InBackground
 from app.sandbox.figures import table
 from app.sandbox.redis_server import RedisServer
 from app.sandbox.simulators.seed import SampleCustomer, seed_customer, seed_customers
-from app.sandbox.worker_process import WorkerProcess, worker_environment
+from app.sandbox.worker_process import workers_sharing_redis
 from app.sandbox.world import Sandbox, SandboxOptions
 
 
@@ -113,18 +111,10 @@ async def _workers(sandbox: Sandbox, replicas: int) -> AsyncIterator[None]:
         yield
         return
     with RedisServer() as redis:
-        settings = sandbox.settings()
-        settings.elements.limiter_redis_url = SecretStr(redis.url)
-        workers = [
-            WorkerProcess(worker_environment(settings, LOG_LEVEL="WARNING"))
-            for _ in range(replicas)
-        ]
-        try:
-            await asyncio.gather(*(worker.start() for worker in workers))
+        async with workers_sharing_redis(
+            sandbox.settings(), redis.url, replicas, LOG_LEVEL="WARNING"
+        ):
             yield
-        finally:
-            for worker in workers:
-                await worker.close()
 
 
 async def _run(

@@ -8,18 +8,15 @@ the most requests in any rolling second and the utilisation of the limit over th
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
-
-from pydantic import SecretStr
 
 from app.logs import configure_logging
 from app.sandbox.figures import report_backlog, traffic_figures
 from app.sandbox.redis_server import RedisServer
 from app.sandbox.simulators.elements import ElementsSimulator
 from app.sandbox.simulators.seed import seed_customers
-from app.sandbox.worker_process import WorkerProcess, worker_environment
+from app.sandbox.worker_process import workers_sharing_redis
 from app.sandbox.world import Sandbox, SandboxOptions
 
 
@@ -42,14 +39,9 @@ async def run_replicas_bench(*, customers: int, rate: int, replicas: int) -> int
     with RedisServer() as redis:
         async with Sandbox(SandboxOptions(rate_limit=rate)) as sandbox:
             seeded = seed_customers(sandbox.anva, sandbox.portal, customers)
-            settings = sandbox.settings()
-            settings.elements.limiter_redis_url = SecretStr(redis.url)
-            workers = [
-                WorkerProcess(worker_environment(settings, LOG_LEVEL="WARNING"))
-                for _ in range(replicas)
-            ]
-            try:
-                await asyncio.gather(*(worker.start() for worker in workers))
+            async with workers_sharing_redis(
+                sandbox.settings(), redis.url, replicas, LOG_LEVEL="WARNING"
+            ):
                 started = time.monotonic()
                 for customer in seeded:
                     await sandbox.publish(
@@ -59,9 +51,6 @@ async def run_replicas_bench(*, customers: int, rate: int, replicas: int) -> int
                     )
                 results = await sandbox.results(customers, timeout_s=60 + 20 * customers / rate)
                 wall_s = time.monotonic() - started
-            finally:
-                for worker in workers:
-                    await worker.close()
             figures = traffic_figures(sandbox.elements, rate)
             gaps_ms = densest_second_gaps_ms(sandbox.elements)
     return report_backlog(

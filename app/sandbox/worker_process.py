@@ -15,6 +15,8 @@ import signal
 import socket
 import sys
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -101,6 +103,23 @@ def _optional_kafka(kafka: KafkaSettings) -> dict[str, str | None]:
         "KAFKA_SSL_KEY_FILE": _text_or_none(kafka.ssl_key_file),
         "KAFKA_REPLICATION_FACTOR": _text_or_none(kafka.replication_factor),
     }
+
+
+@asynccontextmanager
+async def workers_sharing_redis(
+    settings: Settings, redis_url: str, replicas: int, **extra: str
+) -> AsyncIterator[list[WorkerProcess]]:
+    """`replicas` worker processes on `settings`, sharing the limit and the dossier leases
+    through the Redis at `redis_url`: started and ready for the block, killed after it."""
+    shared = settings.model_copy(deep=True)
+    shared.elements.limiter_redis_url = SecretStr(redis_url)
+    workers = [WorkerProcess(worker_environment(shared, **extra)) for _ in range(replicas)]
+    try:
+        await asyncio.gather(*(worker.start() for worker in workers))
+        yield workers
+    finally:
+        for worker in workers:
+            await worker.close()
 
 
 class WorkerProcess:

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-import app
 from app.kafka.connection import client_options
 from app.kafka.topics import ensure_topics
 from app.sandbox.tenant import KANTOOR_ID
@@ -22,10 +19,10 @@ from app.sandbox.worker_process import free_port, worker_environment
 from app.sandbox.world import Sandbox
 from app.settings import Settings
 from tests.conftest import SandboxFactory
+from tests.e2e.helpers import run_app
 
 pytestmark = pytest.mark.e2e
 
-SOURCE = Path(app.__file__).parents[1]
 CHECK_TIMEOUT_S = 40.0
 VARIABLES = re.compile(r"\(([A-Z][A-Z0-9_]*(?:, [A-Z][A-Z0-9_]*)*)\)$")
 WRONG = "wrong-secret-value"
@@ -53,20 +50,8 @@ class Run:
 
 
 async def check(env: dict[str, str]) -> Run:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app",
-        "check",
-        env=env,
-        cwd=SOURCE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(CHECK_TIMEOUT_S):
-        stdout, stderr = await process.communicate()
-    assert process.returncode is not None
-    return Run(process.returncode, stdout.decode().splitlines(), stderr.decode())
+    ran = await run_app(env, "check", timeout_s=CHECK_TIMEOUT_S)
+    return Run(ran.code, ran.out.splitlines(), ran.err)
 
 
 async def ready_sandbox(make_sandbox: SandboxFactory) -> tuple[Sandbox, Settings]:

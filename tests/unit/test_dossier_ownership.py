@@ -172,19 +172,25 @@ async def test_a_renewed_lease_allows_writes_for_longer_than_its_time_to_live(
                 await asyncio.sleep(0.2)
 
 
+async def stops_at_its_handover(owners: DossierOwners, *, after_s: float) -> None:
+    """An event waiting `after_s` for dossier 100 through `owners` stops at its handover at
+    once (within a second)."""
+    handover = EventStop("customer-events[0]")
+    waiting = asyncio.create_task(
+        owners.hold("100", Ticket(arrived=0.0, handover=handover)).__aenter__()
+    )
+    await asyncio.sleep(after_s)
+    handover.request()
+
+    with pytest.raises(HandedOver):
+        await asyncio.wait_for(waiting, 1.0)
+
+
 async def a_waiter_stops_at_its_handover(holder: DossierOwners, waiter: DossierOwners) -> None:
     """`waiter` waits for the dossier `holder` holds; its handover ends the wait at once, and
     the dossier is free for whoever comes next once `holder` lets it go."""
-    handover = EventStop("customer-events[0]")
     async with holder.hold("100", LIVE):
-        waiting = asyncio.create_task(
-            waiter.hold("100", Ticket(arrived=0.0, handover=handover)).__aenter__()
-        )
-        await asyncio.sleep(0.1)
-        handover.request()
-
-        with pytest.raises(HandedOver):
-            await asyncio.wait_for(waiting, 1.0)
+        await stops_at_its_handover(waiter, after_s=0.1)
     async with asyncio.timeout(1.0), waiter.hold("100", LIVE):
         pass
 
@@ -305,12 +311,5 @@ async def test_an_event_waiting_for_a_lease_while_redis_does_not_answer_stops_at
         raise ConnectionError("Redis does not answer")
 
     monkeypatch.setattr(owners._leases, "_acquire", unanswered)
-    handover = EventStop("customer-events[0]")
-    waiting = asyncio.create_task(
-        owners.hold("100", Ticket(arrived=0.0, handover=handover)).__aenter__()
-    )
-    await asyncio.sleep(0.2)
-    handover.request()
 
-    with pytest.raises(HandedOver):
-        await asyncio.wait_for(waiting, 1.0)
+    await stops_at_its_handover(owners, after_s=0.2)
